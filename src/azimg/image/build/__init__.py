@@ -1,0 +1,1 @@
+"""azimg.image.build."""
