@@ -1,0 +1,74 @@
+"""What kind of disk image a file holds, decided by its bytes, never by its name.
+
+Order (prerequisites.md §2): signatures at offset 0 first (VHDX ``vhdxfile``, qcow2 ``QFI\\xfb``,
+VMDK ``KDMV`` or a text descriptor), then the VHD footer cookie in the last 512 bytes (or its
+copy at offset 0, which dynamic and differencing disks carry), else raw. A fixed VHD has no
+header at offset 0, so checking the tail is the only way to tell it from raw -- the mistake
+qemu-img's own probing makes (tooling.md §1, pitfall 3).
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import struct
+from typing import BinaryIO
+
+from azimg.disk.vhd import FOOTER_COOKIE, FOOTER_SIZE, VHDX_SIGNATURE, DiskType
+
+QCOW2_MAGIC = b"QFI\xfb"
+VMDK_SPARSE_MAGIC = b"KDMV"
+VMDK_DESCRIPTOR = b"# Disk DescriptorFile"
+_DISK_TYPE = struct.Struct(">I")  # footer offset 60
+_DISK_TYPE_AT = 60
+
+
+class ImageFormat(enum.StrEnum):
+    raw = "raw"
+    vhd_fixed = "vhd-fixed"
+    vhd_dynamic = "vhd-dynamic"
+    vhd_differencing = "vhd-differencing"
+    vhd_other = "vhd-unknown-type"  # cookie present, disk type none of 2/3/4
+    vhdx = "vhdx"
+    qcow2 = "qcow2"
+    vmdk = "vmdk"
+
+    @property
+    def is_vhd(self) -> bool:
+        return self.value.startswith("vhd-")
+
+    @property
+    def qemu_name(self) -> str:
+        """The name ``qemu-img -f`` knows it by."""
+        return "vpc" if self.is_vhd else self.value
+
+
+def _vhd_kind(footer_bytes: bytes) -> ImageFormat:
+    (disk_type,) = _DISK_TYPE.unpack_from(footer_bytes, _DISK_TYPE_AT)
+    return {
+        DiskType.fixed: ImageFormat.vhd_fixed,
+        DiskType.dynamic: ImageFormat.vhd_dynamic,
+        DiskType.differencing: ImageFormat.vhd_differencing,
+    }.get(disk_type, ImageFormat.vhd_other)
+
+
+def detect_format(fh: BinaryIO) -> ImageFormat:
+    """The image format of ``fh`` by content (the file position is not preserved)."""
+    size = fh.seek(0, os.SEEK_END)
+    fh.seek(0)
+    head = fh.read(FOOTER_SIZE)
+    if head.startswith(VHDX_SIGNATURE):
+        return ImageFormat.vhdx
+    if head.startswith(QCOW2_MAGIC):
+        return ImageFormat.qcow2
+    if head.startswith(VMDK_SPARSE_MAGIC) or head.startswith(VMDK_DESCRIPTOR):
+        return ImageFormat.vmdk
+    if size >= FOOTER_SIZE:
+        fh.seek(size - FOOTER_SIZE)
+        tail = fh.read(FOOTER_SIZE)
+        if tail.startswith(FOOTER_COOKIE):
+            return _vhd_kind(tail)
+    # A dynamic disk whose trailing footer is damaged still carries the copy at offset 0.
+    if len(head) == FOOTER_SIZE and head.startswith(FOOTER_COOKIE):
+        return _vhd_kind(head)
+    return ImageFormat.raw
