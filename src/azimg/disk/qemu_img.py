@@ -12,21 +12,44 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from azimg.errors import AzimgError, ToolMissing
+from azimg.errors import AzimgError, CorruptImage, ToolMissing
 
 QEMU_IMG = "qemu-img"
+# `qemu-img check` exit codes: 0 clean, 1 could not check, 2 corrupt, 3 leaked clusters only
+# (harmless for reading), 63 the format has no check.
+CHECK_HARMLESS = (0, 3, 63)
 
 
-def _run(args: list[str]) -> str:
+def _exe() -> str:
     exe = shutil.which(QEMU_IMG)
     if exe is None:
         raise ToolMissing(QEMU_IMG, "qemu-utils")
-    proc = subprocess.run([exe, *args], capture_output=True, text=True, check=False)
+    return exe
+
+
+def _last_line(text: str, default: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[-1].removeprefix("qemu-img: ") if lines else default
+
+
+def _run(args: list[str]) -> str:
+    proc = subprocess.run([_exe(), *args], capture_output=True, text=True, check=False)
     if proc.returncode != 0:
-        lines = [line for line in proc.stderr.strip().splitlines() if line.strip()]
-        last = lines[-1] if lines else f"exit status {proc.returncode}"
-        raise AzimgError(f"qemu-img {args[0]} failed: {last.removeprefix('qemu-img: ')}")
+        last = _last_line(proc.stderr, f"exit status {proc.returncode}")
+        raise AzimgError(f"qemu-img {args[0]} failed: {last}")
     return proc.stdout
+
+
+def check(path: Path, fmt: str) -> None:
+    """Refuse a damaged qcow2/VMDK/VHDX: qemu-img reads past a truncated end as zeros."""
+    proc = subprocess.run(
+        [_exe(), "check", "-f", fmt, str(path)], capture_output=True, text=True, check=False
+    )
+    if proc.returncode in CHECK_HARMLESS:
+        return
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("ERROR")]
+    first = errors[0] if errors else _last_line(proc.stderr, f"exit status {proc.returncode}")
+    raise CorruptImage(f"{fmt} image is damaged (qemu-img check: {first})")
 
 
 def info(path: Path, fmt: str) -> dict[str, Any]:

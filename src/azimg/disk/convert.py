@@ -1,0 +1,331 @@
+"""Anything → an Azure-ready fixed VHD: virtual size rounded up to a whole MiB, file = size + 512.
+
+Two paths:
+- raw, fixed VHD and dynamic VHD are copied by us: data extents only (SEEK_DATA/SEEK_HOLE on
+  the source file, the BAT and sector bitmaps for a dynamic VHD) with ``os.copy_file_range``, so
+  the kernel moves the bytes and holes stay holes in the output;
+- qcow2, VMDK and VHDX go through ``qemu-img convert -O raw`` into the temporary output, and we
+  append the footer there. qemu-img is the converter of record for those formats.
+
+The destination appears only when complete: we write to a hidden temporary name beside it,
+fsync, and rename. ``make_fixed_in_place`` never copies: it extends the file (a sparse
+``ftruncate``) and writes a footer, so it costs the same for 32 GiB as for 32 MiB.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from azimg.disk import qemu_img
+from azimg.disk.detect import ImageFormat, detect_format
+from azimg.disk.vhd import (
+    ABSURD_SIZE,
+    FIXED_DATA_OFFSET,
+    FOOTER_COOKIE,
+    FOOTER_SIZE,
+    FORMAT_VERSION,
+    DiskType,
+    Footer,
+    azure_footer_problems,
+    chs_geometry,
+    open_vhd,
+    read_trailing_footer,
+    round_up_mib,
+)
+from azimg.errors import AzimgError, InvalidArgument
+
+Progress = Callable[[int], None]
+COPY_CHUNK = 64 * 1024 * 1024  # one copy_file_range call; also the progress granularity
+QEMU_FORMATS = (ImageFormat.qcow2, ImageFormat.vmdk, ImageFormat.vhdx)
+
+
+@dataclass
+class ConvertResult:
+    """What a conversion did, for ``--output json`` and for callers."""
+
+    source: str
+    destination: str
+    input_format: str
+    input_size: int  # the input's virtual size in bytes
+    virtual_size: int  # the output's virtual size (current size in the footer)
+    rounded_up: bool
+    in_place: bool
+    method: str  # "copy_file_range", "qemu-img + footer", "footer only", "already Azure-ready"
+    bytes_copied: int
+    file_size: int
+    allocated_bytes: int
+    seconds: float
+    footer: dict[str, Any] = field(default_factory=dict)
+    azure_problems: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _open(path: Path, mode: str) -> BinaryIO:
+    try:
+        if path.is_dir():
+            raise InvalidArgument(f"{path} is a directory, not a disk image")
+        return open(path, mode)
+    except OSError as err:
+        raise InvalidArgument(f"cannot open {path}: {err.strerror or err}") from None
+
+
+def _data_extents(fd: int, start: int, end: int) -> Iterator[tuple[int, int]]:
+    """(offset, length) of the data (non-hole) runs of the file within [start, end)."""
+    pos = start
+    while pos < end:
+        try:
+            data = os.lseek(fd, pos, os.SEEK_DATA)
+        except OSError as err:
+            if err.errno == errno.ENXIO:  # no data past pos
+                return
+            if err.errno in (errno.EINVAL, errno.EOPNOTSUPP):  # no SEEK_DATA here: all data
+                yield pos, end - pos
+                return
+            raise
+        if data >= end:
+            return
+        hole = min(os.lseek(fd, data, os.SEEK_HOLE), end)
+        yield data, hole - data
+        pos = hole
+
+
+def _copy(
+    src_fd: int, dst_fd: int, src_off: int, dst_off: int, length: int, advance: Progress
+) -> None:
+    """Copy ``length`` bytes kernel-side; falls back to read/write where the kernel refuses."""
+    done = 0
+    while done < length:
+        want = min(COPY_CHUNK, length - done)
+        try:
+            n = os.copy_file_range(src_fd, dst_fd, want, src_off + done, dst_off + done)
+        except OSError as err:
+            if err.errno not in (errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL):
+                raise
+            n = _copy_by_hand(src_fd, dst_fd, src_off + done, dst_off + done, want)
+        if n == 0:
+            raise AzimgError(
+                f"source ended early: {length - done} bytes missing at {src_off + done}"
+            )
+        done += n
+        advance(n)
+
+
+def _copy_by_hand(src_fd: int, dst_fd: int, src_off: int, dst_off: int, length: int) -> int:
+    buf = os.pread(src_fd, length, src_off)
+    view = memoryview(buf)
+    written = 0
+    while written < len(view):
+        written += os.pwrite(dst_fd, view[written:], dst_off + written)
+    return len(buf)
+
+
+def _plan_native(fh: BinaryIO, fmt: ImageFormat) -> tuple[int, list[tuple[int, int, int]]]:
+    """(input virtual size, [(file offset, guest offset, length)] of data to copy)."""
+    fd = fh.fileno()
+    if fmt is ImageFormat.raw:
+        size = os.fstat(fd).st_size
+        return size, [(off, off, n) for off, n in _data_extents(fd, 0, size)]
+    disk = open_vhd(fh)
+    if disk.kind == "fixed":
+        return disk.size, [(off, off, n) for off, n in _data_extents(fd, 0, disk.size)]
+    runs = []
+    for ext in disk.extents():
+        if ext.file_offset is None:
+            continue
+        # A dynamic disk's blocks may themselves be sparse in the file: copy only their data.
+        for off, n in _data_extents(fd, ext.file_offset, ext.file_offset + ext.length):
+            runs.append((off, ext.offset + (off - ext.file_offset), n))
+    return disk.size, runs
+
+
+def _target_size(input_size: int) -> int:
+    if input_size <= 0:
+        raise InvalidArgument("the input disk is empty (0 bytes)")
+    target = round_up_mib(input_size)
+    if target > ABSURD_SIZE:
+        raise InvalidArgument(f"a disk of {input_size} bytes is absurdly large")
+    return target
+
+
+def _allocated(path: Path) -> int:
+    return os.stat(path).st_blocks * 512
+
+
+@contextlib.contextmanager
+def _temporary_beside(dst: Path) -> Iterator[Path]:
+    """A hidden temporary file next to ``dst``, removed unless the caller renamed it."""
+    try:
+        fd, name = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".azimg-tmp", dir=dst.parent)
+    except OSError as err:
+        raise InvalidArgument(f"cannot write into {dst.parent}: {err.strerror or err}") from None
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+def _finish(out_fd: int, target: int) -> Footer:
+    """Size the output to ``target`` (holes past the data) and append a fresh fixed footer."""
+    footer = Footer.for_fixed_disk(target)
+    os.ftruncate(out_fd, target)
+    os.pwrite(out_fd, footer.pack(), target)
+    os.fsync(out_fd)
+    return footer
+
+
+def convert(
+    src: Path, dst: Path, *, progress: Callable[[int | None], Progress] | None = None
+) -> ConvertResult:
+    """Write ``src`` (raw, VHD, qcow2, VMDK or VHDX) to ``dst`` as an Azure-ready fixed VHD.
+
+    ``progress(total_bytes)`` is called once with the number of bytes to copy (None when
+    qemu-img does the copying) and returns an ``advance(n)`` callback.
+    """
+    started = time.monotonic()
+    src, dst = Path(src), Path(dst)
+    if dst.exists() and src.exists() and os.path.samefile(src, dst):
+        raise InvalidArgument("source and destination are the same file; use --in-place")
+    if dst.is_dir():
+        raise InvalidArgument(f"{dst} is a directory; name the output file")
+    with _open(src, "rb") as fh:
+        fmt = detect_format(fh)
+        if fmt in (ImageFormat.vhd_differencing, ImageFormat.vhd_other):
+            open_vhd(fh)  # raises the error that names the problem
+        with _temporary_beside(dst) as tmp:
+            if fmt in QEMU_FORMATS:
+                advance = progress(None) if progress else None
+                qemu_img.check(src, fmt.qemu_name)
+                qemu_img.convert_to_raw(src, fmt.qemu_name, tmp)
+                input_size = os.stat(tmp).st_size
+                target = _target_size(input_size)
+                copied = input_size
+                with open(tmp, "r+b") as out:
+                    footer = _finish(out.fileno(), target)
+                if advance:
+                    advance(input_size)
+                method = "qemu-img + footer"
+            else:
+                input_size, runs = _plan_native(fh, fmt)
+                target = _target_size(input_size)
+                total = sum(n for _, _, n in runs)
+                advance = progress(total) if progress else (lambda _n: None)
+                with open(tmp, "r+b") as out:
+                    out_fd = out.fileno()
+                    os.ftruncate(out_fd, target)
+                    for file_off, guest_off, n in runs:
+                        _copy(fh.fileno(), out_fd, file_off, guest_off, n, advance)
+                    footer = _finish(out_fd, target)
+                copied = total
+                method = "copy_file_range"
+            os.replace(tmp, dst)
+    file_size = os.stat(dst).st_size
+    return ConvertResult(
+        source=str(src),
+        destination=str(dst),
+        input_format=str(fmt),
+        input_size=input_size,
+        virtual_size=target,
+        rounded_up=target != input_size,
+        in_place=False,
+        method=method,
+        bytes_copied=copied,
+        file_size=file_size,
+        allocated_bytes=_allocated(dst),
+        seconds=round(time.monotonic() - started, 6),
+        footer=footer.to_json(),
+        azure_problems=azure_footer_problems(footer, file_size),
+    )
+
+
+def _already_ready(footer: Footer, data_len: int) -> bool:
+    return (
+        footer.cookie == FOOTER_COOKIE
+        and footer.checksum_ok
+        and footer.disk_type == DiskType.fixed
+        and footer.current_size == data_len == round_up_mib(data_len)
+        and footer.data_offset == FIXED_DATA_OFFSET
+        and footer.file_format_version == FORMAT_VERSION
+        and (footer.cylinders, footer.heads, footer.sectors_per_track) == chs_geometry(data_len)
+        and footer.saved_state == 0
+        and not azure_footer_problems(footer, data_len + FOOTER_SIZE)
+    )
+
+
+def make_fixed_in_place(path: Path) -> ConvertResult:
+    """Turn a raw file, or a fixed VHD with a wrong size or footer, into an Azure-ready VHD.
+
+    Constant time: extend (sparse), write a footer; never copies and never shrinks. For a VHD
+    the data is the file minus its last 512 bytes (or what a valid footer claims, if more); the
+    old footer's bytes become guest data, so they are zeroed first. A crash part-way leaves a
+    file that running this again turns into the same result.
+    """
+    started = time.monotonic()
+    path = Path(path)
+    with _open(path, "r+b") as fh:
+        fmt = detect_format(fh)
+        fd = fh.fileno()
+        file_size = os.fstat(fd).st_size
+        old: Footer | None = None
+        if fmt is ImageFormat.raw:
+            data_len = file_size
+        elif fmt is ImageFormat.vhd_fixed:
+            old = read_trailing_footer(fh, verify=False)
+            data_len = file_size - FOOTER_SIZE
+            if old.checksum_ok and old.current_size > data_len:
+                if old.current_size > ABSURD_SIZE:
+                    raise InvalidArgument(
+                        f"the footer claims an absurd size ({old.current_size} bytes); "
+                        "refusing to extend the file to it"
+                    )
+                data_len = old.current_size  # a truncated fixed VHD: never shrink what it claims
+        else:
+            raise InvalidArgument(
+                f"--in-place works on raw files and fixed VHDs; this is {fmt} "
+                "(use: azimg convert SRC DST)"
+            )
+        target = _target_size(data_len)
+        if (
+            old is not None
+            and _already_ready(old, data_len)
+            and data_len == file_size - FOOTER_SIZE
+        ):
+            footer, method = old, "already Azure-ready"
+        else:
+            if old is not None and file_size - FOOTER_SIZE < target:
+                os.pwrite(fd, bytes(FOOTER_SIZE), file_size - FOOTER_SIZE)  # now guest data
+            keep_id = old.unique_id if old is not None and old.checksum_ok else None
+            footer = Footer.for_fixed_disk(target, unique_id=keep_id)
+            os.ftruncate(fd, target)
+            os.pwrite(fd, footer.pack(), target)
+            os.fsync(fd)
+            method = "footer only"
+    final_size = os.stat(path).st_size
+    return ConvertResult(
+        source=str(path),
+        destination=str(path),
+        input_format=str(fmt),
+        input_size=data_len,
+        virtual_size=target,
+        rounded_up=target != data_len,
+        in_place=True,
+        method=method,
+        bytes_copied=0,
+        file_size=final_size,
+        allocated_bytes=_allocated(path),
+        seconds=round(time.monotonic() - started, 6),
+        footer=footer.to_json(),
+        azure_problems=azure_footer_problems(footer, final_size),
+    )
