@@ -86,7 +86,8 @@ def test_partitions_come_with_their_filesystems(gpt_disk: Path) -> None:
             (3, "linux-swap", "swap"),
             (4, "linux", "ext4"),
         ]
-        bios, _esp, swap, root = g.partitions
+        bios, esp, swap, root = g.partitions
+        assert esp.fs is not None and esp.label == "EFI" and esp.fs.listdir("/") == []
         assert bios.fs is None and "no filesystem" in bios.why
         assert swap.fs is None and "swap" in swap.why and swap.label == "swappy"
         assert root.fs is not None and root.why is None and root.label == "rootfs"

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from azimg.disk.ext4 import Ext4FS
+from azimg.disk.fat import FatFS
 from azimg.disk.partitions import Partition, PartitionTable, read_partition_table
 from azimg.disk.view import ImageView, SliceReader, open_view
 from azimg.errors import AzimgError
@@ -129,8 +130,10 @@ def open_filesystem(fh: BinaryIO, fs_type: str | None, label: str) -> GuestFS:
     """A GuestFS for a volume of a readable type (raises AzimgError otherwise)."""
     if fs_type in ("ext2", "ext3", "ext4"):
         return Ext4FS(fh, label=label)
-    if fs_type in ("xfs", "vfat"):
-        # TEMPORARY until disk/xfs.py and disk/fat.py land (same author, next commits).
+    if fs_type == "vfat":
+        return FatFS(fh, label=label)
+    if fs_type == "xfs":
+        # TEMPORARY until disk/xfs.py lands (same author, next commit).
         raise AzimgError(f"{fs_type} reader not available yet")
     raise AzimgError(_UNREADABLE_WHY.get(fs_type or "", "no filesystem signature found"))
 

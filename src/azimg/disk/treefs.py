@@ -105,6 +105,10 @@ class TreeFS(abc.ABC):
             self._dirs.put(node, ents)
         return ents
 
+    def _lookup(self, node: int, name: str) -> int | None:
+        """The child called ``name`` (formats with case-insensitive names override this)."""
+        return self._entries(node).get(name)
+
     def _link(self, node: int) -> str:
         raw = self._node_link(node)
         if len(raw) > MAX_SYMLINK_TARGET:
@@ -124,7 +128,7 @@ class TreeFS(abc.ABC):
                 continue
             if not self._stat(stack[-1]).is_dir:
                 raise NotADirectoryError(path)
-            node = self._entries(stack[-1]).get(name)
+            node = self._lookup(stack[-1], name)
             if node is None:
                 raise FileNotFoundError(path)
             if self._stat(node).is_symlink and (parts or follow_last):
