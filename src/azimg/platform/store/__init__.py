@@ -1,1 +1,38 @@
-"""azimg.platform.store."""
+"""Storage: a metadata store (documents + operations) and a blob store (bytes per region).
+
+``Store`` bundles the two; resource modules take it first (house rule 1). Other backends
+(PostgreSQL via URL today; the Azure Blob API later) implement the same two interfaces.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from azimg.platform.settings import Settings
+from azimg.platform.store.blobs import BlobStore
+from azimg.platform.store.metadata import BlobRef, Document, MetadataStore, Operation
+
+__all__ = ["BlobRef", "BlobStore", "Document", "MetadataStore", "Operation", "Store", "open_store"]
+
+
+@dataclass(frozen=True)
+class Store:
+    meta: MetadataStore
+    blobs: BlobStore
+    regions: tuple[str, ...]
+
+    def close(self) -> None:
+        self.meta.close()
+
+
+def open_store(settings: Settings) -> Store:
+    """The embedded backends: SQL metadata (SQLite unless a URL says otherwise) and files."""
+    from azimg.platform.store.filesystem import FilesystemBlobStore
+    from azimg.platform.store.sql import SqlMetadataStore
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return Store(
+        meta=SqlMetadataStore(settings.effective_database_url),
+        blobs=FilesystemBlobStore(settings.blob_root, settings.regions),
+        regions=settings.regions,
+    )

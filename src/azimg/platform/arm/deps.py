@@ -1,0 +1,87 @@
+"""ARM concerns as dependencies: the caller, the api-version, the store, the subscription.
+
+Routers declare them with the ``Annotated`` aliases at the bottom, so a route signature reads
+as what the operation needs. The order of ``ARM_DEPENDENCIES`` is the order ARM checks in:
+token first (401), then api-version (400), then the subscription (404).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+
+from azimg.platform.errors import (
+    InvalidApiVersionParameter,
+    InvalidRequestContent,
+    MissingApiVersionParameter,
+)
+from azimg.platform.identity import Caller, Identity
+from azimg.platform.jobs import Jobs
+from azimg.platform.settings import Settings
+from azimg.platform.store import Store
+
+_API_VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}(-(preview|beta|alpha|privatepreview))?$")
+
+
+def get_caller(request: Request) -> Caller:
+    identity: Identity = request.app.state.identity
+    return identity.verify(request.headers.get("authorization"))
+
+
+def get_api_version(request: Request) -> str:
+    value = request.query_params.get("api-version")
+    if value is None:
+        raise MissingApiVersionParameter()
+    if not _API_VERSION.match(value):
+        raise InvalidApiVersionParameter(
+            f"The api-version '{value}' is invalid. The supported versions are dated, "
+            "e.g. '2026-03-02'.",
+            target="api-version",
+        )
+    return value
+
+
+def get_store(request: Request) -> Store:
+    return request.app.state.store
+
+
+def get_jobs(request: Request) -> Jobs:
+    return request.app.state.jobs
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+async def get_json_body(request: Request) -> dict[str, Any]:
+    """The request body as a JSON object, or 400 ``InvalidRequestContent`` (never a 500)."""
+    import json
+
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidRequestContent(
+            "The request content was invalid and could not be deserialized: the body is not "
+            "valid JSON."
+        ) from None
+    if not isinstance(body, dict):
+        raise InvalidRequestContent(
+            "The request content was invalid and could not be deserialized: expected a JSON object."
+        )
+    return body
+
+
+CallerDep = Annotated[Caller, Depends(get_caller)]
+ApiVersionDep = Annotated[str, Depends(get_api_version)]
+StoreDep = Annotated[Store, Depends(get_store)]
+JobsDep = Annotated[Jobs, Depends(get_jobs)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+JsonBody = Annotated[dict[str, Any], Depends(get_json_body)]
+
+#: Router-level dependencies of every ARM route (order = ARM's order of checks).
+ARM_DEPENDENCIES = [Depends(get_caller), Depends(get_api_version)]

@@ -1,0 +1,289 @@
+"""Who may call: the default tenant, subscription and service principal, and their tokens.
+
+Made on first start and kept in the metadata store, so ``azimg credentials`` can print them
+without a running server. Tokens are RS256 JWTs signed with a key under the data directory
+and published through OpenID discovery (``/{tenant}/discovery/v2.0/keys``), so other tools can
+verify them too. Verification is cached per token string: the request path then costs one
+dict lookup instead of an RSA verify.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+import secrets
+import threading
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from azimg.platform.errors import (
+    ExpiredAuthenticationToken,
+    InvalidAuthenticationToken,
+    InvalidClient,
+    InvalidTenant,
+    UnsupportedGrantType,
+)
+from azimg.platform.store import Document, MetadataStore
+
+TENANT_TYPE = "azimg/tenants"
+SUBSCRIPTION_TYPE = "Microsoft.Resources/subscriptions"
+PRINCIPAL_TYPE = "azimg/servicePrincipals"
+#: Audiences ARM accepts: the public cloud's resource id (what az and the SDK ask for by
+#: default) and our own origin (for clients that use the ARM URL as the audience).
+ARM_AUDIENCES = ("https://management.core.windows.net/", "https://management.azure.com/")
+TOKEN_LIFETIME = 3600
+_KEY_ID = "azimg-1"
+
+
+@dataclass(frozen=True)
+class Credentials:
+    tenant_id: str
+    subscription_id: str
+    client_id: str
+    client_secret: str
+    object_id: str
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The authenticated principal of one ARM request."""
+
+    tenant_id: str
+    object_id: str
+    app_id: str
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    os.replace(tmp, path)
+
+
+def bootstrap(meta: MetadataStore) -> Credentials:
+    """The default tenant, subscription and principal: created once, then read back."""
+    for doc in meta.list(type=PRINCIPAL_TYPE):
+        body = doc.body
+        if body.get("default"):
+            return Credentials(
+                tenant_id=body["tenantId"],
+                subscription_id=body["subscriptionId"],
+                client_id=body["appId"],
+                client_secret=body["secret"],
+                object_id=body["objectId"],
+            )
+    creds = Credentials(
+        tenant_id=str(uuid.uuid4()),
+        subscription_id=str(uuid.uuid4()),
+        client_id=str(uuid.uuid4()),
+        client_secret=secrets.token_urlsafe(30),
+        object_id=str(uuid.uuid4()),
+    )
+    meta.put(
+        Document(
+            id=f"/tenants/{creds.tenant_id}",
+            type=TENANT_TYPE,
+            body={
+                "tenantId": creds.tenant_id,
+                "displayName": "azimg",
+                "defaultDomain": "azimg.local",
+            },
+        )
+    )
+    meta.put(
+        Document(
+            id=f"/subscriptions/{creds.subscription_id}",
+            type=SUBSCRIPTION_TYPE,
+            body={
+                "subscriptionId": creds.subscription_id,
+                "tenantId": creds.tenant_id,
+                "displayName": "azimg",
+                "state": "Enabled",
+            },
+        )
+    )
+    meta.put(
+        Document(
+            id=f"/tenants/{creds.tenant_id}/servicePrincipals/{creds.client_id}",
+            type=PRINCIPAL_TYPE,
+            body={
+                "default": True,
+                "tenantId": creds.tenant_id,
+                "subscriptionId": creds.subscription_id,
+                "appId": creds.client_id,
+                "objectId": creds.object_id,
+                "secret": creds.client_secret,
+                "displayName": "azimg-default",
+            },
+        )
+    )
+    return creds
+
+
+def _signing_key(data_dir: Path) -> rsa.RSAPrivateKey:
+    path = data_dir / "identity" / "token-signing.pem"
+    if path.exists():
+        key = serialization.load_pem_private_key(path.read_bytes(), None)
+        assert isinstance(key, rsa.RSAPrivateKey)
+        return key
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    _write_private(
+        path,
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ),
+    )
+    return key
+
+
+class Identity:
+    """Issues and checks tokens for the principals in the metadata store."""
+
+    def __init__(self, meta: MetadataStore, data_dir: Path, base_url: str) -> None:
+        self.meta = meta
+        self.base_url = base_url
+        self.default = bootstrap(meta)
+        self._key = _signing_key(data_dir)
+        self._public = self._key.public_key()
+        self._cache: dict[str, tuple[Caller, float]] = {}
+        self._cache_lock = threading.Lock()
+
+    # --- OpenID / OAuth2 ---------------------------------------------------------------------
+
+    def _tenant(self, tenant: str) -> str:
+        if tenant.lower() in ("common", "organizations"):
+            return self.default.tenant_id
+        if self.meta.get(f"/tenants/{tenant}") is None:
+            raise InvalidTenant(f"AADSTS90002: Tenant '{tenant}' not found.")
+        return tenant.lower()
+
+    def issuer(self, tenant: str) -> str:
+        return f"{self.base_url}/{tenant}/v2.0"
+
+    def openid_configuration(self, tenant: str) -> dict[str, Any]:
+        tid = self._tenant(tenant)
+        base = f"{self.base_url}/{tid}"
+        return {
+            "issuer": self.issuer(tid),
+            "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
+            "token_endpoint": f"{base}/oauth2/v2.0/token",
+            "device_authorization_endpoint": f"{base}/oauth2/v2.0/devicecode",
+            "jwks_uri": f"{base}/discovery/v2.0/keys",
+            "response_types_supported": ["code", "id_token", "token"],
+            "subject_types_supported": ["pairwise"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
+            "grant_types_supported": ["client_credentials"],
+            "tenant_region_scope": "azimg",
+        }
+
+    def jwks(self) -> dict[str, Any]:
+        jwk = jwt.algorithms.RSAAlgorithm.to_jwk(self._public, as_dict=True)
+        jwk.update({"kid": _KEY_ID, "use": "sig", "alg": "RS256"})
+        return {"keys": [jwk]}
+
+    def issue_token(self, tenant: str, form: Mapping[str, str]) -> dict[str, Any]:
+        """The client-credentials grant: check the secret, answer with a signed JWT."""
+        tid = self._tenant(tenant)
+        if form.get("grant_type") != "client_credentials":
+            raise UnsupportedGrantType(
+                f"AADSTS70003: The grant type '{form.get('grant_type')}' is not supported."
+            )
+        client_id = (form.get("client_id") or "").lower()
+        doc = self.meta.get(f"/tenants/{tid}/servicePrincipals/{client_id}")
+        secret = form.get("client_secret") or ""
+        if doc is None:
+            raise InvalidClient(
+                f"AADSTS700016: Application with identifier '{client_id}' was not found "
+                f"in the directory '{tid}'."
+            )
+        if not hmac.compare_digest(secret.encode(), str(doc.body["secret"]).encode()):
+            raise InvalidClient(
+                "AADSTS7000215: Invalid client secret provided. Ensure the secret being sent "
+                f"in the request is the client secret value for app '{client_id}'."
+            )
+        scope = (form.get("scope") or "").split()
+        resource = next(
+            (s for s in scope if s.endswith("/.default")), ARM_AUDIENCES[0] + "/.default"
+        )
+        audience = resource[: -len("/.default")]
+        now = int(time.time())
+        claims = {
+            "aud": audience,
+            "iss": self.issuer(tid),
+            "iat": now,
+            "nbf": now,
+            "exp": now + TOKEN_LIFETIME,
+            "tid": tid,
+            "oid": doc.body["objectId"],
+            "sub": doc.body["objectId"],
+            "appid": doc.body["appId"],
+            "azp": doc.body["appId"],
+            "idtyp": "app",
+            "ver": "2.0",
+        }
+        token = jwt.encode(claims, self._key, algorithm="RS256", headers={"kid": _KEY_ID})
+        return {
+            "token_type": "Bearer",
+            "expires_in": TOKEN_LIFETIME,
+            "ext_expires_in": TOKEN_LIFETIME,
+            "access_token": token,
+        }
+
+    # --- ARM side ----------------------------------------------------------------------------
+
+    def audiences(self) -> list[str]:
+        out: list[str] = []
+        for a in (*ARM_AUDIENCES, self.base_url + "/"):
+            out += [a, a.rstrip("/")]
+        return out
+
+    def verify(self, authorization: str | None) -> Caller:
+        """The caller behind an ``Authorization: Bearer`` header, or a 401 error."""
+        if not authorization or not authorization.lower().startswith("bearer "):
+            raise InvalidAuthenticationToken(
+                "The access token is missing or not a Bearer token."
+                if not authorization
+                else "The authentication scheme is not supported; use Bearer."
+            )
+        token = authorization[7:].strip()
+        now = time.time()
+        hit = self._cache.get(token)
+        if hit is not None and hit[1] > now:
+            return hit[0]
+        try:
+            claims = jwt.decode(
+                token,
+                self._public,
+                algorithms=["RS256"],
+                audience=self.audiences(),
+                options={"require": ["exp", "iat", "tid", "oid"]},
+            )
+        except jwt.ExpiredSignatureError:
+            raise ExpiredAuthenticationToken(
+                "The access token expiry UTC time is earlier than current UTC time."
+            ) from None
+        except jwt.InvalidTokenError as err:
+            raise InvalidAuthenticationToken(f"The access token is invalid: {err}.") from None
+        if claims["iss"] != self.issuer(claims["tid"]):
+            raise InvalidAuthenticationToken("The access token is from the wrong issuer.")
+        caller = Caller(
+            tenant_id=claims["tid"], object_id=claims["oid"], app_id=claims.get("appid", "")
+        )
+        with self._cache_lock:
+            if len(self._cache) > 10_000:
+                self._cache = {t: v for t, v in self._cache.items() if v[1] > now}
+            self._cache[token] = (caller, float(claims["exp"]))
+        return caller

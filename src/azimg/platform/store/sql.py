@@ -1,0 +1,247 @@
+"""Metadata in SQL through SQLAlchemy Core: SQLite by default, PostgreSQL by URL.
+
+One table of documents (primary key = lower-cased ARM id) and one of operations. Lists by
+prefix use a key range rather than LIKE, so ids containing ``_`` or ``%`` need no escaping.
+SQLite allows one writer at a time anyway; a process lock around read-check-write keeps ETag
+conditions exact without relying on SQLite's deferred-transaction upgrade behaviour.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+
+from azimg.platform.errors import PreconditionFailed
+from azimg.platform.store.metadata import BlobRef, Document, Operation
+
+_meta = sa.MetaData()
+
+documents = sa.Table(
+    "documents",
+    _meta,
+    sa.Column("key", sa.String(1024), primary_key=True),
+    sa.Column("id", sa.String(1024), nullable=False),
+    sa.Column("type", sa.String(256), nullable=False, index=True),
+    sa.Column("parent", sa.String(1024), nullable=False, index=True),
+    sa.Column("location", sa.String(64)),
+    sa.Column("etag", sa.String(64), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("blobs", sa.Text, nullable=False, default="[]"),
+    sa.Column("updated", sa.String(40), nullable=False),
+)
+
+operations = sa.Table(
+    "operations",
+    _meta,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("kind", sa.String(128), nullable=False),
+    sa.Column("status", sa.String(32), nullable=False, index=True),
+    sa.Column("action", sa.String(16), nullable=False),
+    sa.Column("resource_id", sa.String(1024), nullable=False),
+    sa.Column("location", sa.String(64), nullable=False),
+    sa.Column("params", sa.Text, nullable=False),
+    sa.Column("output", sa.Text),
+    sa.Column("error", sa.Text),
+    sa.Column("start_time", sa.String(40), nullable=False),
+    sa.Column("end_time", sa.String(40)),
+)
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parent_key(resource_id: str) -> str:
+    """The id one ``/type/name`` pair up, lower-cased: a nested resource's parent."""
+    return resource_id.lower().rstrip("/").rsplit("/", 2)[0]
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+class SqlMetadataStore:
+    def __init__(self, url: str) -> None:
+        is_sqlite = url.startswith("sqlite")
+        kwargs: dict[str, Any] = {}
+        if is_sqlite:
+            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        self.engine = sa.create_engine(url, **kwargs)
+        if is_sqlite:
+
+            @event.listens_for(self.engine, "connect")
+            def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+                cur = dbapi_conn.cursor()
+                cur.execute("PRAGMA journal_mode=WAL")
+                cur.execute("PRAGMA synchronous=NORMAL")
+                cur.close()
+
+        _meta.create_all(self.engine)
+        self._write_lock = threading.Lock()
+
+    # --- documents ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _doc(row: Any) -> Document:
+        return Document(
+            id=row.id,
+            type=row.type,
+            body=json.loads(row.body),
+            etag=row.etag,
+            location=row.location,
+            blobs=tuple(BlobRef.from_json(b) for b in json.loads(row.blobs)),
+        )
+
+    def get(self, resource_id: str) -> Document | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(documents).where(documents.c.key == resource_id.lower())
+            ).first()
+        return self._doc(row) if row else None
+
+    def put(
+        self, doc: Document, *, if_match: str | None = None, if_none_match: bool = False
+    ) -> Document:
+        key = doc.key
+        etag = uuid.uuid4().hex
+        values = {
+            "id": doc.id,
+            "type": doc.type,
+            "parent": parent_key(doc.id),
+            "location": doc.location,
+            "etag": etag,
+            "body": _dumps(doc.body),
+            "blobs": _dumps([b.to_json() for b in doc.blobs]),
+            "updated": utc_now(),
+        }
+        with self._write_lock, self.engine.begin() as conn:
+            current = conn.execute(
+                sa.select(documents.c.etag).where(documents.c.key == key).with_for_update()
+            ).first()
+            if if_none_match and current is not None:
+                raise PreconditionFailed(f"The resource '{doc.id}' already exists.")
+            if if_match is not None and (current is None or current.etag != if_match.strip('"')):
+                raise PreconditionFailed(
+                    f"The condition If-Match '{if_match}' does not match resource '{doc.id}'."
+                )
+            if current is None:
+                conn.execute(documents.insert().values(key=key, **values))
+            else:
+                conn.execute(documents.update().where(documents.c.key == key).values(**values))
+        return Document(
+            id=doc.id,
+            type=doc.type,
+            body=doc.body,
+            etag=etag,
+            location=doc.location,
+            blobs=doc.blobs,
+        )
+
+    def delete(self, resource_id: str, *, if_match: str | None = None) -> bool:
+        query = documents.delete().where(documents.c.key == resource_id.lower())
+        if if_match is not None:
+            query = query.where(documents.c.etag == if_match.strip('"'))
+        with self._write_lock, self.engine.begin() as conn:
+            return conn.execute(query).rowcount > 0
+
+    def list(
+        self,
+        *,
+        type: str | None = None,
+        prefix: str | None = None,
+        parent: str | None = None,
+    ) -> list[Document]:
+        query = sa.select(documents)
+        if type is not None:
+            query = query.where(documents.c.type == type)
+        if prefix is not None:
+            low = prefix.lower()
+            query = query.where(documents.c.key >= low, documents.c.key < low + "\U0010ffff")
+        if parent is not None:
+            query = query.where(documents.c.parent == parent.lower().rstrip("/"))
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.order_by(documents.c.key)).all()
+        return [self._doc(r) for r in rows]
+
+    # --- operations --------------------------------------------------------------------------
+
+    @staticmethod
+    def _op(row: Any) -> Operation:
+        return Operation(
+            id=row.id,
+            kind=row.kind,
+            status=row.status,
+            action=row.action,
+            resource_id=row.resource_id,
+            location=row.location,
+            params=json.loads(row.params),
+            output=json.loads(row.output) if row.output else None,
+            error=json.loads(row.error) if row.error else None,
+            start_time=row.start_time,
+            end_time=row.end_time,
+        )
+
+    def add_operation(self, op: Operation) -> None:
+        with self._write_lock, self.engine.begin() as conn:
+            conn.execute(
+                operations.insert().values(
+                    id=op.id,
+                    kind=op.kind,
+                    status=op.status,
+                    action=op.action,
+                    resource_id=op.resource_id,
+                    location=op.location,
+                    params=_dumps(dict(op.params)),
+                    output=None,
+                    error=None,
+                    start_time=op.start_time or utc_now(),
+                    end_time=None,
+                )
+            )
+
+    def get_operation(self, op_id: str) -> Operation | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(operations).where(operations.c.id == op_id)).first()
+        return self._op(row) if row else None
+
+    def finish_operation(
+        self,
+        op_id: str,
+        *,
+        status: str,
+        output: Mapping[str, Any] | None = None,
+        error: Mapping[str, Any] | None = None,
+    ) -> Operation:
+        with self._write_lock, self.engine.begin() as conn:
+            conn.execute(
+                operations.update()
+                .where(operations.c.id == op_id)
+                .values(
+                    status=status,
+                    output=_dumps(dict(output)) if output is not None else None,
+                    error=_dumps(dict(error)) if error is not None else None,
+                    end_time=utc_now(),
+                )
+            )
+        op = self.get_operation(op_id)
+        assert op is not None, op_id
+        return op
+
+    def operations_in_progress(self) -> Sequence[Operation]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(operations)
+                .where(operations.c.status == "InProgress")
+                .order_by(operations.c.start_time)
+            ).all()
+        return [self._op(r) for r in rows]
+
+    def close(self) -> None:
+        self.engine.dispose()

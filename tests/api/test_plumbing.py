@@ -1,0 +1,217 @@
+"""ARM plumbing through the real SDK and raw HTTPS: sign-in, tokens, errors, routing, groups."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+import requests
+from azure.core.exceptions import ClientAuthenticationError, ResourceNotFoundError
+
+from tests.api.conftest import PlatformServer
+
+
+def test_resource_group_lifecycle_through_the_sdk(resources: Any) -> None:
+    name = f"rg-{uuid.uuid4().hex[:8]}"
+    created = resources.resource_groups.create_or_update(
+        name, {"location": "East US", "tags": {"team": "img"}}
+    )
+    assert created.name == name
+    assert created.location == "eastus"
+    assert created.properties.provisioning_state == "Succeeded"
+    assert resources.resource_groups.check_existence(name) is True
+    fetched = resources.resource_groups.get(name.upper())  # names are case-insensitive
+    assert fetched.name == name and fetched.tags == {"team": "img"}
+    assert name in [g.name for g in resources.resource_groups.list()]
+    resources.resource_groups.begin_delete(name).result()
+    assert resources.resource_groups.check_existence(name) is False
+    with pytest.raises(ResourceNotFoundError) as err:
+        resources.resource_groups.get(name)
+    assert err.value.error.code == "ResourceGroupNotFound"
+
+
+def test_existing_group_in_another_location_is_refused(resources: Any, resource_group: str) -> None:
+    from azure.core.exceptions import ResourceExistsError
+
+    with pytest.raises(ResourceExistsError) as err:
+        resources.resource_groups.create_or_update(resource_group, {"location": "westus"})
+    assert err.value.error.code == "InvalidResourceGroupLocation"
+
+
+def test_unknown_location_is_refused(resources: Any) -> None:
+    from azure.core.exceptions import HttpResponseError
+
+    with pytest.raises(HttpResponseError) as err:
+        resources.resource_groups.create_or_update("rg-nowhere", {"location": "marsnorth"})
+    assert err.value.error.code == "LocationNotAvailableForResourceType"
+
+
+def test_token_endpoint_and_openid_discovery(platform_server: PlatformServer) -> None:
+    tenant = platform_server.info["AZURE_TENANT_ID"]
+    conf = requests.get(
+        f"{platform_server.base_url}/{tenant}/v2.0/.well-known/openid-configuration",
+        verify=platform_server.ca_bundle,
+        timeout=10,
+    ).json()
+    assert conf["token_endpoint"] == f"{platform_server.base_url}/{tenant}/oauth2/v2.0/token"
+    bad = requests.post(
+        conf["token_endpoint"],
+        data={
+            "grant_type": "client_credentials",
+            "client_id": platform_server.info["AZURE_CLIENT_ID"],
+            "client_secret": "wrong",
+            "scope": "https://management.core.windows.net//.default",
+        },
+        verify=platform_server.ca_bundle,
+        timeout=10,
+    )
+    assert bad.status_code == 401
+    assert bad.json()["error"] == "invalid_client"
+    assert bad.json()["error_codes"] == [7000215]
+
+
+def test_wrong_secret_fails_sign_in_through_azure_identity(platform_server: PlatformServer) -> None:
+    from azure.identity import ClientSecretCredential
+
+    cred = ClientSecretCredential(
+        platform_server.info["AZURE_TENANT_ID"],
+        platform_server.info["AZURE_CLIENT_ID"],
+        "not-the-secret",
+        authority=platform_server.base_url,
+        disable_instance_discovery=True,
+    )
+    with pytest.raises(ClientAuthenticationError):
+        platform_server.resource_client(cred).resource_groups.list().next()
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [None, "Bearer not-a-jwt", "Basic dXNlcjpwYXNz"],
+    ids=["missing", "garbage", "wrong-scheme"],
+)
+def test_requests_without_a_valid_token_get_401(
+    platform_server: PlatformServer, authorization: str | None
+) -> None:
+    headers = {"Authorization": authorization} if authorization else {}
+    r = requests.get(
+        f"{platform_server.base_url}/subscriptions/{platform_server.subscription_id}"
+        "/resourcegroups?api-version=2024-11-01",
+        headers=headers,
+        verify=platform_server.ca_bundle,
+        timeout=10,
+    )
+    assert r.status_code == 401
+    assert r.json()["error"]["code"] == "InvalidAuthenticationToken"
+    assert "Bearer" in r.headers["WWW-Authenticate"]
+
+
+def test_token_signed_by_someone_else_gets_401(platform_server: PlatformServer) -> None:
+    import time
+
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    now = int(time.time())
+    forged = jwt.encode(
+        {
+            "aud": "https://management.core.windows.net/",
+            "iss": f"{platform_server.base_url}/{platform_server.info['AZURE_TENANT_ID']}/v2.0",
+            "tid": platform_server.info["AZURE_TENANT_ID"],
+            "oid": str(uuid.uuid4()),
+            "iat": now,
+            "exp": now + 600,
+        },
+        key,
+        algorithm="RS256",
+    )
+    r = requests.get(
+        f"{platform_server.base_url}/subscriptions",
+        params={"api-version": "2022-12-01"},
+        headers={"Authorization": f"Bearer {forged}"},
+        verify=platform_server.ca_bundle,
+        timeout=10,
+    )
+    assert r.status_code == 401
+
+
+def test_missing_api_version_is_400(platform_server: PlatformServer) -> None:
+    r = platform_server.arm(
+        "GET", f"/subscriptions/{platform_server.subscription_id}/resourcegroups"
+    )
+    assert r.status_code == 400
+    assert r.json()["error"]["code"] == "MissingApiVersionParameter"
+
+
+def test_malformed_api_version_is_400(platform_server: PlatformServer) -> None:
+    r = platform_server.arm(
+        "GET",
+        f"/subscriptions/{platform_server.subscription_id}/resourcegroups?api-version=latest",
+    )
+    assert r.status_code == 400
+    assert r.json()["error"]["code"] == "InvalidApiVersionParameter"
+
+
+def test_routing_is_case_insensitive(platform_server: PlatformServer, resource_group: str) -> None:
+    sub = platform_server.subscription_id
+    r = platform_server.arm(
+        "GET",
+        f"/SUBSCRIPTIONS/{sub}/ResourceGroups/{resource_group.upper()}?api-version=2024-11-01",
+    )
+    assert r.status_code == 200
+    assert r.json()["name"] == resource_group  # the casing used at creation
+
+
+def test_unknown_route_is_404_in_the_arm_shape(platform_server: PlatformServer) -> None:
+    r = platform_server.arm(
+        "GET",
+        f"/subscriptions/{platform_server.subscription_id}/nothing/here?api-version=2024-11-01",
+    )
+    assert r.status_code == 404
+    assert set(r.json()["error"]) >= {"code", "message"}
+
+
+def test_unknown_subscription_is_404(platform_server: PlatformServer) -> None:
+    r = platform_server.arm(
+        "GET", f"/subscriptions/{uuid.uuid4()}/resourcegroups?api-version=2024-11-01"
+    )
+    assert r.status_code == 404
+    assert r.json()["error"]["code"] == "SubscriptionNotFound"
+
+
+def test_body_that_is_not_json_is_400(platform_server: PlatformServer) -> None:
+    r = platform_server.arm(
+        "PUT",
+        f"/subscriptions/{platform_server.subscription_id}/resourcegroups/x?api-version=2024-11-01",
+        data=b"{not json",
+        headers={"Content-Type": "application/json"},
+    )
+    assert r.status_code == 400
+    assert r.json()["error"]["code"] == "InvalidRequestContent"
+
+
+def test_subscriptions_tenants_locations_and_providers(platform_server: PlatformServer) -> None:
+    sub = platform_server.subscription_id
+    subs = platform_server.arm("GET", "/subscriptions?api-version=2022-12-01").json()["value"]
+    assert [s["subscriptionId"] for s in subs] == [sub]
+    tenants = platform_server.arm("GET", "/tenants?api-version=2022-12-01").json()["value"]
+    assert tenants[0]["tenantId"] == platform_server.info["AZURE_TENANT_ID"]
+    locs = platform_server.arm("GET", f"/subscriptions/{sub}/locations?api-version=2022-12-01")
+    assert [x["name"] for x in locs.json()["value"]] == ["eastus", "westus", "westeurope"]
+    prov = platform_server.arm(
+        "GET", f"/subscriptions/{sub}/providers/Microsoft.Compute?api-version=2025-04-01"
+    ).json()
+    assert prov["registrationState"] == "Registered"
+    assert "disks" in [t["resourceType"] for t in prov["resourceTypes"]]
+
+
+def test_cloud_metadata_endpoint(platform_server: PlatformServer) -> None:
+    r = requests.get(
+        f"{platform_server.base_url}/metadata/endpoints?api-version=2022-09-01",
+        verify=platform_server.ca_bundle,
+        timeout=10,
+    )
+    doc = r.json()
+    assert doc["resourceManager"] == platform_server.base_url + "/"
+    assert doc["authentication"]["audiences"][0] == "https://management.core.windows.net/"
