@@ -1,9 +1,58 @@
-"""`azimg check` — not built yet (see the issues)."""
+"""`azimg check IMAGE`: say offline, in about a second, why Azure would reject an image."""
 
 from __future__ import annotations
 
+import enum
+import sys
+from pathlib import Path
+
 import typer
+
+from azimg.cli.output import OUTPUT_OPTION, OutputFormat, emit
+
+
+class ImageType(enum.StrEnum):
+    generalized = "generalized"
+    specialized = "specialized"
+
+
+class Generation(enum.StrEnum):
+    v1 = "1"
+    v2 = "2"
 
 
 def register(app: typer.Typer) -> None:
-    """Adds nothing until this command is built."""
+    @app.command()
+    def check(
+        image: Path = typer.Argument(..., help="raw, VHD (fixed/dynamic), qcow2 or VMDK image"),
+        generalized: bool = typer.Option(
+            True,
+            "--generalized/--specialized",
+            help="image type: generalized (provisioned on first boot) or specialized (attached)",
+        ),
+        generation: Generation | None = typer.Option(
+            None, "--generation", "-g", help="the --hyper-v-generation you will upload it as"
+        ),
+        marketplace: bool = typer.Option(
+            False, "--marketplace", help="apply Marketplace certification severities"
+        ),
+        show_all: bool = typer.Option(False, "--all", help="list passed rules too"),
+        output: OutputFormat = OUTPUT_OPTION,
+    ) -> None:
+        """Check an image against Azure's Linux image rules without booting it.
+
+        Exit code 0: no blockers; 1: blockers found; 2: the image could not be read.
+        """
+        from azimg.image.check import check_image, render_text
+        from azimg.image.rules import CheckContext
+
+        ctx = CheckContext(
+            generalized=generalized,
+            generation=generation.value if generation else None,
+            marketplace=marketplace,
+        )
+        report = check_image(image, ctx)
+        emit(report.to_json(), output, lambda _r: render_text(report, show_passed=show_all))
+        if report.exit_code == 2 and report.unreadable_reason:
+            print(f"azimg: error: {report.unreadable_reason}", file=sys.stderr)
+        raise typer.Exit(report.exit_code)

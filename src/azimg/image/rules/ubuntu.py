@@ -1,0 +1,105 @@
+"""Ubuntu rules (prerequisites.md §7.2, ``ID=ubuntu``)."""
+
+from __future__ import annotations
+
+from azimg.image.findings import Finding
+from azimg.image.inspect import ImageFacts
+from azimg.image.rules import A, B, CheckContext, Rule, W, blocked, ev, ev_loc
+from azimg.image.rules.linux import provisioner
+
+UBU_01 = Rule(
+    "UBU-01",
+    W,
+    "apt uses azure.archive.ubuntu.com with the -updates and -security pockets",
+    "sed the archive and security hosts to azure.archive.ubuntu.com",
+)
+UBU_02 = Rule("UBU-02", A, "the Azure-tailored kernel (linux-azure)", "apt install linux-azure")
+UBU_03 = Rule(
+    "UBU-03",
+    W,
+    "cloud-init, walinuxagent, netplan.io and gdisk installed; walinuxagent.service enabled",
+    "apt install cloud-init walinuxagent netplan.io gdisk; systemctl enable walinuxagent",
+)
+UBU_04 = Rule(
+    "UBU-04",
+    B,
+    "cloud.cfg.d gives datasource_list: [ Azure ] (90_dpkg.cfg or equivalent)",
+    "echo 'datasource_list: [ Azure ]' > /etc/cloud/cloud.cfg.d/90_dpkg.cfg",
+)
+UBU_05 = Rule(
+    "UBU-05",
+    W,
+    "installer leftovers removed (curtin/subiquity cfg, ds-identify.cfg, /etc/netplan/*.yaml)",
+    "delete the files",
+)
+UBU_06 = Rule(
+    "UBU-06",
+    W,
+    "waagent.conf: Provisioning.Agent=auto, ResourceDisk.Format=n, ResourceDisk.EnableSwap=n",
+    "set the three keys in /etc/waagent.conf",
+)
+UBU_07 = Rule(
+    "UBU-07",
+    W,
+    "GRUB_CMDLINE_LINUX_DEFAULT has console=ttyS0,115200n8 and earlyprintk=ttyS0,115200",
+    "edit /etc/default/grub.d/50-cloudimg-settings.cfg; update-grub",
+)
+LEFTOVERS = (
+    "/etc/cloud/cloud.cfg.d/50-curtin-networking.cfg",
+    "/etc/cloud/cloud.cfg.d/curtin-preserve-sources.cfg",
+    "/etc/cloud/cloud.cfg.d/99-installer.cfg",
+    "/etc/cloud/cloud.cfg.d/subiquity-disable-cloudinit-networking.cfg",
+)
+
+
+def evaluate(facts: ImageFacts, ctx: CheckContext) -> list[Finding]:
+    g = facts.guest
+    if g.os.family != "ubu":
+        return []
+    out = []
+    srcs = " ".join(s.value for s in g.apt_sources)
+    ok = "azure.archive.ubuntu.com" in srcs or "ports.ubuntu.com" in srcs
+    ok = ok and "-updates" in srcs and "-security" in srcs
+    out.append(UBU_01.check(ok, *(ev_loc(s) for s in g.apt_sources[:3])))
+    pk = g.packages or {}
+    if g.packages is not None:
+        azure_kernel = any(p.startswith(("linux-azure", "linux-image-azure")) for p in pk)
+        out.append(UBU_02.check(azure_kernel, ev("/var/lib/dpkg/status", "linux-azure")))
+        missing = [p for p in ("cloud-init", "walinuxagent", "netplan.io", "gdisk") if p not in pk]
+        if not g.units("walinuxagent.service"):
+            missing.append("walinuxagent.service enabled")
+        out.append(UBU_03.check(not missing, ev("/var/lib/dpkg/status", ", ".join(missing))))
+    why = blocked(g, "cloud-init")
+    ci = g.cloud_init
+    if why:
+        out.append(UBU_04.unreadable(why))
+    elif ci.installed:
+        ok = ci.datasource_list is not None and "Azure" in ci.datasource_list
+        out.append(
+            UBU_04.check(
+                ok, ev(ci.datasource_where or "/etc/cloud/cloud.cfg.d", str(ci.datasource_list))
+            )
+        )
+    left = [p for p in LEFTOVERS if p in ci.config_files]
+    if ci.ds_identify is not None:
+        left.append(ci.ds_identify.where)
+    left += [x.where.split(":")[0] for x in g.network.dhcp if x.where.startswith("/etc/netplan")]
+    out.append(UBU_05.check(not left, *(ev(p, "present") for p in sorted(set(left)))))
+    if g.waagent.installed:
+        agent = (g.waagent.get("Provisioning.Agent") or "auto").lower()
+        fmt = (g.waagent.get("ResourceDisk.Format") or "y").lower()
+        swp = (g.waagent.get("ResourceDisk.EnableSwap") or "n").lower()
+        ok = agent in ("auto", "cloud-init") and fmt == "n" and swp == "n"
+        if provisioner(g) == "waagent":
+            ok = agent in ("auto", "waagent")
+        out.append(
+            UBU_06.check(ok, ev("/etc/waagent.conf", f"Agent={agent} Format={fmt} Swap={swp}"))
+        )
+    cfg = g.cmdline.configured or ()
+    ok = any(a.startswith("console=ttyS0") for a in cfg) and any(
+        a.startswith("earlyprintk=ttyS0") for a in cfg
+    )
+    out.append(
+        UBU_07.check(ok, ev(g.cmdline.configured_where or "/etc/default/grub", " ".join(cfg)))
+    )
+    return out
