@@ -1,9 +1,76 @@
-"""`azimg convert` — not built yet (see the issues)."""
+"""`azimg convert SRC DST` and `azimg convert --in-place IMAGE`: any image → Azure-ready VHD."""
 
 from __future__ import annotations
 
+import contextlib
+from pathlib import Path
+from typing import Any
+
 import typer
+
+from azimg.cli.output import OUTPUT_OPTION, OutputFormat, emit, progress
+from azimg.errors import InvalidArgument
+
+
+def _size(n: int) -> str:
+    for unit, scale in (("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= scale:
+            return f"{n / scale:.2f} {unit}"
+    return f"{n} bytes"
+
+
+def render(result: dict[str, Any]) -> str:
+    size = result["virtual_size"]
+    lines = [
+        f"{result['source']} ({result['input_format']}) -> "
+        + ("itself" if result["in_place"] else result["destination"])
+        + f": fixed VHD, virtual size {size} bytes ({_size(size)})"
+    ]
+    if result["rounded_up"]:
+        lines.append(
+            f"  rounded up from {result['input_size']} bytes to a whole MiB "
+            f"(+{size - result['input_size']} bytes of zeros at the end)"
+        )
+    lines.append(
+        f"  {result['method']}: {_size(result['bytes_copied'])} copied in "
+        f"{result['seconds']:.3f} s; file {result['file_size']} bytes, "
+        f"{_size(result['allocated_bytes'])} allocated"
+    )
+    for problem in result["azure_problems"]:
+        lines.append(f"  Azure would refuse it: {problem}")
+    return "\n".join(lines)
 
 
 def register(app: typer.Typer) -> None:
-    """Adds nothing until this command is built."""
+    @app.command()
+    def convert(
+        src: Path = typer.Argument(
+            ..., help="Input image: raw, VHD, qcow2, VMDK or VHDX (detected by content)."
+        ),
+        dst: Path | None = typer.Argument(None, help="Output fixed VHD (omit with --in-place)."),
+        in_place: bool = typer.Option(
+            False,
+            "--in-place",
+            help="Make a raw file or mis-sized fixed VHD Azure-ready without copying.",
+        ),
+        output: OutputFormat = OUTPUT_OPTION,
+    ) -> None:
+        """Convert a disk image into an Azure-ready fixed VHD (size rounded up to a whole MiB)."""
+        from azimg.disk.convert import convert as convert_image
+        from azimg.disk.convert import make_fixed_in_place
+
+        if in_place:
+            if dst is not None:
+                raise InvalidArgument("--in-place changes SRC itself; give no DST")
+            result = make_fixed_in_place(src)
+        else:
+            if dst is None:
+                raise InvalidArgument("name the output: azimg convert SRC DST (or use --in-place)")
+            with contextlib.ExitStack() as stack:
+
+                def start(total: int | None) -> Any:
+                    bar = progress("converting", total, enabled=output is OutputFormat.text)
+                    return stack.enter_context(bar)
+
+                result = convert_image(src, dst, progress=start)
+        emit(result.to_json(), output, render)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import tempfile
+import secrets
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -164,12 +164,12 @@ def _allocated(path: Path) -> int:
 @contextlib.contextmanager
 def _temporary_beside(dst: Path) -> Iterator[Path]:
     """A hidden temporary file next to ``dst``, removed unless the caller renamed it."""
+    tmp = dst.parent / f".{dst.name}.{secrets.token_hex(4)}.azimg-tmp"
     try:
-        fd, name = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".azimg-tmp", dir=dst.parent)
+        # 0o666 under the umask, as any new file (mkstemp would make it 0600)
+        os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
     except OSError as err:
         raise InvalidArgument(f"cannot write into {dst.parent}: {err.strerror or err}") from None
-    os.close(fd)
-    tmp = Path(name)
     try:
         yield tmp
     finally:

@@ -2,7 +2,8 @@
 
 Order (prerequisites.md §2): signatures at offset 0 first (VHDX ``vhdxfile``, qcow2 ``QFI\\xfb``,
 VMDK ``KDMV`` or a text descriptor), then the VHD footer cookie in the last 512 bytes (or its
-copy at offset 0, which dynamic and differencing disks carry), else raw. A fixed VHD has no
+copy at offset 0, which dynamic and differencing disks carry; or a footer whose cookie alone is
+damaged), else raw. A fixed VHD has no
 header at offset 0, so checking the tail is the only way to tell it from raw -- the mistake
 qemu-img's own probing makes (tooling.md §1, pitfall 3).
 """
@@ -14,13 +15,24 @@ import os
 import struct
 from typing import BinaryIO
 
-from azimg.disk.vhd import FOOTER_COOKIE, FOOTER_SIZE, VHDX_SIGNATURE, DiskType
+from azimg.disk.vhd import (
+    FIXED_DATA_OFFSET,
+    FOOTER_COOKIE,
+    FOOTER_SIZE,
+    FORMAT_VERSION,
+    VHDX_SIGNATURE,
+    DiskType,
+    vhd_checksum,
+)
 
 QCOW2_MAGIC = b"QFI\xfb"
 VMDK_SPARSE_MAGIC = b"KDMV"
 VMDK_DESCRIPTOR = b"# Disk DescriptorFile"
-_DISK_TYPE = struct.Struct(">I")  # footer offset 60
-_DISK_TYPE_AT = 60
+_U32 = struct.Struct(">I")
+_DISK_TYPE_AT = 60  # footer offsets (vhd.py declares the whole layout)
+_CHECKSUM_AT = 64
+_VERSION_AT = 12
+_VERSION_AND_DATA_OFFSET = struct.Struct(">IQ")
 
 
 class ImageFormat(enum.StrEnum):
@@ -44,12 +56,33 @@ class ImageFormat(enum.StrEnum):
 
 
 def _vhd_kind(footer_bytes: bytes) -> ImageFormat:
-    (disk_type,) = _DISK_TYPE.unpack_from(footer_bytes, _DISK_TYPE_AT)
+    (disk_type,) = _U32.unpack_from(footer_bytes, _DISK_TYPE_AT)
     return {
         DiskType.fixed: ImageFormat.vhd_fixed,
         DiskType.dynamic: ImageFormat.vhd_dynamic,
         DiskType.differencing: ImageFormat.vhd_differencing,
     }.get(disk_type, ImageFormat.vhd_other)
+
+
+def _is_footer_with_bad_cookie(tail: bytes) -> bool:
+    """A footer whose cookie alone is damaged: it still checksums, or its fields still say VHD.
+
+    Raw data virtually never does either (a 32-bit checksum, or version 1.0 + a known disk type +
+    a valid data offset at once). Calling it a VHD lets ``azimg info`` report VHD-01 and
+    ``convert`` refuse it, instead of converting a broken VHD as a raw disk with a footer inside.
+    """
+    if not any(tail):
+        return False
+    (stored,) = _U32.unpack_from(tail, _CHECKSUM_AT)
+    if stored == vhd_checksum(tail, _CHECKSUM_AT):
+        return True
+    version, data_offset = _VERSION_AND_DATA_OFFSET.unpack_from(tail, _VERSION_AT)
+    (disk_type,) = _U32.unpack_from(tail, _DISK_TYPE_AT)
+    return (
+        version == FORMAT_VERSION
+        and disk_type in (DiskType.fixed, DiskType.dynamic, DiskType.differencing)
+        and data_offset in (FIXED_DATA_OFFSET, FOOTER_SIZE)
+    )
 
 
 def detect_format(fh: BinaryIO) -> ImageFormat:
@@ -66,7 +99,7 @@ def detect_format(fh: BinaryIO) -> ImageFormat:
     if size >= FOOTER_SIZE:
         fh.seek(size - FOOTER_SIZE)
         tail = fh.read(FOOTER_SIZE)
-        if tail.startswith(FOOTER_COOKIE):
+        if tail.startswith(FOOTER_COOKIE) or _is_footer_with_bad_cookie(tail):
             return _vhd_kind(tail)
     # A dynamic disk whose trailing footer is damaged still carries the copy at offset 0.
     if len(head) == FOOTER_SIZE and head.startswith(FOOTER_COOKIE):
