@@ -37,6 +37,7 @@ class Settings:
     database_url: str | None = None  # None → SQLite at data_dir/metadata.sqlite
     public_host: str | None = None  # host name put into URLs and the certificate, if not host
     job_workers: int = 2
+    replication_rate: int | None = None  # bytes/s per gallery replica copy; None = full speed
 
     def __post_init__(self) -> None:
         if not self.regions:
@@ -86,5 +87,7 @@ class Settings:
             env["regions"] = tuple(x for x in v.split(",") if x.strip())
         if v := os.environ.get("AZIMG_DATABASE_URL"):
             env["database_url"] = v
+        if v := os.environ.get("AZIMG_REPLICATION_RATE"):
+            env["replication_rate"] = int(v)
         env.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**env)  # type: ignore[arg-type]

@@ -1,0 +1,181 @@
+"""Galleries: PUT/PATCH/GET/DELETE and the lists (thin: rules live in resources/galleries)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict
+
+from azimg.platform.arm.deps import ARM_DEPENDENCIES, CallerDep, JsonBody, StoreDep
+from azimg.platform.arm.models import parse
+from azimg.platform.arm.paging import page
+from azimg.platform.errors import NotImplementedFeature
+from azimg.platform.resources import galleries
+from azimg.platform.resources.galleries import Gallery
+from azimg.platform.store import Store
+
+router = APIRouter(dependencies=ARM_DEPENDENCIES, tags=["galleries"])
+PROVIDER = "/providers/microsoft.compute/galleries"
+BASE = "/subscriptions/{subscription_id}/resourcegroups/{resource_group}" + PROVIDER
+
+
+class GalleryProperties(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    description: str | None = None
+    sharingProfile: dict[str, Any] | None = None
+    softDeletePolicy: dict[str, Any] | None = None
+    # read-only, accepted when a client echoes a GET back
+    identifier: dict[str, Any] | None = None
+    provisioningState: str | None = None
+    sharingStatus: dict[str, Any] | None = None
+
+
+class GalleryCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    location: str | None = None
+    tags: dict[str, Any] | None = None
+    properties: GalleryProperties | None = None
+    identity: dict[str, Any] | None = None
+    id: str | None = None
+    name: str | None = None
+    type: str | None = None
+    systemData: dict[str, Any] | None = None
+
+
+class GalleryPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    tags: dict[str, Any] | None = None
+    properties: GalleryProperties | None = None
+    identity: dict[str, Any] | None = None
+    id: str | None = None
+    name: str | None = None
+    type: str | None = None
+
+
+def public(g: Gallery) -> dict[str, Any]:
+    props: dict[str, Any] = {
+        "identifier": {"uniqueName": g.unique_name},
+        "provisioningState": g.provisioning_state,
+        "sharingProfile": {"permissions": g.sharing_permissions},
+    }
+    if g.description is not None:
+        props["description"] = g.description
+    return {
+        "id": g.id,
+        "name": g.name,
+        "type": galleries.GALLERY_TYPE,
+        "location": g.location,
+        "tags": dict(g.tags),
+        "systemData": dict(g.system_data),
+        "properties": props,
+    }
+
+
+def render(store: Store, rid: str) -> dict[str, Any]:
+    return public(galleries.get_by_id(store, rid))
+
+
+def _refuse_identity(identity: dict[str, Any] | None) -> None:
+    if identity and identity.get("type", "None") != "None":
+        raise NotImplementedFeature(
+            "Managed identities on galleries are not implemented by azimg.", target="identity"
+        )
+
+
+@router.put(BASE + "/{name}")
+def create_or_update(
+    subscription_id: str,
+    resource_group: str,
+    name: str,
+    body: JsonBody,
+    store: StoreDep,
+    caller: CallerDep,
+) -> Response:
+    req = parse(GalleryCreate, body)
+    _refuse_identity(req.identity)
+    props = req.properties or GalleryProperties()
+    gallery, created = galleries.create_or_update(
+        store,
+        subscription_id=subscription_id,
+        resource_group=resource_group,
+        name=name,
+        location=req.location,
+        caller=caller.app_id,
+        tags=req.tags,
+        description=props.description,
+        sharing_profile=props.sharingProfile,
+        soft_delete_policy=props.softDeletePolicy,
+    )
+    return JSONResponse(public(gallery), status_code=201 if created else 200)
+
+
+@router.patch(BASE + "/{name}")
+def update(
+    subscription_id: str,
+    resource_group: str,
+    name: str,
+    body: JsonBody,
+    store: StoreDep,
+    caller: CallerDep,
+) -> dict[str, Any]:
+    req = parse(GalleryPatch, body)
+    _refuse_identity(req.identity)
+    props = req.properties or GalleryProperties()
+    gallery = galleries.update(
+        store,
+        subscription_id=subscription_id,
+        resource_group=resource_group,
+        name=name,
+        caller=caller.app_id,
+        tags=req.tags,
+        description=props.description,
+        sharing_profile=props.sharingProfile,
+        soft_delete_policy=props.softDeletePolicy,
+    )
+    return public(gallery)
+
+
+@router.get(BASE + "/{name}")
+def get(subscription_id: str, resource_group: str, name: str, store: StoreDep) -> dict[str, Any]:
+    return public(
+        galleries.get(
+            store, subscription_id=subscription_id, resource_group=resource_group, name=name
+        )
+    )
+
+
+@router.delete(BASE + "/{name}")
+def delete(subscription_id: str, resource_group: str, name: str, store: StoreDep) -> Response:
+    galleries.delete(
+        store, subscription_id=subscription_id, resource_group=resource_group, name=name
+    )
+    return Response(status_code=200)
+
+
+@router.post(BASE + "/{name}/share")
+def share(subscription_id: str, resource_group: str, name: str, store: StoreDep) -> Response:
+    galleries.get(store, subscription_id=subscription_id, resource_group=resource_group, name=name)
+    raise NotImplementedFeature(
+        "Gallery sharing (POST .../share) is not implemented by azimg yet.", target="share"
+    )
+
+
+@router.get(BASE)
+def list_by_resource_group(
+    subscription_id: str, resource_group: str, request: Request, store: StoreDep
+) -> dict[str, Any]:
+    items = galleries.list_by_resource_group(
+        store, subscription_id=subscription_id, resource_group=resource_group
+    )
+    return page(request, [public(g) for g in items])
+
+
+@router.get("/subscriptions/{subscription_id}" + PROVIDER)
+def list_by_subscription(subscription_id: str, request: Request, store: StoreDep) -> dict[str, Any]:
+    items = galleries.list_by_subscription(store, subscription_id=subscription_id)
+    return page(request, [public(g) for g in items])
+
+
+RENDERERS = {"microsoft.compute/galleries": render}

@@ -1,0 +1,308 @@
+"""Azure Compute Galleries (``Microsoft.Compute/galleries``): names, create, get, list, delete.
+
+A gallery only holds image definitions; sharing (``permissions: Groups|Community``, POST
+``/share``) is a later issue, so a gallery is Private and asking for more is refused by name
+rather than silently stored (house rule 9). ``sharing_permissions`` is kept in the document so
+that issue can build on it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from azimg.platform.errors import (
+    CannotDeleteResource,
+    Conflict,
+    InvalidParameter,
+    InvalidResourceName,
+    NotImplementedFeature,
+    ParentResourceNotFound,
+    PropertyChangeNotAllowed,
+)
+from azimg.platform.resources.common import (
+    check_location,
+    check_tags,
+    enum_value,
+    require_document,
+    require_resource_group,
+    resource_id,
+    system_data,
+)
+from azimg.platform.store import Document, Store
+
+GALLERY_TYPE = "Microsoft.Compute/galleries"
+SHARING_PERMISSIONS = ("Private", "Groups", "Community")
+
+_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9_.]{0,78}[A-Za-z0-9])?$")
+_NAME_CHARS = re.compile(r"^[A-Za-z0-9_.]{1,80}$")
+
+
+@dataclass(frozen=True)
+class Gallery:
+    id: str
+    name: str
+    location: str
+    tags: Mapping[str, str] = field(default_factory=dict)
+    description: str | None = None
+    unique_name: str = ""
+    sharing_permissions: str = "Private"
+    provisioning_state: str = "Succeeded"
+    system_data: Mapping[str, str] = field(default_factory=dict)
+
+
+def check_gallery_name(name: str) -> None:
+    """Letters, digits, and ``_``/``.`` in the middle only; no hyphens; at most 80."""
+    if _NAME_CHARS.match(name) and name[-1] in "._":
+        raise InvalidResourceName(
+            f"The provided resource name '{name}' has these invalid trailing characters: "
+            f"'{name[-1]}'. The name can not end with characters: '{name[-1]}'",
+            target="galleryName",
+        )
+    if not _NAME.match(name):
+        raise InvalidParameter(
+            "Gallery name is invalid. Allowed characters are English alphanumeric characters, "
+            "with underscores, and periods allowed in the middle, up to 80 characters total. "
+            "All other special characters, including dashes, are disallowed.",
+            target="galleryName",
+        )
+
+
+def unique_name(subscription_id: str, name: str) -> str:
+    """``identifier.uniqueName``: the subscription id and the upper-cased gallery name."""
+    return f"{subscription_id}-{name.upper()}"
+
+
+def _from_doc(doc: Document) -> Gallery:
+    b = doc.body
+    return Gallery(
+        id=doc.id,
+        name=b["name"],
+        location=b["location"],
+        tags=b.get("tags", {}),
+        description=b.get("description"),
+        unique_name=b["uniqueName"],
+        sharing_permissions=b.get("sharingPermissions", "Private"),
+        provisioning_state=b.get("provisioningState", "Succeeded"),
+        system_data=b.get("systemData", {}),
+    )
+
+
+def _save(store: Store, g: Gallery) -> Gallery:
+    store.meta.put(
+        Document(
+            id=g.id,
+            type=GALLERY_TYPE,
+            location=g.location,
+            body={
+                "name": g.name,
+                "location": g.location,
+                "tags": dict(g.tags),
+                "description": g.description,
+                "uniqueName": g.unique_name,
+                "sharingPermissions": g.sharing_permissions,
+                "provisioningState": g.provisioning_state,
+                "systemData": dict(g.system_data),
+            },
+        )
+    )
+    return g
+
+
+def gallery_id(subscription_id: str, resource_group: str, name: str) -> str:
+    return resource_id(subscription_id, resource_group, GALLERY_TYPE, name)
+
+
+def get(store: Store, *, subscription_id: str, resource_group: str, name: str) -> Gallery:
+    rid = gallery_id(subscription_id, resource_group, name)
+    return _from_doc(require_document(store, rid, GALLERY_TYPE))
+
+
+def get_by_id(store: Store, rid: str) -> Gallery:
+    return _from_doc(require_document(store, rid, GALLERY_TYPE))
+
+
+def require_parent(store: Store, parent_id: str, parent_type: str, label: str) -> Document:
+    """A nested resource's parent, or Azure's 404 ``ParentResourceNotFound`` naming it."""
+    doc = store.meta.get(parent_id)
+    if doc is not None and doc.type.lower() == parent_type.lower():
+        return doc
+    parts = parent_id.strip("/").split("/")
+    require_resource_group(store, parts[1], parts[3])
+    raise ParentResourceNotFound(
+        "Can not perform requested operation on nested resource. Parent resource "
+        f"'{label}' not found."
+    )
+
+
+def _permissions(sharing_profile: Any) -> str:
+    if sharing_profile is None:
+        return "Private"
+    if not isinstance(sharing_profile, Mapping):
+        raise InvalidParameter(
+            "The value of parameter sharingProfile is invalid.", target="sharingProfile"
+        )
+    if sharing_profile.get("groups"):
+        raise InvalidParameter(
+            "sharingProfile.groups is read-only; change it with POST .../share.",
+            target="sharingProfile.groups",
+        )
+    raw = sharing_profile.get("permissions")
+    return (
+        "Private"
+        if raw is None
+        else enum_value(raw, SHARING_PERMISSIONS, target="sharingProfile.permissions")
+    )
+
+
+def create_or_update(
+    store: Store,
+    *,
+    subscription_id: str,
+    resource_group: str,
+    name: str,
+    location: Any,
+    caller: str,
+    tags: Any = None,
+    description: Any = None,
+    sharing_profile: Any = None,
+    soft_delete_policy: Any = None,
+) -> tuple[Gallery, bool]:
+    """The gallery and whether it was created (201) rather than updated (200)."""
+    require_resource_group(store, subscription_id, resource_group)
+    check_gallery_name(name)
+    region = check_location(store, location, rtype=GALLERY_TYPE)
+    clean_tags = check_tags(tags)
+    if description is not None and not isinstance(description, str):
+        raise InvalidParameter(
+            "The value of parameter description is invalid.", target="description"
+        )
+    permissions = _permissions(sharing_profile)
+    if permissions != "Private":
+        raise NotImplementedFeature(
+            f"Gallery sharing ({permissions}) is not implemented by azimg yet; galleries are "
+            "Private.",
+            target="sharingProfile.permissions",
+        )
+    if isinstance(soft_delete_policy, Mapping) and soft_delete_policy.get("isSoftDeleteEnabled"):
+        raise NotImplementedFeature(
+            "Soft delete of gallery artifacts is not implemented by azimg.",
+            target="softDeletePolicy.isSoftDeleteEnabled",
+        )
+    rid = gallery_id(subscription_id, resource_group, name)
+    doc = store.meta.get(rid)
+    if doc is not None and doc.type == GALLERY_TYPE:
+        current = _from_doc(doc)
+        if current.location != region:
+            raise Conflict(
+                f"The resource '{current.name}' already exists in location "
+                f"'{current.location}' in resource group '{resource_group}'. A resource with "
+                f"the same name cannot be created in location '{region}'. Please select a new "
+                "resource name.",
+                target="location",
+            )
+        if sharing_profile is not None and permissions != current.sharing_permissions:
+            raise PropertyChangeNotAllowed(
+                "Changing property 'gallery.properties.sharingProfile.permissions' is not allowed.",
+                target="sharingProfile.permissions",
+            )
+        updated = Gallery(
+            id=current.id,
+            name=current.name,
+            location=current.location,
+            tags=clean_tags if tags is not None else current.tags,
+            description=description if description is not None else current.description,
+            unique_name=current.unique_name,
+            sharing_permissions=current.sharing_permissions,
+            system_data=system_data(caller, current.system_data.get("createdAt")),
+        )
+        return _save(store, updated), False
+    for other in store.meta.list(type=GALLERY_TYPE, prefix=f"/subscriptions/{subscription_id}/"):
+        if other.body["name"].lower() == name.lower():
+            raise Conflict(
+                f"The gallery name {name} is not unique within the subscription "
+                f"{subscription_id}. Please pick another gallery name.",
+                target="galleryName",
+            )
+    gallery = Gallery(
+        id=rid,
+        name=name,
+        location=region,
+        tags=clean_tags,
+        description=description,
+        unique_name=unique_name(subscription_id, name),
+        sharing_permissions=permissions,
+        system_data=system_data(caller),
+    )
+    return _save(store, gallery), True
+
+
+def update(
+    store: Store,
+    *,
+    subscription_id: str,
+    resource_group: str,
+    name: str,
+    caller: str,
+    tags: Any = None,
+    description: Any = None,
+    sharing_profile: Any = None,
+    soft_delete_policy: Any = None,
+) -> Gallery:
+    """PATCH: only what is given changes."""
+    current = get(store, subscription_id=subscription_id, resource_group=resource_group, name=name)
+    gallery, _ = create_or_update(
+        store,
+        subscription_id=subscription_id,
+        resource_group=resource_group,
+        name=name,
+        location=current.location,
+        caller=caller,
+        tags=tags if tags is not None else current.tags,
+        description=description,
+        sharing_profile=sharing_profile,
+        soft_delete_policy=soft_delete_policy,
+    )
+    return gallery
+
+
+def list_by_resource_group(
+    store: Store, *, subscription_id: str, resource_group: str
+) -> list[Gallery]:
+    rg = require_resource_group(store, subscription_id, resource_group)
+    return [_from_doc(d) for d in store.meta.list(type=GALLERY_TYPE, prefix=rg.id + "/")]
+
+
+def list_by_subscription(store: Store, *, subscription_id: str) -> list[Gallery]:
+    from azimg.platform.resources.common import check_subscription
+
+    check_subscription(store, subscription_id)
+    return [
+        _from_doc(d)
+        for d in store.meta.list(type=GALLERY_TYPE, prefix=f"/subscriptions/{subscription_id}/")
+    ]
+
+
+def check_no_children(store: Store, parent_id: str) -> None:
+    """Azure deletes versions, then definitions, then galleries: never a parent with children."""
+    children = store.meta.list(parent=parent_id)
+    if children:
+        nested = children[0].id.split("/providers/", 1)[1]
+        raise CannotDeleteResource(
+            "Cannot delete resource while nested resources exist. Some existing nested "
+            f"resource IDs include: '{nested}'. Please delete all nested resources before "
+            "deleting this resource."
+        )
+
+
+def delete(store: Store, *, subscription_id: str, resource_group: str, name: str) -> None:
+    """Deleting an absent gallery succeeds (204), as ARM deletes are idempotent."""
+    require_resource_group(store, subscription_id, resource_group)
+    rid = gallery_id(subscription_id, resource_group, name)
+    doc = store.meta.get(rid)
+    if doc is None or doc.type != GALLERY_TYPE:
+        return
+    check_no_children(store, rid)
+    store.meta.delete(rid)

@@ -1,0 +1,361 @@
+"""Gallery image definitions (``Microsoft.Compute/galleries/images``): rules and operations.
+
+A definition fixes what every version under it must be: OS type, OS state, Hyper-V generation,
+architecture and the (publisher, offer, sku) identifier, which is unique inside its gallery.
+Those are immutable; everything else (description, EOL date, recommendations, features with
+``allowUpdateImage``…) is stored and echoed as given.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from azimg.platform.errors import (
+    Conflict,
+    InvalidParameter,
+    InvalidResourceName,
+    PropertyChangeNotAllowed,
+)
+from azimg.platform.resources import galleries
+from azimg.platform.resources.common import (
+    check_location,
+    check_tags,
+    enum_value,
+    require_document,
+    resource_id,
+    system_data,
+)
+from azimg.platform.store import Document, Store
+
+IMAGE_TYPE = "Microsoft.Compute/galleries/images"
+OS_TYPES = ("Windows", "Linux")
+OS_STATES = ("Generalized", "Specialized")
+HYPER_V_GENERATIONS = ("V1", "V2")
+ARCHITECTURES = ("x64", "Arm64")
+
+_NAME = re.compile(r"^[^_\W][\w\-._]{0,79}(?<![-.])$")
+_IDENTIFIER = re.compile(r"^[A-Za-z0-9._-]+$")
+_IDENTIFIER_LIMITS = {"publisher": 128, "offer": 64, "sku": 64}
+#: Properties echoed as given (no rule of ours depends on them).
+PASSTHROUGH = (
+    "description",
+    "eula",
+    "privacyStatementUri",
+    "releaseNoteUri",
+    "recommended",
+    "disallowed",
+    "purchasePlan",
+    "features",
+    "allowUpdateImage",
+)
+
+
+@dataclass(frozen=True)
+class GalleryImage:
+    id: str
+    name: str
+    location: str
+    os_type: str
+    os_state: str
+    hyper_v_generation: str
+    architecture: str
+    publisher: str
+    offer: str
+    sku: str
+    end_of_life_date: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)  # PASSTHROUGH properties
+    tags: Mapping[str, str] = field(default_factory=dict)
+    provisioning_state: str = "Succeeded"
+    system_data: Mapping[str, str] = field(default_factory=dict)
+
+
+def check_image_name(name: str) -> None:
+    if not _NAME.match(name):
+        raise InvalidResourceName(
+            f"The entity name '{name}' is invalid according to its validation rule: "
+            r"^[^_\W][\w-._]{0,79}(?<![-.])$.",
+            target="galleryImageName",
+        )
+
+
+def check_identifier(identifier: Any) -> tuple[str, str, str]:
+    """(publisher, offer, sku): letters, digits, ``-._``, not ending in ``.``, bounded."""
+    if not isinstance(identifier, Mapping):
+        raise InvalidParameter(
+            "Required parameter 'galleryImage.properties.identifier' is missing (null).",
+            target="properties.identifier",
+        )
+    out = []
+    for part, limit in _IDENTIFIER_LIMITS.items():
+        value = identifier.get(part)
+        if (
+            not isinstance(value, str)
+            or not _IDENTIFIER.match(value)
+            or value.endswith(".")
+            or len(value) > limit
+        ):
+            raise InvalidParameter(
+                f"Asset name galleryImage.properties.identifier.{part} is not valid. It cannot "
+                "be empty. Allowed characters are uppercase or lowercase letters, digits, "
+                "hyphen(-), period (.), underscore (_). Names are not allowed to end with "
+                f"period(.). The length of the name cannot exceed {limit} characters.",
+                target=f"properties.identifier.{part}",
+            )
+        out.append(value)
+    return out[0], out[1], out[2]
+
+
+def parse_date(value: Any, target: str) -> datetime:
+    """ISO-8601 date or date-time; naive values are UTC."""
+    try:
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidParameter(
+            f"Could not convert string to DateTimeOffset: {value}. Path '{target}'.",
+            target=target,
+        ) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def check_end_of_life(value: Any, *, now: datetime) -> str | None:
+    if value is None:
+        return None
+    when = parse_date(value, "properties.endOfLifeDate")
+    if when <= now:
+        raise InvalidParameter(
+            "EndOfLifeDate must be set to a future date.", target="properties.endOfLifeDate"
+        )
+    return when.strftime("%Y-%m-%dT%H:%M:%S+00:00")
+
+
+def check_recommended(recommended: Any) -> None:
+    """``recommended.{vCPUs,memory}``: min must not exceed max."""
+    if recommended is None:
+        return
+    if not isinstance(recommended, Mapping):
+        raise InvalidParameter(
+            "The value of parameter recommended is invalid.", target="properties.recommended"
+        )
+    for resource in ("vCPUs", "memory"):
+        bounds = recommended.get(resource) or {}
+        lo, hi = bounds.get("min"), bounds.get("max")
+        if isinstance(lo, int) and isinstance(hi, int) and lo > hi:
+            raise InvalidParameter(
+                f"The minimum value of {resource} must not be greater than the maximum value "
+                f"of {resource}.",
+                target=f"properties.recommended.{resource}",
+            )
+
+
+def _from_doc(doc: Document) -> GalleryImage:
+    b = doc.body
+    return GalleryImage(
+        id=doc.id,
+        name=b["name"],
+        location=b["location"],
+        os_type=b["osType"],
+        os_state=b["osState"],
+        hyper_v_generation=b["hyperVGeneration"],
+        architecture=b["architecture"],
+        publisher=b["publisher"],
+        offer=b["offer"],
+        sku=b["sku"],
+        end_of_life_date=b.get("endOfLifeDate"),
+        extra=b.get("extra", {}),
+        tags=b.get("tags", {}),
+        provisioning_state=b.get("provisioningState", "Succeeded"),
+        system_data=b.get("systemData", {}),
+    )
+
+
+def _save(store: Store, img: GalleryImage) -> GalleryImage:
+    store.meta.put(
+        Document(
+            id=img.id,
+            type=IMAGE_TYPE,
+            location=img.location,
+            body={
+                "name": img.name,
+                "location": img.location,
+                "osType": img.os_type,
+                "osState": img.os_state,
+                "hyperVGeneration": img.hyper_v_generation,
+                "architecture": img.architecture,
+                "publisher": img.publisher,
+                "offer": img.offer,
+                "sku": img.sku,
+                "endOfLifeDate": img.end_of_life_date,
+                "extra": dict(img.extra),
+                "tags": dict(img.tags),
+                "provisioningState": img.provisioning_state,
+                "systemData": dict(img.system_data),
+            },
+        )
+    )
+    return img
+
+
+def image_id(subscription_id: str, resource_group: str, gallery: str, name: str) -> str:
+    return resource_id(
+        subscription_id, resource_group, galleries.GALLERY_TYPE, gallery, "images", name
+    )
+
+
+def _gallery(store: Store, subscription_id: str, resource_group: str, gallery: str) -> Document:
+    rid = galleries.gallery_id(subscription_id, resource_group, gallery)
+    return galleries.require_parent(store, rid, galleries.GALLERY_TYPE, gallery)
+
+
+def get(
+    store: Store, *, subscription_id: str, resource_group: str, gallery: str, name: str
+) -> GalleryImage:
+    rid = image_id(subscription_id, resource_group, gallery, name)
+    return _from_doc(require_document(store, rid, IMAGE_TYPE))
+
+
+def get_by_id(store: Store, rid: str) -> GalleryImage:
+    return _from_doc(require_document(store, rid, IMAGE_TYPE))
+
+
+def create_or_update(
+    store: Store,
+    *,
+    subscription_id: str,
+    resource_group: str,
+    gallery: str,
+    name: str,
+    location: Any,
+    properties: Mapping[str, Any],
+    caller: str,
+    tags: Any = None,
+    now: datetime | None = None,
+) -> tuple[GalleryImage, bool]:
+    """The definition and whether it was created (201) rather than updated (200)."""
+    now = now or datetime.now(UTC)
+    parent = _gallery(store, subscription_id, resource_group, gallery)
+    check_image_name(name)
+    region = check_location(store, location, rtype=IMAGE_TYPE)
+    clean_tags = check_tags(tags)
+    os_type = enum_value(properties.get("osType"), OS_TYPES, target="properties.osType")
+    os_state = enum_value(properties.get("osState"), OS_STATES, target="properties.osState")
+    generation = enum_value(
+        properties.get("hyperVGeneration") or "V1",
+        HYPER_V_GENERATIONS,
+        target="properties.hyperVGeneration",
+    )
+    architecture = enum_value(
+        properties.get("architecture") or "x64", ARCHITECTURES, target="properties.architecture"
+    )
+    publisher, offer, sku = check_identifier(properties.get("identifier"))
+    check_recommended(properties.get("recommended"))
+    extra = {k: properties[k] for k in PASSTHROUGH if properties.get(k) is not None}
+    rid = image_id(subscription_id, resource_group, gallery, name)
+    doc = store.meta.get(rid)
+    current = _from_doc(doc) if doc is not None and doc.type == IMAGE_TYPE else None
+    if current is not None:
+        if current.location != region:
+            raise Conflict(
+                f"The resource '{gallery}/{current.name}' already exists in location "
+                f"'{current.location}' in resource group '{resource_group}'. A resource with "
+                f"the same name cannot be created in location '{region}'. Please select a new "
+                "resource name.",
+                target="location",
+            )
+        for prop, old, new in (
+            ("osType", current.os_type, os_type),
+            ("osState", current.os_state, os_state),
+            ("hyperVGeneration", current.hyper_v_generation, generation),
+            ("architecture", current.architecture, architecture),
+            ("identifier.publisher", current.publisher, publisher),
+            ("identifier.offer", current.offer, offer),
+            ("identifier.sku", current.sku, sku),
+        ):
+            if old != new:
+                raise PropertyChangeNotAllowed(
+                    f"Changing property 'galleryImage.properties.{prop}' is not allowed.",
+                    target=f"properties.{prop}",
+                )
+        if extra.get("features") != current.extra.get("features") and not extra.get(
+            "allowUpdateImage", current.extra.get("allowUpdateImage")
+        ):
+            raise PropertyChangeNotAllowed(
+                "Changing property 'galleryImage.properties.features' is not allowed unless "
+                "'allowUpdateImage' is true.",
+                target="properties.features",
+            )
+    else:
+        for other in store.meta.list(type=IMAGE_TYPE, parent=parent.id):
+            b = other.body
+            if (b["publisher"].lower(), b["offer"].lower(), b["sku"].lower()) == (
+                publisher.lower(),
+                offer.lower(),
+                sku.lower(),
+            ):
+                raise Conflict(
+                    f"Gallery image: {b['name']} identified by (publisher:{publisher}, "
+                    f"offer:{offer}, sku:{sku}) already exists. Choose a different publisher, "
+                    "offer, sku combination.",
+                    target="properties.identifier",
+                )
+    eol = properties.get("endOfLifeDate")
+    if current is not None and eol == current.end_of_life_date:
+        end_of_life = current.end_of_life_date  # unchanged: not re-checked against "now"
+    else:
+        end_of_life = check_end_of_life(eol, now=now)
+    image = GalleryImage(
+        id=current.id if current else rid,
+        name=current.name if current else name,
+        location=region,
+        os_type=os_type,
+        os_state=os_state,
+        hyper_v_generation=generation,
+        architecture=architecture,
+        publisher=publisher,
+        offer=offer,
+        sku=sku,
+        end_of_life_date=end_of_life,
+        extra=extra,
+        tags=clean_tags,
+        system_data=system_data(caller, current.system_data.get("createdAt") if current else None),
+    )
+    return _save(store, image), current is None
+
+
+def list_by_gallery(
+    store: Store, *, subscription_id: str, resource_group: str, gallery: str
+) -> list[GalleryImage]:
+    parent = _gallery(store, subscription_id, resource_group, gallery)
+    return [_from_doc(d) for d in store.meta.list(type=IMAGE_TYPE, parent=parent.id)]
+
+
+def delete(
+    store: Store, *, subscription_id: str, resource_group: str, gallery: str, name: str
+) -> None:
+    """Idempotent; refused while versions exist (Azure's delete order)."""
+    _gallery(store, subscription_id, resource_group, gallery)
+    rid = image_id(subscription_id, resource_group, gallery, name)
+    doc = store.meta.get(rid)
+    if doc is None or doc.type != IMAGE_TYPE:
+        return
+    galleries.check_no_children(store, rid)
+    store.meta.delete(rid)
+
+
+def to_properties(img: GalleryImage) -> dict[str, Any]:
+    """The wire ``properties`` object (shared by the router and the version checks)."""
+    props: dict[str, Any] = {
+        "osType": img.os_type,
+        "osState": img.os_state,
+        "hyperVGeneration": img.hyper_v_generation,
+        "architecture": img.architecture,
+        "identifier": {"publisher": img.publisher, "offer": img.offer, "sku": img.sku},
+        "provisioningState": img.provisioning_state,
+    }
+    if img.end_of_life_date:
+        props["endOfLifeDate"] = img.end_of_life_date
+    props.update(img.extra)
+    return props
