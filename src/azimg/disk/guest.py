@@ -20,6 +20,7 @@ from azimg.disk.ext4 import Ext4FS
 from azimg.disk.fat import FatFS
 from azimg.disk.partitions import Partition, PartitionTable, read_partition_table
 from azimg.disk.view import ImageView, SliceReader, open_view
+from azimg.disk.xfs import XfsFS
 from azimg.errors import AzimgError
 from azimg.image.guestfs import GuestFS
 
@@ -133,8 +134,7 @@ def open_filesystem(fh: BinaryIO, fs_type: str | None, label: str) -> GuestFS:
     if fs_type == "vfat":
         return FatFS(fh, label=label)
     if fs_type == "xfs":
-        # TEMPORARY until disk/xfs.py lands (same author, next commit).
-        raise AzimgError(f"{fs_type} reader not available yet")
+        return XfsFS(fh, label=label)
     raise AzimgError(_UNREADABLE_WHY.get(fs_type or "", "no filesystem signature found"))
 
 
