@@ -406,6 +406,7 @@ def _container_findings(path: str) -> list[Finding]:
 # ----------------------------------------------------------------------------------------------
 # Rendering (the only place findings become text)
 
+HEADINGS = {Severity.blocker: "BLOCKERS", Severity.warning: "WARNINGS", Severity.advice: "ADVICE"}
 MARK = {Status.failed: "FAIL", Status.unreadable: "UNREAD", Status.passed: "pass"}
 
 
@@ -439,7 +440,7 @@ def render_text(report: Report, *, show_passed: bool = False) -> str:
         if not shown:
             continue
         lines.append("")
-        lines.append(f"{sev.value.upper()}S ({len(shown)})")
+        lines.append(f"{HEADINGS[sev]} ({len(shown)})")
         width = max(len(f.rule) for f in shown)
         for f in shown:
             lines.append(f"  {MARK[f.status]:<6} {f.rule:<{width}}  {f.title}")
