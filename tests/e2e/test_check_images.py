@@ -442,3 +442,34 @@ def test_separate_boot_partition_is_found_by_fstab(tmp_path: Path) -> None:
     r = check(disk)
     assert "mounted /boot" in " ".join(r.notes)
     assert r.kernel == KVER and blockers(r) == set(), r.blockers
+
+
+def test_dynamic_vhd_is_read_and_named_fmt_05(tmp_path: Path, good_disk: Path) -> None:
+    dyn = tmp_path / "dynamic.vhd"
+    _run(
+        "qemu-img",
+        "convert",
+        "-f",
+        "raw",
+        "-O",
+        "vpc",
+        "-o",
+        "subformat=dynamic,force_size=on",
+        good_disk,
+        dyn,
+    )
+    r = check(dyn)
+    assert "FMT-05" in blockers(r), failed(r)
+    assert r.format == "vhd-dynamic" and r.os == "debian 12"  # the guest is still read
+    assert blockers(r) == {"FMT-05"}
+
+
+def test_misaligned_fixed_vhd_is_named_vhd_04(tmp_path: Path, good_disk: Path) -> None:
+    raw = tmp_path / "odd.raw"
+    shutil.copyfile(good_disk, raw)
+    os.truncate(raw, raw.stat().st_size + 7 * 512)  # no longer a whole number of MiB
+    vhd = tmp_path / "odd.vhd"
+    _run("qemu-img", "convert", "-f", "raw", "-O", "vpc", "-o", "subformat=fixed", raw, vhd)
+    r = check(vhd)
+    assert "VHD-04" in blockers(r), failed(r)
+    assert r.format == "vhd-fixed" and r.os == "debian 12"
