@@ -106,6 +106,29 @@ class Jobs:
         self._schedule(op)
         return op
 
+    def record_done(
+        self,
+        kind: str,
+        *,
+        action: str,
+        resource_id: str,
+        location: str,
+        output: Mapping[str, Any] | None = None,
+    ) -> Operation:
+        """An operation whose work already happened in the request (it still gets the LRO
+        shape clients poll): written InProgress, then finished Succeeded."""
+        op = Operation(
+            id=str(uuid.uuid4()),
+            kind=kind,
+            status="InProgress",
+            action=action,
+            resource_id=resource_id,
+            location=location,
+            start_time=utc_now(),
+        )
+        self.store.meta.add_operation(op)
+        return self.store.meta.finish_operation(op.id, status="Succeeded", output=output)
+
     def get(self, op_id: str) -> Operation:
         op = self.store.meta.get_operation(op_id)
         if op is None:

@@ -1,0 +1,812 @@
+"""Managed disks: create (Empty, Upload, Import, Copy, FromImage), update, access, delete.
+
+A disk's bytes are one blob holding a fixed VHD (data + 512-byte footer), as Azure keeps
+them, so a Read SAS downloads a ready ``.vhd`` and an Upload disk receives exactly what the
+client sends. Snapshots share this model (``snapshots.py`` calls these functions with
+``SNAPSHOT``), so the rules live once.
+
+diskState machine (reference §4.4): Upload → ReadyToUpload → (grant Write) ActiveUpload →
+(revoke, valid footer) Unattached; Unattached → (grant Read) ActiveSAS → (revoke) Unattached.
+Creates that copy bytes (Import, Copy, FromImage) return the disk in ``Creating`` and leave
+the copy to a job (``JOB_FILL``), resumable after a crash.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+from urllib.parse import urlparse
+
+from azimg.platform import sas
+from azimg.platform.errors import (
+    BadRequest,
+    InvalidParameter,
+    InvalidVhd,
+    NotImplementedFeature,
+    OperationNotAllowed,
+    PropertyChangeNotAllowed,
+    ResourceNotFound,
+)
+from azimg.platform.jobs import JobSpec
+from azimg.platform.resources.common import (
+    check_location,
+    check_name,
+    check_tags,
+    enum_value,
+    parse_id,
+    require_document,
+    require_resource_group,
+    resource_id,
+    system_data,
+    utc_now,
+)
+from azimg.platform.store import BlobRef, Document, Operation, Store
+
+GIB = 1024**3
+MIB = 1024**2
+FOOTER = 512
+MIN_UPLOAD = 20 * MIB + FOOTER
+MAX_UPLOAD = 32 * 1024 * GIB + FOOTER
+MAX_DISK_GB = 32767
+
+JOB_FILL = "disks.fill"
+JOB_REVOKE = "disks.revoke"
+
+DISK_SKUS = (
+    "Standard_LRS",
+    "Premium_LRS",
+    "StandardSSD_LRS",
+    "UltraSSD_LRS",
+    "Premium_ZRS",
+    "StandardSSD_ZRS",
+    "PremiumV2_LRS",
+)
+SNAPSHOT_SKUS = ("Standard_LRS", "Premium_LRS", "Standard_ZRS")
+OS_TYPES = ("Windows", "Linux")
+GENERATIONS = ("V1", "V2")
+#: Every createOption of the API; the ones azimg does not implement are refused by name.
+ALL_CREATE_OPTIONS = (
+    "Empty",
+    "Attach",
+    "FromImage",
+    "Import",
+    "Copy",
+    "Restore",
+    "Upload",
+    "CopyStart",
+    "ImportSecure",
+    "UploadPreparedSecure",
+    "CopyFromSanSnapshot",
+)
+#: Properties stored and echoed as given (performance and policy knobs; no behaviour here).
+ECHOED = (
+    "supportedCapabilities",
+    "securityProfile",
+    "purchasePlan",
+    "encryption",
+    "networkAccessPolicy",
+    "publicNetworkAccess",
+    "dataAccessAuthMode",
+    "diskAccessId",
+    "maxShares",
+    "tier",
+    "burstingEnabled",
+    "diskIOPSReadWrite",
+    "diskMBpsReadWrite",
+    "diskIOPSReadOnly",
+    "diskMBpsReadOnly",
+    "optimizedForFrequentAttach",
+    "supportsHibernation",
+    "availabilityPolicy",
+    "incremental",
+)
+
+
+@dataclass(frozen=True)
+class Kind:
+    """What differs between disks and snapshots."""
+
+    type: str
+    noun: str
+    skus: tuple[str, ...]
+    create_options: tuple[str, ...]
+    default_sku: str
+
+
+DISK = Kind(
+    type="Microsoft.Compute/disks",
+    noun="disk",
+    skus=DISK_SKUS,
+    create_options=("Empty", "Upload", "Import", "Copy", "FromImage"),
+    default_sku="Standard_LRS",
+)
+SNAPSHOT = Kind(
+    type="Microsoft.Compute/snapshots",
+    noun="snapshot",
+    skus=SNAPSHOT_SKUS,
+    create_options=("Copy", "Import", "Upload", "FromImage"),
+    default_sku="Standard_LRS",
+)
+
+
+@dataclass(frozen=True)
+class Disk:
+    """A disk or a snapshot (``type`` says which)."""
+
+    id: str
+    name: str
+    type: str
+    location: str
+    sku: str
+    creation_data: Mapping[str, Any]
+    disk_size_bytes: int
+    disk_state: str
+    provisioning_state: str
+    unique_id: str
+    time_created: str
+    blob: BlobRef
+    system_data: Mapping[str, Any]
+    tags: Mapping[str, str] = field(default_factory=dict)
+    zones: tuple[str, ...] = ()
+    os_type: str | None = None
+    hyper_v_generation: str | None = None
+    managed_by: str | None = None
+    grant_id: str | None = None
+    echoed: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def disk_size_gb(self) -> int:
+        return math.ceil(self.disk_size_bytes / GIB)
+
+    @property
+    def blob_size(self) -> int:
+        """The VHD: data plus the 512-byte footer."""
+        return self.disk_size_bytes + FOOTER
+
+
+@dataclass(frozen=True)
+class AccessUri:
+    access_sas: str
+
+
+@dataclass(frozen=True)
+class DiskSource:
+    """Bytes a new disk is filled from, and what it inherits."""
+
+    resource_id: str
+    blob: BlobRef
+    disk_size_bytes: int
+    unique_id: str | None = None
+    os_type: str | None = None
+    hyper_v_generation: str | None = None
+
+
+# --- persistence -----------------------------------------------------------------------------
+
+
+def _to_doc(d: Disk) -> Document:
+    body = asdict(d)
+    body["blob"] = d.blob.to_json()
+    body["zones"] = list(d.zones)
+    return Document(id=d.id, type=d.type, body=body, location=d.location, blobs=(d.blob,))
+
+
+def from_doc(doc: Document) -> Disk:
+    b = dict(doc.body)
+    b["blob"] = BlobRef.from_json(b["blob"])
+    b["zones"] = tuple(b.get("zones", ()))
+    return Disk(**b)
+
+
+def _save(store: Store, d: Disk) -> Disk:
+    store.meta.put(_to_doc(d))
+    return d
+
+
+def _id(kind: Kind, subscription_id: str, resource_group: str, name: str) -> str:
+    return resource_id(subscription_id, resource_group, kind.type, name)
+
+
+def get_by_id(store: Store, rid: str, kind: Kind = DISK) -> Disk:
+    return from_doc(require_document(store, rid, kind.type))
+
+
+def get(
+    store: Store, *, subscription_id: str, resource_group: str, name: str, kind: Kind = DISK
+) -> Disk:
+    return get_by_id(store, _id(kind, subscription_id, resource_group, name), kind)
+
+
+def list_by_resource_group(
+    store: Store, *, subscription_id: str, resource_group: str, kind: Kind = DISK
+) -> list[Disk]:
+    rg = require_resource_group(store, subscription_id, resource_group)
+    return [from_doc(d) for d in store.meta.list(type=kind.type, prefix=rg.id + "/")]
+
+
+def list_by_subscription(store: Store, *, subscription_id: str, kind: Kind = DISK) -> list[Disk]:
+    return [
+        from_doc(d)
+        for d in store.meta.list(type=kind.type, prefix=f"/subscriptions/{subscription_id}/")
+    ]
+
+
+# --- sources ---------------------------------------------------------------------------------
+
+
+def source_from_resource(store: Store, source_id: str) -> tuple[DiskSource, Disk]:
+    """A disk or snapshot named by ``sourceResourceId``, checked usable as a copy source."""
+    try:
+        rtype = parse_id(source_id)["type"].lower()
+    except InvalidParameter:
+        raise InvalidParameter(
+            f"The source resource id '{source_id}' is not a valid disk or snapshot id.",
+            target="properties.creationData.sourceResourceId",
+        ) from None
+    if rtype not in (DISK.type.lower(), SNAPSHOT.type.lower()):
+        raise InvalidParameter(
+            f"The source resource '{source_id}' must be a disk or a snapshot.",
+            target="properties.creationData.sourceResourceId",
+        )
+    kind = DISK if rtype == DISK.type.lower() else SNAPSHOT
+    doc = store.meta.get(source_id)
+    if doc is None:
+        raise ResourceNotFound(
+            f"The Resource '{kind.type}/{source_id.rsplit('/', 1)[1]}' under resource group "
+            f"'{parse_id(source_id)['resource_group']}' was not found. For more details please "
+            "go to https://aka.ms/ARMResourceNotFoundFix"
+        )
+    src = from_doc(doc)
+    if src.disk_state in ("ReadyToUpload", "ActiveUpload"):
+        raise OperationNotAllowed(
+            f"The {kind.noun} '{src.name}' is in state {src.disk_state}; finish the upload "
+            "(endGetAccess) before copying it."
+        )
+    if src.provisioning_state != "Succeeded":
+        raise OperationNotAllowed(
+            f"The {kind.noun} '{src.name}' is {src.provisioning_state}; it cannot be copied yet."
+        )
+    return (
+        DiskSource(
+            resource_id=src.id,
+            blob=src.blob,
+            disk_size_bytes=src.disk_size_bytes,
+            unique_id=src.unique_id,
+            os_type=src.os_type,
+            hyper_v_generation=src.hyper_v_generation,
+        ),
+        src,
+    )
+
+
+def _source_from_sas_url(store: Store, uri: str) -> DiskSource:
+    """``sourceUri`` of Import: a blob on this platform's blob endpoint (a Read SAS URL)."""
+    parsed = urlparse(uri)
+    parts = parsed.path.strip("/").split("/")
+    if parsed.scheme != "https" or len(parts) != 3 or parts[0] != "blob":
+        raise InvalidParameter(
+            f"The sourceUri '{uri}' is not a blob on this platform's blob endpoint "
+            "(https://<host>/blob/<container>/<blob>).",
+            target="properties.creationData.sourceUri",
+        )
+    query = dict(p.split("=", 1) for p in parsed.query.split("&") if "=" in p)
+    from urllib.parse import unquote
+
+    grant = sas.check(
+        store, container=parts[1], query={k: unquote(v) for k, v in query.items()}, need="r"
+    )
+    size = store.blobs.size(grant.blob)
+    if size <= FOOTER or (size - FOOTER) % MIB:
+        raise InvalidParameter(
+            f"The blob at '{uri}' is {size} bytes; a VHD page blob is a whole number of MiB "
+            "plus the 512-byte footer.",
+            target="properties.creationData.sourceUri",
+        )
+    doc = store.meta.get(grant.resource_id)
+    os_type = doc.body.get("os_type") if doc else None
+    return DiskSource(
+        resource_id=uri, blob=grant.blob, disk_size_bytes=size - FOOTER, os_type=os_type
+    )
+
+
+def _source_from_image(store: Store, ref: Mapping[str, Any], region: str) -> DiskSource:
+    from azimg.platform.resources import images
+
+    rid = ref.get("id")
+    if not isinstance(rid, str):
+        raise InvalidParameter(
+            "The value of parameter imageReference is invalid.",
+            target="properties.creationData.imageReference",
+        )
+    lun = ref.get("lun")
+    return images.disk_source(store, image_id=rid, region=region, lun=lun)
+
+
+def _source_from_gallery(store: Store, ref: Mapping[str, Any], region: str) -> DiskSource:
+    rid = ref.get("id")
+    if ref.get("sharedGalleryImageId") or ref.get("communityGalleryImageId"):
+        raise NotImplementedFeature(
+            "Creating a disk from a shared or community gallery image is not implemented yet.",
+            target="properties.creationData.galleryImageReference",
+        )
+    if not isinstance(rid, str):
+        raise InvalidParameter(
+            "The value of parameter galleryImageReference is invalid.",
+            target="properties.creationData.galleryImageReference",
+        )
+    # The gallery module owns versions; it answers with ``disk_source(store, version_id=...,
+    # region=..., lun=...) -> DiskSource`` (the same contract as ``images.disk_source``).
+    try:
+        from azimg.platform.resources import gallery_versions
+    except ImportError:
+        gallery_versions = None  # type: ignore[assignment]
+    resolve = getattr(gallery_versions, "disk_source", None)
+    if resolve is None:
+        raise NotImplementedFeature(
+            "Creating a disk from a gallery image version is not available yet.",
+            target="properties.creationData.galleryImageReference",
+        )
+    return resolve(store, version_id=rid, region=region, lun=ref.get("lun"))
+
+
+# --- create / update -------------------------------------------------------------------------
+
+
+def _check_upload_size(n: Any) -> int:
+    if not isinstance(n, int) or isinstance(n, bool):
+        raise InvalidParameter(
+            "uploadSizeBytes is required for createOption Upload.",
+            target="properties.creationData.uploadSizeBytes",
+        )
+    if (n - FOOTER) % MIB:
+        raise BadRequest(
+            f"The upload size in bytes {n} - 512 bytes for the VHD footer ({n - FOOTER} in this "
+            "case) must be a multiple of MiB.",
+            target="properties.creationData.uploadSizeBytes",
+        )
+    if not MIN_UPLOAD <= n <= MAX_UPLOAD:
+        raise BadRequest(
+            f"The upload size in bytes {n} is outside the supported range {MIN_UPLOAD} "
+            f"(20 MiB + 512) to {MAX_UPLOAD} (32 TiB + 512).",
+            target="properties.creationData.uploadSizeBytes",
+        )
+    return n
+
+
+def _empty_vhd(store: Store, blob: BlobRef, size: int) -> None:
+    from azimg.disk.vhd import Footer
+
+    store.blobs.create(blob, size + FOOTER)
+    store.blobs.write_pages(blob, size, Footer.for_fixed_disk(size).pack())
+
+
+@dataclass(frozen=True)
+class Fill:
+    """A copy a new disk waits for (the work of ``JOB_FILL``)."""
+
+    disk_id: str
+    kind: str  # Kind.type
+    src: BlobRef
+    dst: BlobRef
+
+    def to_params(self) -> dict[str, Any]:
+        return {
+            "disk_id": self.disk_id,
+            "kind": self.kind,
+            "src": self.src.to_json(),
+            "dst": self.dst.to_json(),
+        }
+
+
+def _immutable_checks(current: Disk, *, region: str, creation: Mapping[str, Any]) -> None:
+    if current.location != region:
+        raise PropertyChangeNotAllowed(
+            "Changing property 'location' is not allowed.", target="location"
+        )
+    before = {k: v for k, v in current.creation_data.items() if k != "sourceUniqueId"}
+    after = dict(creation)
+    if after.get("createOption", "").lower() != str(before.get("createOption", "")).lower() or {
+        k: v for k, v in after.items() if k != "createOption"
+    } != {k: v for k, v in before.items() if k != "createOption"}:
+        raise PropertyChangeNotAllowed(
+            "Changing property 'creationData' is not allowed.",
+            target="properties.creationData",
+        )
+
+
+def create_or_update(
+    store: Store,
+    *,
+    subscription_id: str,
+    resource_group: str,
+    name: str,
+    location: Any,
+    properties: Mapping[str, Any],
+    app_id: str,
+    sku: str | None = None,
+    tags: Any = None,
+    zones: tuple[str, ...] = (),
+    kind: Kind = DISK,
+) -> tuple[Disk, Fill | None]:
+    """The disk as stored now, and the copy it still needs (None when it is ready)."""
+    require_resource_group(store, subscription_id, resource_group)
+    check_name(name, kind=kind.noun)
+    region = check_location(store, location, rtype=kind.type)
+    clean_tags = check_tags(tags)
+    sku_name = enum_value(sku, kind.skus, target="sku.name") if sku else None
+    os_type = properties.get("osType")
+    if os_type is not None:
+        os_type = enum_value(os_type, OS_TYPES, target="properties.osType")
+    generation = properties.get("hyperVGeneration")
+    if generation is not None:
+        generation = enum_value(generation, GENERATIONS, target="properties.hyperVGeneration")
+    echoed = {k: properties[k] for k in ECHOED if properties.get(k) is not None}
+    rid = _id(kind, subscription_id, resource_group, name)
+    creation = dict(properties.get("creationData") or {})
+    size_gb = properties.get("diskSizeGB")
+
+    existing = store.meta.get(rid)
+    if existing is not None:
+        current = from_doc(existing)
+        if creation:
+            _immutable_checks(current, region=region, creation=creation)
+        if size_gb is not None and size_gb != current.disk_size_gb:
+            raise NotImplementedFeature(
+                f"Resizing a {kind.noun} is not implemented by azimg.",
+                target="properties.diskSizeGB",
+            )
+        updated = replace(
+            current,
+            tags=clean_tags if tags is not None else current.tags,
+            sku=sku_name or current.sku,
+            os_type=os_type or current.os_type,
+            hyper_v_generation=generation or current.hyper_v_generation,
+            echoed={**current.echoed, **echoed},
+            system_data=system_data(app_id, current.system_data.get("createdAt")),
+        )
+        return _save(store, updated), None
+
+    if not creation.get("createOption"):
+        raise InvalidParameter(
+            "Required parameter 'creationData.createOption' is missing (null).",
+            target="properties.creationData.createOption",
+        )
+    option = enum_value(
+        creation["createOption"], ALL_CREATE_OPTIONS, target="properties.creationData.createOption"
+    )
+    creation["createOption"] = option
+    if option == "Attach":
+        raise InvalidParameter(
+            "createOption 'Attach' is only valid for a virtual machine's disks.",
+            target="properties.creationData.createOption",
+        )
+    if option not in kind.create_options:
+        raise NotImplementedFeature(
+            f"createOption '{option}' is not implemented for {kind.noun}s by azimg.",
+            target="properties.creationData.createOption",
+        )
+    if size_gb is not None and (not isinstance(size_gb, int) or not 1 <= size_gb <= MAX_DISK_GB):
+        raise InvalidParameter(
+            f"The value {size_gb} of diskSizeGB is out of range; it must be 1 to {MAX_DISK_GB}.",
+            target="properties.diskSizeGB",
+        )
+
+    blob = BlobRef(region=region, key=uuid.uuid4().hex)
+    unique_id = str(uuid.uuid4())
+    now = utc_now()
+    fill: Fill | None = None
+    state = "Unattached"
+    provisioning = "Succeeded"
+    source: DiskSource | None = None
+
+    if option == "Empty":
+        if size_gb is None:
+            raise InvalidParameter(
+                "Required parameter 'diskSizeGB' is missing (null).",
+                target="properties.diskSizeGB",
+            )
+        size = size_gb * GIB
+    elif option == "Upload":
+        size = _check_upload_size(creation.get("uploadSizeBytes")) - FOOTER
+        state = "ReadyToUpload"
+    else:
+        if option == "Copy":
+            if not creation.get("sourceResourceId"):
+                raise InvalidParameter(
+                    "Required parameter 'creationData.sourceResourceId' is missing (null).",
+                    target="properties.creationData.sourceResourceId",
+                )
+            source, src_disk = source_from_resource(store, creation["sourceResourceId"])
+            if src_disk.location != region:
+                raise BadRequest(
+                    f"The source {src_disk.type.split('/')[-1][:-1]} '{src_disk.name}' is in "
+                    f"region '{src_disk.location}'; a Copy must be in the same region "
+                    f"('{region}'). Use CopyStart for a copy across regions.",
+                    target="properties.creationData.sourceResourceId",
+                )
+            creation["sourceUniqueId"] = source.unique_id
+        elif option == "Import":
+            if not creation.get("sourceUri"):
+                raise InvalidParameter(
+                    "Required parameter 'creationData.sourceUri' is missing (null).",
+                    target="properties.creationData.sourceUri",
+                )
+            source = _source_from_sas_url(store, creation["sourceUri"])
+        else:  # FromImage
+            if creation.get("imageReference"):
+                source = _source_from_image(store, creation["imageReference"], region)
+            elif creation.get("galleryImageReference"):
+                source = _source_from_gallery(store, creation["galleryImageReference"], region)
+            else:
+                raise InvalidParameter(
+                    "Required parameter 'creationData.imageReference' is missing (null).",
+                    target="properties.creationData.imageReference",
+                )
+        size = source.disk_size_bytes
+        if size_gb is not None and size_gb * GIB != size and size_gb != math.ceil(size / GIB):
+            raise NotImplementedFeature(
+                f"Resizing a {kind.noun} while copying it is not implemented by azimg; "
+                "omit diskSizeGB.",
+                target="properties.diskSizeGB",
+            )
+        os_type = os_type or source.os_type
+        generation = generation or source.hyper_v_generation
+        provisioning = "Creating"
+        fill = Fill(disk_id=rid, kind=kind.type, src=source.blob, dst=blob)
+
+    if option == "Empty":
+        _empty_vhd(store, blob, size)
+    elif option == "Upload":
+        store.blobs.create(blob, size + FOOTER)
+
+    disk = Disk(
+        id=rid,
+        name=name,
+        type=kind.type,
+        location=region,
+        sku=sku_name or kind.default_sku,
+        creation_data=creation,
+        disk_size_bytes=size,
+        disk_state=state,
+        provisioning_state=provisioning,
+        unique_id=unique_id,
+        time_created=now,
+        blob=blob,
+        system_data=system_data(app_id, now=now),
+        tags=clean_tags,
+        zones=zones,
+        os_type=os_type,
+        hyper_v_generation=generation,
+        echoed=echoed,
+    )
+    return _save(store, disk), fill
+
+
+def update(
+    store: Store,
+    *,
+    subscription_id: str,
+    resource_group: str,
+    name: str,
+    properties: Mapping[str, Any],
+    app_id: str,
+    sku: str | None = None,
+    tags: Any = None,
+    kind: Kind = DISK,
+) -> Disk:
+    """PATCH: tags, sku, osType, hyperVGeneration and the echoed knobs."""
+    current = get(
+        store, subscription_id=subscription_id, resource_group=resource_group, name=name, kind=kind
+    )
+    if "diskSizeGB" in properties and properties["diskSizeGB"] != current.disk_size_gb:
+        raise NotImplementedFeature(
+            f"Resizing a {kind.noun} is not implemented by azimg.", target="properties.diskSizeGB"
+        )
+    os_type = properties.get("osType")
+    generation = properties.get("hyperVGeneration")
+    updated = replace(
+        current,
+        tags=check_tags(tags) if tags is not None else current.tags,
+        sku=enum_value(sku, kind.skus, target="sku.name") if sku else current.sku,
+        os_type=enum_value(os_type, OS_TYPES, target="properties.osType")
+        if os_type
+        else current.os_type,
+        hyper_v_generation=enum_value(generation, GENERATIONS, target="properties.hyperVGeneration")
+        if generation
+        else current.hyper_v_generation,
+        echoed={**current.echoed, **{k: properties[k] for k in ECHOED if k in properties}},
+        system_data=system_data(app_id, current.system_data.get("createdAt")),
+    )
+    return _save(store, updated)
+
+
+# --- the fill job ----------------------------------------------------------------------------
+
+
+def run_fill(store: Store, op: Operation) -> None:
+    """Copy the source bytes into the new disk and mark it Succeeded (idempotent)."""
+    p = op.params
+    src, dst = BlobRef.from_json(p["src"]), BlobRef.from_json(p["dst"])
+    store.blobs.copy(src, dst)
+    doc = store.meta.get(p["disk_id"])
+    if doc is None:  # deleted meanwhile: drop the copy
+        store.blobs.delete(dst)
+        return None
+    _save(store, replace(from_doc(doc), provisioning_state="Succeeded"))
+    return None
+
+
+def fail_fill(store: Store, op: Operation, error: Mapping[str, Any]) -> None:
+    doc = store.meta.get(op.params["disk_id"])
+    if doc is not None:
+        _save(store, replace(from_doc(doc), provisioning_state="Failed"))
+
+
+def run_revoke(store: Store, op: Operation) -> None:
+    """endGetAccess as a job: the footer check reads the blob, and Azure reports InvalidVhd
+    through the operation."""
+    parts = parse_id(op.resource_id)
+    kind = DISK if parts["type"].lower() == DISK.type.lower() else SNAPSHOT
+    revoke_access(
+        store,
+        subscription_id=parts["subscription"],
+        resource_group=parts["resource_group"],
+        name=parts["name"],
+        kind=kind,
+    )
+    return None
+
+
+def job_specs() -> dict[str, JobSpec]:
+    return {
+        JOB_FILL: JobSpec(run=run_fill, on_fail=fail_fill, resumable=True),
+        JOB_REVOKE: JobSpec(run=run_revoke, resumable=True),
+    }
+
+
+# --- access ----------------------------------------------------------------------------------
+
+
+def grant_access(
+    store: Store,
+    *,
+    subscription_id: str,
+    resource_group: str,
+    name: str,
+    access: Any,
+    duration_seconds: Any,
+    blob_base_url: str,
+    kind: Kind = DISK,
+) -> AccessUri:
+    """beginGetAccess: a SAS URL for reading (any idle disk) or writing (an Upload disk)."""
+    d = get(
+        store, subscription_id=subscription_id, resource_group=resource_group, name=name, kind=kind
+    )
+    level = enum_value(access, ("None", "Read", "Write"), target="access")
+    if level == "None":
+        raise InvalidParameter("The access level 'None' cannot be granted.", target="access")
+    if not isinstance(duration_seconds, int) or duration_seconds <= 0:
+        raise InvalidParameter(
+            "durationInSeconds must be a positive number of seconds.", target="durationInSeconds"
+        )
+    if d.provisioning_state != "Succeeded":
+        raise OperationNotAllowed(
+            f"The {kind.noun} '{d.name}' is {d.provisioning_state}; access cannot be granted."
+        )
+    if level == "Write":
+        if d.disk_state not in ("ReadyToUpload", "ActiveUpload"):
+            raise OperationNotAllowed(
+                f"Write access can only be granted to a {kind.noun} created for upload "
+                f"(diskState ReadyToUpload); '{d.name}' is {d.disk_state}.",
+                target="access",
+            )
+        new_state, perms = "ActiveUpload", "rw"
+    else:
+        if d.disk_state in ("ReadyToUpload", "ActiveUpload"):
+            raise OperationNotAllowed(
+                f"Read access cannot be granted to '{d.name}' while it is {d.disk_state}; "
+                "upload it and call endGetAccess first.",
+                target="access",
+            )
+        if d.disk_state in ("Attached", "Frozen", "ActiveSASFrozen"):
+            raise OperationNotAllowed(
+                f"The {kind.noun} '{d.name}' is attached to a running VM ({d.managed_by}); "
+                "stop (deallocate) the VM first."
+            )
+        new_state, perms = ("ActiveSAS" if d.disk_state != "Reserved" else "Reserved"), "r"
+    sas.revoke_grant(store, d.grant_id)
+    grant = sas.create_grant(
+        store,
+        resource_id=d.id,
+        blob=d.blob,
+        permissions=perms,
+        duration_seconds=duration_seconds,
+    )
+    _save(store, replace(d, disk_state=new_state, grant_id=grant.id))
+    return AccessUri(access_sas=sas.url(store, grant, blob_base_url=blob_base_url))
+
+
+def _vhd_problem(store: Store, d: Disk) -> str | None:
+    from azimg.disk.vhd import FOOTER_COOKIE, Footer, azure_footer_problems
+
+    size = store.blobs.size(d.blob)
+    raw = store.blobs.read(d.blob, size - FOOTER, FOOTER)
+    if raw[:8] != FOOTER_COOKIE:
+        return (
+            f"The specified cookie value in VHD footer indicates that disk '{d.name}' with blob "
+            f"'{d.blob.key}' is not a supported VHD. Disk is expected to have cookie value "
+            "'conectix'."
+        )
+    footer = Footer.unpack(raw, at=size - FOOTER, verify=False)
+    problems = azure_footer_problems(footer, size)
+    if problems:
+        return f"The VHD uploaded to disk '{d.name}' is not a supported VHD: " + "; ".join(problems)
+    return None
+
+
+def revoke_access(
+    store: Store, *, subscription_id: str, resource_group: str, name: str, kind: Kind = DISK
+) -> Disk:
+    """endGetAccess: end the SAS; an upload ends only with a VHD Azure would accept."""
+    d = get(
+        store, subscription_id=subscription_id, resource_group=resource_group, name=name, kind=kind
+    )
+    if d.disk_state == "ActiveUpload":
+        problem = _vhd_problem(store, d)
+        if problem:
+            raise InvalidVhd(problem)
+        new_state = "Unattached"
+    elif d.disk_state == "ActiveSAS":
+        new_state = "Unattached"
+    else:
+        new_state = d.disk_state
+    sas.revoke_grant(store, d.grant_id)
+    return _save(store, replace(d, disk_state=new_state, grant_id=None))
+
+
+# --- delete ----------------------------------------------------------------------------------
+
+
+def delete(
+    store: Store, *, subscription_id: str, resource_group: str, name: str, kind: Kind = DISK
+) -> bool:
+    """Remove the disk and its bytes; False when there was nothing to delete (204)."""
+    require_resource_group(store, subscription_id, resource_group)
+    doc = store.meta.get(_id(kind, subscription_id, resource_group, name))
+    if doc is None:
+        return False
+    d = from_doc(doc)
+    if d.managed_by or d.disk_state in ("Attached", "Reserved", "Frozen", "ActiveSASFrozen"):
+        raise OperationNotAllowed(f"Disk {d.name} is attached to VM {d.managed_by}.", target="name")
+    if d.disk_state == "ActiveSAS":
+        raise OperationNotAllowed(
+            f"The {kind.noun} '{d.name}' has an active SAS (diskState ActiveSAS); call "
+            "endGetAccess before deleting it."
+        )
+    sas.revoke_grant(store, d.grant_id)
+    store.meta.delete(d.id)
+    store.blobs.delete(d.blob)
+    return True
+
+
+def set_attachment(store: Store, *, disk_id: str, vm_id: str | None, state: str) -> Disk:
+    """For the VM module: mark a disk Attached/Reserved to ``vm_id``, or Unattached (None)."""
+    d = get_by_id(store, disk_id)
+    return _save(store, replace(d, managed_by=vm_id, disk_state=state))
+
+
+def check_upload_open(store: Store, disk_id: str) -> None:
+    """The blob endpoint's write gate: only a disk in ActiveUpload takes page writes."""
+    from azimg.platform.errors import BlobWriteNotAllowed
+
+    doc = store.meta.get(disk_id)
+    if doc is None:
+        raise BlobWriteNotAllowed("The disk behind this SAS no longer exists.")
+    state = doc.body.get("disk_state")
+    if state != "ActiveUpload":
+        raise BlobWriteNotAllowed(
+            f"The disk is {state}; pages can be written only while it is ActiveUpload."
+        )
