@@ -53,6 +53,9 @@ def register(app: typer.Typer) -> None:
             "--in-place",
             help="Make a raw file or mis-sized fixed VHD Azure-ready without copying.",
         ),
+        sync: bool = typer.Option(
+            False, "--sync", help="Flush the output to disk before it takes its name."
+        ),
         output: OutputFormat = OUTPUT_OPTION,
     ) -> None:
         """Convert a disk image into an Azure-ready fixed VHD (size rounded up to a whole MiB)."""
@@ -72,5 +75,5 @@ def register(app: typer.Typer) -> None:
                     bar = progress("converting", total, enabled=output is OutputFormat.text)
                     return stack.enter_context(bar)
 
-                result = convert_image(src, dst, progress=start)
+                result = convert_image(src, dst, progress=start, sync=sync)
         emit(result.to_json(), output, render)

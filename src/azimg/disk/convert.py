@@ -7,9 +7,10 @@ Two paths:
 - qcow2, VMDK and VHDX go through ``qemu-img convert -O raw`` into the temporary output, and we
   append the footer there. qemu-img is the converter of record for those formats.
 
-The destination appears only when complete: we write to a hidden temporary name beside it,
-fsync, and rename. ``make_fixed_in_place`` never copies: it extends the file (a sparse
-``ftruncate``) and writes a footer, so it costs the same for 32 GiB as for 32 MiB.
+The destination appears only when complete: we write to a hidden temporary name beside it and
+rename it at the end (``sync=True`` flushes to disk first). ``make_fixed_in_place`` never
+copies: it extends the file (a sparse ``ftruncate``) and writes a footer, so it costs the same
+for 32 GiB as for 32 MiB.
 """
 
 from __future__ import annotations
@@ -177,22 +178,29 @@ def _temporary_beside(dst: Path) -> Iterator[Path]:
             tmp.unlink()
 
 
-def _finish(out_fd: int, target: int) -> Footer:
+def _finish(out_fd: int, target: int, *, sync: bool) -> Footer:
     """Size the output to ``target`` (holes past the data) and append a fresh fixed footer."""
     footer = Footer.for_fixed_disk(target)
     os.ftruncate(out_fd, target)
     os.pwrite(out_fd, footer.pack(), target)
-    os.fsync(out_fd)
+    if sync:
+        os.fdatasync(out_fd)
     return footer
 
 
 def convert(
-    src: Path, dst: Path, *, progress: Callable[[int | None], Progress] | None = None
+    src: Path,
+    dst: Path,
+    *,
+    progress: Callable[[int | None], Progress] | None = None,
+    sync: bool = False,
 ) -> ConvertResult:
     """Write ``src`` (raw, VHD, qcow2, VMDK or VHDX) to ``dst`` as an Azure-ready fixed VHD.
 
     ``progress(total_bytes)`` is called once with the number of bytes to copy (None when
-    qemu-img does the copying) and returns an ``advance(n)`` callback.
+    qemu-img does the copying) and returns an ``advance(n)`` callback. ``sync`` flushes the data
+    to disk before the rename; by default, like ``qemu-img convert`` (cache=unsafe), we leave
+    that to the page cache: the rename already guarantees no half-written DST if we fail.
     """
     started = time.monotonic()
     src, dst = Path(src), Path(dst)
@@ -213,7 +221,7 @@ def convert(
                 target = _target_size(input_size)
                 copied = input_size
                 with open(tmp, "r+b") as out:
-                    footer = _finish(out.fileno(), target)
+                    footer = _finish(out.fileno(), target, sync=sync)
                 if advance:
                     advance(input_size)
                 method = "qemu-img + footer"
@@ -227,7 +235,7 @@ def convert(
                     os.ftruncate(out_fd, target)
                     for file_off, guest_off, n in runs:
                         _copy(fh.fileno(), out_fd, file_off, guest_off, n, advance)
-                    footer = _finish(out_fd, target)
+                    footer = _finish(out_fd, target, sync=sync)
                 copied = total
                 method = "copy_file_range"
             os.replace(tmp, dst)
@@ -310,7 +318,6 @@ def make_fixed_in_place(path: Path) -> ConvertResult:
             footer = Footer.for_fixed_disk(target, unique_id=keep_id)
             os.ftruncate(fd, target)
             os.pwrite(fd, footer.pack(), target)
-            os.fsync(fd)
             method = "footer only"
     final_size = os.stat(path).st_size
     return ConvertResult(
