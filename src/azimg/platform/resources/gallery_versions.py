@@ -37,6 +37,7 @@ from azimg.platform.errors import (
     PlatformError,
     PropertyChangeNotAllowed,
     ReplicationFailed,
+    ResourceNotFound,
     UnsupportedProperty,
 )
 from azimg.platform.jobs import JobSpec
@@ -767,37 +768,30 @@ def _not_found_source(source_id: str) -> InvalidParameter:
 
 def _disk_like(store: Store, source_id: str, lun: int | None, caching: str) -> ResolvedSource:
     """A managed disk or snapshot: its one blob, OS type and generation (no OS state)."""
-    kind = resource_type_of(source_id)
-    doc = store.meta.get(source_id)
-    if doc is None or kind is None or doc.type.lower() != kind.lower() or not doc.blobs:
-        raise _not_found_source(source_id)
-    facts = disk_facts(doc)
-    blob = doc.blobs[0]
+    from azimg.platform.resources import disks
+
+    try:
+        source, disk = disks.source_from_resource(store, source_id)
+    except ResourceNotFound:
+        raise _not_found_source(source_id) from None
     return ResolvedSource(
         facts=SourceFacts(
-            id=doc.id,
-            location=doc.location or "",
-            os_type=facts.get("osType"),
+            id=disk.id,
+            location=disk.location,
+            os_type=source.os_type,
             os_state=None,
-            hyper_v_generation=facts.get("hyperVGeneration"),
+            hyper_v_generation=source.hyper_v_generation,
         ),
         disks=(
             SourceDisk(
                 lun=lun,
-                blob=blob,
-                size=store.blobs.size(blob),
+                blob=source.blob,
+                size=store.blobs.size(source.blob),
                 host_caching=caching,
-                source_id=doc.id,
+                source_id=disk.id,
             ),
         ),
     )
-
-
-def disk_facts(doc: Document) -> dict[str, Any]:
-    """``osType`` / ``hyperVGeneration`` of a disk or snapshot document (flat or nested)."""
-    body = doc.body
-    props = body.get("properties", body)
-    return {k: props.get(k) for k in ("osType", "hyperVGeneration")}
 
 
 def _managed_image(store: Store, source_id: str) -> ResolvedSource:
@@ -1102,7 +1096,7 @@ def create_or_update(
         published = now.strftime("%Y-%m-%dT%H:%M:%S.%f0+00:00")
         resolved_source_id = resolved.facts.id if source_id else None
 
-    key_prefix = f"v-{uuid.uuid5(uuid.NAMESPACE_URL, rid.lower()).hex[:16]}"
+    key_prefix = replica_key_prefix(rid)
     keep, drop = replication.plan_replicas(
         [(t.key, t.regional_replica_count) for t in targets],
         [(d.lun, d.blob, d.size) for d in disks],
@@ -1148,6 +1142,11 @@ def create_or_update(
         system_data=system_data(caller, current.system_data.get("createdAt") if current else None),
     )
     return _save(store, version), current is None
+
+
+def replica_key_prefix(rid: str) -> str:
+    """Replica blobs of a version are ``{prefix}-r{index}-{os|lunN}`` in each region's root."""
+    return f"v-{uuid.uuid5(uuid.NAMESPACE_URL, rid.lower()).hex[:16]}"
 
 
 def _check_same_source(
@@ -1434,3 +1433,28 @@ def job_specs() -> dict[str, JobSpec]:
         ),
         JOB_DELETE: JobSpec(run=_run_delete, resumable=True),
     }
+
+
+def disk_source(store: Store, *, version_id: str, region: str, lun: int | None = None) -> Any:
+    """The disks module's contract for ``galleryImageReference``: the bytes of one disk image
+    of a version (or of ``latest``) in ``region``, as a ``disks.DiskSource``."""
+    from azimg.platform.resources.disks import DiskSource
+
+    dep = resolve_for_deployment(store, version_id, region)
+    if lun is None:
+        blob, size = dep.os_disk, dep.os_disk_size
+    else:
+        match = [(b, n) for found, b, n in dep.data_disks if found == lun]
+        if not match:
+            raise InvalidParameter(
+                "The value of parameter imageReference is invalid.",
+                target="properties.creationData.galleryImageReference.lun",
+            )
+        blob, size = match[0]
+    return DiskSource(
+        resource_id=dep.version_id,
+        blob=blob,
+        disk_size_bytes=size - 512,
+        os_type=dep.os_type,
+        hyper_v_generation=dep.hyper_v_generation,
+    )
