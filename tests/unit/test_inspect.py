@@ -50,8 +50,14 @@ GOOD_ARGS = "console=tty0 console=ttyS0,115200n8 earlyprintk=ttyS0,115200"
 HV_MODULES = ("hv_vmbus", "hv_storvsc", "hv_netvsc", "hv_utils", "hv_balloon")
 
 
+VERSIONS = {"cloud-init": "22.4.2-1+deb12u1", "waagent": "2.9.0.4-1"}
+
+
 def dpkg_status(*names: str) -> str:
-    return "".join(f"Package: {n}\nStatus: install ok installed\nVersion: 1.0-1\n\n" for n in names)
+    return "".join(
+        f"Package: {n}\nStatus: install ok installed\nVersion: {VERSIONS.get(n, '1.0-1')}\n\n"
+        for n in names
+    )
 
 
 def base_files(agent: str = "cloud-init") -> dict[str, str | bytes | Link | None]:
