@@ -30,7 +30,7 @@ from azimg.disk.vhd import (
     open_vhd,
     sector_bitmap_size,
 )
-from azimg.errors import CorruptImage, UnsupportedFormat
+from azimg.errors import CorruptImage, InvalidArgument, UnsupportedFormat
 
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -342,3 +342,55 @@ def test_azure_footer_problems() -> None:
     problems = azure_footer_problems(dynamic, 30 * MIB + 512)
     assert any("only fixed" in p for p in problems)
     assert any("checksum" in p for p in problems)  # changed field, stale checksum
+
+
+def _hand_built_dynamic(bitmap: bytes, data: bytes, size: int = 4 * MIB) -> bytes:
+    """A dynamic VHD written from our own structures: block 1 allocated, the rest unused."""
+    footer = replace(Footer.for_fixed_disk(size), disk_type=DiskType.dynamic, data_offset=512)
+    header = DynamicHeader.for_dynamic_disk(size, table_offset=1536)
+    entries = [BAT_UNUSED] * header.max_table_entries
+    bat_raw = BlockAllocationTable(tuple(entries)).pack()
+    block_at = 1536 + len(bat_raw)
+    entries[1] = block_at // 512
+    bat_raw = BlockAllocationTable(tuple(entries)).pack()
+    return footer.pack() + header.pack() + bat_raw + bitmap + data + footer.pack()
+
+
+def test_sector_bitmap_clear_bits_read_as_zeros() -> None:
+    block = os.urandom(2 * MIB)
+    bitmap = bytearray(512)
+    bitmap[0] = 0b0110_0000  # sectors 1 and 2 of block 1 hold data; the rest never written
+    disk = open_vhd(io.BytesIO(_hand_built_dynamic(bytes(bitmap), block)))
+    got = disk.read(2 * MIB, 4 * 512)
+    assert got == bytes(512) + block[512:1536] + bytes(512)
+    assert disk.read(0, 2 * MIB) == bytes(2 * MIB)  # block 0 unallocated
+    backed = [e for e in disk.extents() if e.file_offset is not None]
+    assert [(e.offset, e.length) for e in backed] == [(2 * MIB + 512, 1024)]
+
+
+def test_full_bitmap_block_reads_back_and_qemu_agrees(tmp_path: Path) -> None:
+    block = os.urandom(2 * MIB)
+    path = tmp_path / "hand.vhd"
+    path.write_bytes(_hand_built_dynamic(b"\xff" * 512, block))
+    with open(path, "rb") as f:
+        assert open_vhd(f).read(2 * MIB, 2 * MIB) == block
+    expected = tmp_path / "expected.raw"
+    expected.write_bytes(bytes(2 * MIB) + block)
+    with open(expected, "r+b") as f:
+        f.truncate(4 * MIB)
+    qemu_img("compare", "-f", "raw", "-F", "vpc", str(expected), str(path))
+
+
+def test_absurd_sizes_are_refused() -> None:
+    huge = replace(Footer.for_fixed_disk(MIB), current_size=2**62)
+    with pytest.raises(CorruptImage, match="absurd"):
+        open_vhd(io.BytesIO(bytes(MIB) + huge.pack()))
+    blob = bytearray(_hand_built_dynamic(b"\xff" * 512, bytes(2 * MIB)))
+    header = DynamicHeader.unpack(bytes(blob[512:1536]), at=512)
+    blob[512:1536] = replace(header, max_table_entries=2**31).pack()
+    with pytest.raises(CorruptImage, match="runs past the end"):
+        open_vhd(io.BytesIO(bytes(blob)))
+    with pytest.raises(InvalidArgument):
+        Footer.for_fixed_disk(2**62)
+    with pytest.raises(InvalidArgument):
+        Footer.for_fixed_disk(1000)
