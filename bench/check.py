@@ -1,0 +1,178 @@
+"""Side by side: `azimg check` vs libguestfs `virt-inspector` on the same built image.
+
+    .venv/bin/python bench/check.py [--image IMAGE.vhd] [--size 4G] [--runs 3]
+
+Without ``--image`` it builds one with ``azimg build debian --size 4G`` (bootstrap cache
+reused). Each tool runs as a fresh process (what a user types), wall time measured around it;
+ours also reports the bytes it pulled from the image (its own counter, the view's
+``bytes_read``) and the process's ``rchar`` from /proc/self/io (every read() incl. Python's
+own imports). virt-inspector boots the libguestfs appliance under TCG
+(``LIBGUESTFS_BACKEND=direct``, ``LIBGUESTFS_BACKEND_SETTINGS=force_tcg``: nested KVM hangs
+here); what its appliance reads happens inside QEMU and is not counted here. A host without
+a kernel (a container) lends supermin the Debian cloud kernel from azimg's bootstrap cache. The
+first virt-inspector run also builds the supermin appliance (cached in /var/tmp/.guestfs-0):
+run with ``--peer-runs 2`` to see the warm figure.
+
+Timings on a shared 2-core machine are noisy: the table prints the minimum and median of the
+runs, and the ratio uses medians.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+
+# Runs inside a fresh interpreter: the check plus its own I/O accounting.
+OURS = r"""
+import json, sys, time
+def rchar():
+    for line in open("/proc/self/io"):
+        if line.startswith("rchar:"):
+            return int(line.split()[1])
+    return 0
+t0 = time.perf_counter(); r0 = rchar()
+from azimg.image.check import check_image
+from azimg.image.rules import CheckContext
+t1 = time.perf_counter(); r1 = rchar()
+report = check_image(sys.argv[1], CheckContext())
+t2 = time.perf_counter(); r2 = rchar()
+print(json.dumps({"import_s": t1 - t0, "check_s": t2 - t1, "bytes_read": report.bytes_read,
+                  "rchar_check": r2 - r1, "rchar_total": r2 - r0,
+                  "blockers": len(report.blockers), "os": report.os,
+                  "findings": len(report.findings)}))
+"""
+
+
+def build_image(size: str, out: Path) -> Path:
+    argv = [PYTHON, "-m", "azimg.cli.main", "build", "debian", "-o", str(out), "--size", size]
+    print(f"building {out.name} ({size}) ...", file=sys.stderr)
+    subprocess.run(argv, check=True)
+    return out
+
+
+def run_ours(image: Path) -> dict[str, float]:
+    t0 = time.perf_counter()
+    out = subprocess.run(
+        [PYTHON, "-c", OURS, str(image)], capture_output=True, text=True, check=True
+    )
+    wall = time.perf_counter() - t0
+    doc = json.loads(out.stdout)
+    doc["wall_s"] = wall
+    return doc
+
+
+def supermin_kernel(tmp: Path) -> dict[str, str]:
+    """A kernel for the libguestfs appliance when the host has none (containers): taken from
+    azimg's own bootstrap cache, i.e. the Debian cloud kernel the built images carry."""
+    if list(Path("/boot").glob("vmlinuz-*")):
+        return {}
+    cache = Path(os.environ.get("AZIMG_CACHE", Path.home() / ".cache" / "azimg")) / "rootfs"
+    tars = sorted(cache.glob("*.tar"), key=lambda p: p.stat().st_mtime) if cache.is_dir() else []
+    if not tars:
+        return {}
+    out = tmp / "kernel"
+    with tarfile.open(tars[-1]) as tf:
+        members = [
+            m
+            for m in tf
+            if m.name.lstrip("./").startswith(("boot/vmlinuz-", "lib/modules/", "usr/lib/modules/"))
+        ]
+        tf.extractall(out, members=members, filter="tar")
+    kernel = next(out.glob("boot/vmlinuz-*"))
+    version = kernel.name[len("vmlinuz-") :]
+    modules = next(
+        p for p in (out / "usr/lib/modules" / version, out / "lib/modules" / version) if p.is_dir()
+    )
+    return {
+        "SUPERMIN_KERNEL": str(kernel),
+        "SUPERMIN_MODULES": str(modules),
+        "SUPERMIN_KERNEL_VERSION": version,
+    }
+
+
+def run_virt_inspector(image: Path, kernel_env: dict[str, str]) -> tuple[float, str]:
+    env = dict(os.environ, LIBGUESTFS_BACKEND="direct", LIBGUESTFS_BACKEND_SETTINGS="force_tcg")
+    env.update(kernel_env)
+    fmt = "vpc" if image.suffix == ".vhd" else "raw"
+    t0 = time.perf_counter()
+    out = subprocess.run(
+        ["virt-inspector", f"--format={fmt}", "-a", str(image)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
+    )
+    wall = time.perf_counter() - t0
+    if out.returncode != 0:
+        return wall, f"failed: {out.stderr.strip().splitlines()[-1:]}"
+    name = _between(out.stdout, "<name>", "</name>")
+    major = _between(out.stdout, "<major_version>", "</major_version>")
+    return wall, f"{name} {major}".strip()
+
+
+def _between(text: str, a: str, b: str) -> str:
+    i = text.find(a)
+    j = text.find(b, i)
+    return text[i + len(a) : j] if i >= 0 and j > i else ""
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--image", type=Path)
+    ap.add_argument("--size", default="4G")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--peer-runs", type=int, default=1)
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="azimg-bench-check-"))
+    try:
+        image = args.image or build_image(args.size, tmp / "bench.vhd")
+        size = image.stat().st_size
+        ours = [run_ours(image) for _ in range(args.runs)]
+        kernel_env = supermin_kernel(tmp)
+        peers = (
+            [run_virt_inspector(image, kernel_env) for _ in range(args.peer_runs)]
+            if shutil.which("virt-inspector")
+            else []
+        )
+        walls = [o["wall_s"] for o in ours]
+        checks = [o["check_s"] for o in ours]
+        last = ours[-1]
+        print(f"image: {image} ({size / 2**30:.2f} GiB file), load: {os.getloadavg()[0]:.2f}")
+        print(f"{'tool':<28}{'min s':>9}{'median s':>10}{'bytes read':>16}  result")
+        print(
+            f"{'azimg check (process)':<28}{min(walls):>9.2f}{statistics.median(walls):>10.2f}"
+            f"{last['rchar_total'] / 1e6:>13.1f} MB  {last['os']}, {last['blockers']} blockers"
+        )
+        print(
+            f"{'azimg check (check only)':<28}{min(checks):>9.2f}"
+            f"{statistics.median(checks):>10.2f}{last['bytes_read'] / 1e6:>13.1f} MB  "
+            f"image bytes (rchar of the check: {last['rchar_check'] / 1e6:.1f} MB)"
+        )
+        if peers:
+            pw = [p[0] for p in peers]
+            print(
+                f"{'virt-inspector (TCG)':<28}{min(pw):>9.2f}{statistics.median(pw):>10.2f}"
+                f"{'n/a':>16}  {peers[-1][1]}"
+            )
+            ratio = statistics.median(pw) / statistics.median(walls)
+            print(f"ratio (virt-inspector / azimg check, medians, whole process): {ratio:.1f}x")
+        else:
+            print("virt-inspector not installed (apt-get install libguestfs-tools)")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
