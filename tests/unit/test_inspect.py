@@ -12,9 +12,12 @@ import os
 import shutil
 import struct
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from azimg.image.guestfs import DirectoryFS
 from azimg.image.inspect import MountedFS, gather
@@ -297,3 +300,54 @@ def test_bad_yaml_and_symlink_loops_do_not_raise(tmp_path: Path) -> None:
     g = gather(DirectoryFS(root))
     assert g.cloud_init.yaml_errors and g.cloud_init.yaml_errors[0].where.endswith("99-broken.cfg")
     assert g.fstab is None  # a link loop reads as absent (GuestFS contract), never a hang
+
+
+GUEST_FILES = (
+    "/etc/fstab",
+    "/boot/grub/grub.cfg",
+    "/etc/default/grub",
+    "/etc/waagent.conf",
+    "/etc/cloud/cloud.cfg.d/91-azure_datasource.cfg",
+    "/etc/passwd",
+    "/etc/shadow",
+    "/etc/os-release",
+    "/etc/ssh/sshd_config",
+    "/etc/network/interfaces",
+    "/var/lib/dpkg/status",
+    f"/boot/config-{KVER}",
+    f"/lib/modules/{KVER}/modules.dep",
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    contents=st.dictionaries(
+        st.sampled_from(GUEST_FILES),
+        st.one_of(st.text(max_size=300), st.binary(max_size=300).map(lambda b: b.hex())),
+        max_size=6,
+    ),
+    initrd=st.binary(max_size=512),
+)
+def test_hostile_guest_files_never_raise(contents: dict[str, str], initrd: bytes) -> None:
+    """Garbage in any config file (or the initramfs) becomes facts or 'unreadable', never a
+    traceback; the rules run over whatever was gathered."""
+    from azimg.image.check import evaluate
+    from azimg.image.inspect import DiskLayout, ImageFacts
+    from azimg.image.rules import CheckContext
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "root"
+        for path, text in contents.items():
+            host = root / path.lstrip("/")
+            host.parent.mkdir(parents=True, exist_ok=True)
+            host.write_text(text)
+        boot = root / "boot"
+        boot.mkdir(parents=True, exist_ok=True)
+        (boot / f"initrd.img-{KVER}").write_bytes(initrd)
+        (boot / f"vmlinuz-{KVER}").write_bytes(b"")
+        g = gather(DirectoryFS(root))
+        k = next((k for k in g.kernels if k.version == KVER), None)
+        assert k is not None
+        if initrd and not initrd.startswith(b"0707"):
+            assert k.initramfs_modules is not None or k.initramfs_error
+        evaluate(ImageFacts(DiskLayout(64 * 2**20, "gpt"), g), CheckContext())
