@@ -72,7 +72,7 @@ class Jobs:
         for op in self.store.meta.operations_in_progress():
             spec = self.specs.get(op.kind)
             if spec is not None and spec.resumable:
-                log.info("resuming operation %s (%s)", op.id, op.kind)
+                log.warning("resuming operation %s (%s) after a restart", op.id, op.kind)
                 self._schedule(op)
                 continue
             error = {
