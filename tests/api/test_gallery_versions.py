@@ -551,3 +551,101 @@ def test_expand_must_be_known(platform_server: PlatformServer, shared: dict[str,
     )
     resp = platform_server.arm("GET", path)
     assert (resp.status_code, resp.json()["error"]["code"]) == (400, "InvalidParameter")
+
+
+def _managed_image(compute: Any, rg: str, disk_id: str) -> Any:
+    snap = compute.snapshots.begin_create_or_update(
+        rg,
+        f"snap-{uuid.uuid4().hex[:6]}",
+        {
+            "location": "eastus",
+            "properties": {"creationData": {"createOption": "Copy", "sourceResourceId": disk_id}},
+        },
+    ).result()
+    image = compute.images.begin_create_or_update(
+        rg,
+        f"mi-{uuid.uuid4().hex[:6]}",
+        {
+            "location": "eastus",
+            "properties": {
+                "hyperVGeneration": "V2",
+                "storageProfile": {
+                    "osDisk": {
+                        "osType": "Linux",
+                        "osState": "Generalized",
+                        "managedDisk": {"id": disk_id},
+                    }
+                },
+            },
+        },
+    ).result()
+    return snap, image
+
+
+def test_sources_snapshot_managed_image_and_another_version(
+    compute: Any, shared: dict[str, Any], image: str, vhd: Path, platform_server: PlatformServer
+) -> None:
+    rg, gal = shared["rg"], shared["gallery"]
+    snap, managed = _managed_image(compute, rg, shared["disk"].id)
+    expected = sha256(vhd)
+    made = {}
+    for name, storage in (
+        ("1.0.0", {"osDiskImage": {"source": {"id": snap.id}, "hostCaching": "ReadOnly"}}),
+        ("2.0.0", {"source": {"id": managed.id}}),
+    ):
+        made[name] = compute.gallery_image_versions.begin_create_or_update(
+            rg,
+            gal,
+            image,
+            name,
+            {
+                "location": "eastus",
+                "properties": {
+                    "publishingProfile": {
+                        "targetRegions": [{"name": "eastus"}, {"name": "westus"}]
+                    },
+                    "storageProfile": storage,
+                },
+            },
+        ).result()
+    assert made["1.0.0"].storage_profile.os_disk_image.host_caching == "ReadOnly"
+    assert made["2.0.0"].storage_profile.source.id == managed.id
+    # a version of another version, in its westus replica's region
+    other = f"img-{uuid.uuid4().hex[:8]}"
+    compute.gallery_images.begin_create_or_update(rg, gal, other, definition()).result()
+    copy = compute.gallery_image_versions.begin_create_or_update(
+        rg,
+        gal,
+        other,
+        "3.0.0",
+        {
+            "location": "westus",
+            "properties": {"storageProfile": {"source": {"id": made["2.0.0"].id}}},
+        },
+    ).result()
+    assert copy.location == "westus"
+    for version in (*made.values(), copy):
+        wait_replicated(compute, rg, gal, version.id.split("/")[-3], version.name)
+        for region in ("westus",):
+            (f,) = replica_files(platform_server, version.id, region)
+            assert sha256(f) == expected, version.name
+
+
+def test_os_state_must_match_the_definition(compute: Any, shared: dict[str, Any]) -> None:
+    rg, gal = shared["rg"], shared["gallery"]
+    _, managed = _managed_image(compute, rg, shared["disk"].id)
+    name = f"img-{uuid.uuid4().hex[:8]}"
+    compute.gallery_images.begin_create_or_update(rg, gal, name, definition("Specialized")).result()
+    got = _put_error(
+        compute,
+        rg,
+        gal,
+        name,
+        "1.0.0",
+        {"location": "eastus", "properties": {"storageProfile": {"source": {"id": managed.id}}}},
+    )
+    assert got[:2] == (400, "BadRequest")
+    assert (
+        f"The resource with id '{managed.id}' has a different OS state ['Generalized'] than "
+        "the parent gallery image OS state ['Specialized']."
+    ) in got[2]

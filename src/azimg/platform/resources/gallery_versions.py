@@ -795,26 +795,33 @@ def _disk_like(store: Store, source_id: str, lun: int | None, caching: str) -> R
 
 
 def _managed_image(store: Store, source_id: str) -> ResolvedSource:
-    """A managed image: its OS disk and data disks, with the image's OS state."""
-    doc = store.meta.get(source_id)
-    if doc is None or doc.type.lower() != "microsoft.compute/images":
-        raise _not_found_source(source_id)
+    """A managed image (OS disk only in azimg): its bytes and its OS state and generation."""
     from azimg.platform.resources import images
 
-    view = images.disk_images(store, doc)
-    disks = tuple(
-        SourceDisk(lun=lun, blob=blob, size=store.blobs.size(blob), host_caching="None")
-        for lun, blob in view.disks
-    )
+    try:
+        image = images.get_by_id(store, source_id)
+    except ResourceNotFound:
+        raise _not_found_source(source_id) from None
+    if image.provisioning_state != "Succeeded":
+        raise OperationNotAllowed(
+            f"The image '{image.name}' is {image.provisioning_state}; it cannot be a source yet."
+        )
     return ResolvedSource(
         facts=SourceFacts(
-            id=doc.id,
-            location=doc.location or "",
-            os_type=view.os_type,
-            os_state=view.os_state,
-            hyper_v_generation=view.hyper_v_generation,
+            id=image.id,
+            location=image.location,
+            os_type=image.os_type,
+            os_state=image.os_state,
+            hyper_v_generation=image.hyper_v_generation,
         ),
-        disks=disks,
+        disks=(
+            SourceDisk(
+                lun=None,
+                blob=image.os_disk_blob,
+                size=store.blobs.size(image.os_disk_blob),
+                host_caching=image.caching or "None",
+            ),
+        ),
     )
 
 
