@@ -228,3 +228,35 @@ def test_in_place_refuses_formats_it_cannot_fix_without_copying(
         with pytest.raises(InvalidArgument, match="azimg convert"):
             make_fixed_in_place(path)
         assert path.read_bytes() == before
+
+
+def test_qcow2_paths_all_give_the_same_disk(source_raw: Path, tmp_path: Path) -> None:
+    """Plain qcow2 is copied from qemu-img's map; compressed or layered goes through convert."""
+    plain = make_input(source_raw, "qcow2", tmp_path)
+    packed = tmp_path / "packed.qcow2"
+    qemu_img("convert", "-c", "-f", "raw", "-O", "qcow2", str(source_raw), str(packed))
+    base = tmp_path / "base.qcow2"
+    qemu_img("convert", "-f", "raw", "-O", "qcow2", str(source_raw), str(base))
+    layered = tmp_path / "layered.qcow2"
+    qemu_img("create", "-f", "qcow2", "-b", str(base), "-F", "qcow2", str(layered))
+    expected = {
+        plain: "qemu-img map + copy_file_range",
+        packed: "qemu-img + footer",
+        layered: "qemu-img + footer",  # flattened: the output holds the backing file's data
+    }
+    for src, method in expected.items():
+        dst = tmp_path / f"{src.stem}.vhd"
+        result = convert(src, dst)
+        assert result.method == method
+        assert result.virtual_size == 41 * MIB
+        qemu_img("compare", "-f", "raw", "-F", "vpc", str(source_raw), str(dst))
+
+
+def test_qcow2_pointing_past_its_end_is_refused(source_raw: Path, tmp_path: Path) -> None:
+    src = make_input(source_raw, "qcow2", tmp_path)
+    size = src.stat().st_size
+    with open(src, "r+b") as f:
+        f.truncate(size - 65536)  # the last data cluster is gone
+    with pytest.raises(CorruptImage):
+        convert(src, tmp_path / "out.vhd")
+    assert not (tmp_path / "out.vhd").exists()

@@ -4,8 +4,10 @@ Two paths:
 - raw, fixed VHD and dynamic VHD are copied by us: data extents only (SEEK_DATA/SEEK_HOLE on
   the source file, the BAT and sector bitmaps for a dynamic VHD) with ``os.copy_file_range``, so
   the kernel moves the bytes and holes stay holes in the output;
-- qcow2, VMDK and VHDX go through ``qemu-img convert -O raw`` into the temporary output, and we
-  append the footer there. qemu-img is the converter of record for those formats.
+- qcow2, VMDK and VHDX are first checked with ``qemu-img check`` (qemu reads a truncated file's
+  missing tail as zeros). A plain qcow2 (uncompressed, unencrypted, self-contained) is then
+  copied like raw, from the host offsets ``qemu-img map`` reports; everything else goes through
+  ``qemu-img convert -O raw`` into the temporary output, and we append the footer there.
 
 The destination appears only when complete: we write to a hidden temporary name beside it and
 rename it at the end (``sync=True`` flushes to disk first). ``make_fixed_in_place`` never
@@ -21,6 +23,7 @@ import os
 import secrets
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -41,10 +44,11 @@ from azimg.disk.vhd import (
     read_trailing_footer,
     round_up_mib,
 )
-from azimg.errors import AzimgError, InvalidArgument
+from azimg.errors import CorruptImage, InvalidArgument
 
 Progress = Callable[[int], None]
-COPY_CHUNK = 64 * 1024 * 1024  # one copy_file_range call; also the progress granularity
+COPY_CHUNK = 32 * 1024 * 1024  # one piece of work for a copy thread; the progress granularity
+COPY_WORKERS = 2
 QEMU_FORMATS = (ImageFormat.qcow2, ImageFormat.vmdk, ImageFormat.vhdx)
 
 
@@ -100,13 +104,11 @@ def _data_extents(fd: int, start: int, end: int) -> Iterator[tuple[int, int]]:
         pos = hole
 
 
-def _copy(
-    src_fd: int, dst_fd: int, src_off: int, dst_off: int, length: int, advance: Progress
-) -> None:
+def _copy(src_fd: int, dst_fd: int, src_off: int, dst_off: int, length: int) -> int:
     """Copy ``length`` bytes kernel-side; falls back to read/write where the kernel refuses."""
     done = 0
     while done < length:
-        want = min(COPY_CHUNK, length - done)
+        want = length - done
         try:
             n = os.copy_file_range(src_fd, dst_fd, want, src_off + done, dst_off + done)
         except OSError as err:
@@ -114,11 +116,36 @@ def _copy(
                 raise
             n = _copy_by_hand(src_fd, dst_fd, src_off + done, dst_off + done, want)
         if n == 0:
-            raise AzimgError(
-                f"source ended early: {length - done} bytes missing at {src_off + done}"
+            raise CorruptImage(
+                f"source ended early: {length - done} bytes missing", offset=src_off + done
             )
         done += n
-        advance(n)
+    return length
+
+
+def _copy_runs(
+    src_fd: int, dst_fd: int, runs: list[tuple[int, int, int]], advance: Progress
+) -> None:
+    """Copy (file offset, guest offset, length) runs in pieces on ``COPY_WORKERS`` threads.
+
+    copy_file_range releases the GIL, so two threads keep both cores of a small machine busy
+    (measured: ~20% faster than one on 2 cores, bench/convert.py). Progress is reported from
+    this thread as pieces finish.
+    """
+    pieces = [
+        (file_off + at, guest_off + at, min(COPY_CHUNK, n - at))
+        for file_off, guest_off, n in runs
+        for at in range(0, n, COPY_CHUNK)
+    ]
+    with ThreadPoolExecutor(COPY_WORKERS) as pool:
+        futures = [pool.submit(_copy, src_fd, dst_fd, *piece) for piece in pieces]
+        try:
+            for done in as_completed(futures):
+                advance(done.result())
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            raise
 
 
 def _copy_by_hand(src_fd: int, dst_fd: int, src_off: int, dst_off: int, length: int) -> int:
@@ -147,6 +174,36 @@ def _plan_native(fh: BinaryIO, fmt: ImageFormat) -> tuple[int, list[tuple[int, i
         for off, n in _data_extents(fd, ext.file_offset, ext.file_offset + ext.length):
             runs.append((off, ext.offset + (off - ext.file_offset), n))
     return disk.size, runs
+
+
+def _plan_qcow2(src: Path) -> tuple[int, list[tuple[int, int, int]]] | None:
+    """Data runs straight out of a plain qcow2 file, or None to let qemu-img convert it.
+
+    qemu-img maps guest ranges to host offsets; for an unencrypted, self-contained qcow2 whose
+    clusters are uncompressed, those bytes are the guest's, so the kernel can copy them as it
+    does for raw. Anything else (compressed clusters have no offset, encryption, a backing file,
+    an external data file) goes through ``qemu-img convert``. Runs qemu-img check already passed.
+    """
+    info = qemu_img.info(src, ImageFormat.qcow2.qemu_name)
+    specific = info.get("format-specific", {}).get("data", {})
+    if info.get("encrypted") or info.get("backing-filename") or specific.get("data-file"):
+        return None
+    file_size = os.stat(src).st_size
+    runs = []
+    for entry in qemu_img.block_map(src, ImageFormat.qcow2.qemu_name):
+        if entry.get("zero") or not entry.get("data"):
+            continue
+        if entry.get("depth", 0) != 0 or "offset" not in entry:
+            return None
+        offset, start, length = entry["offset"], entry["start"], entry["length"]
+        if offset + length > file_size:
+            raise CorruptImage(
+                f"qcow2 data for guest bytes {start}..{start + length} lies past the end of "
+                f"the {file_size}-byte file",
+                offset=offset,
+            )
+        runs.append((offset, start, length))
+    return int(info["virtual-size"]), runs
 
 
 def _target_size(input_size: int) -> int:
@@ -213,31 +270,34 @@ def convert(
         if fmt in (ImageFormat.vhd_differencing, ImageFormat.vhd_other):
             open_vhd(fh)  # raises the error that names the problem
         with _temporary_beside(dst) as tmp:
+            plan = None
             if fmt in QEMU_FORMATS:
-                advance = progress(None) if progress else None
                 qemu_img.check(src, fmt.qemu_name)
+                if fmt is ImageFormat.qcow2:
+                    plan = _plan_qcow2(src)
+            if fmt in QEMU_FORMATS and plan is None:
+                advance = progress(None) if progress else None
                 qemu_img.convert_to_raw(src, fmt.qemu_name, tmp)
                 input_size = os.stat(tmp).st_size
                 target = _target_size(input_size)
-                copied = input_size
+                copied = _allocated(tmp)
                 with open(tmp, "r+b") as out:
                     footer = _finish(out.fileno(), target, sync=sync)
                 if advance:
-                    advance(input_size)
+                    advance(copied)
                 method = "qemu-img + footer"
             else:
-                input_size, runs = _plan_native(fh, fmt)
+                input_size, runs = plan or _plan_native(fh, fmt)
                 target = _target_size(input_size)
                 total = sum(n for _, _, n in runs)
                 advance = progress(total) if progress else (lambda _n: None)
                 with open(tmp, "r+b") as out:
                     out_fd = out.fileno()
                     os.ftruncate(out_fd, target)
-                    for file_off, guest_off, n in runs:
-                        _copy(fh.fileno(), out_fd, file_off, guest_off, n, advance)
+                    _copy_runs(fh.fileno(), out_fd, runs, advance)
                     footer = _finish(out_fd, target, sync=sync)
                 copied = total
-                method = "copy_file_range"
+                method = "qemu-img map + copy_file_range" if plan else "copy_file_range"
             os.replace(tmp, dst)
     file_size = os.stat(dst).st_size
     return ConvertResult(

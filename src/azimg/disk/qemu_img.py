@@ -57,6 +57,11 @@ def info(path: Path, fmt: str) -> dict[str, Any]:
     return json.loads(_run(["info", "-f", fmt, "--output=json", str(path)]))
 
 
+def block_map(path: Path, fmt: str) -> list[dict[str, Any]]:
+    """``qemu-img map --output=json``: start, length, depth, zero, data and (if valid) offset."""
+    return json.loads(_run(["map", "-f", fmt, "--output=json", str(path)]))
+
+
 def convert_to_raw(src: Path, fmt: str, dst: Path) -> None:
     """Write ``src`` as a sparse raw file at ``dst`` (zero runs stay holes)."""
     _run(["convert", "-f", fmt, "-O", "raw", str(src), str(dst)])
