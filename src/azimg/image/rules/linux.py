@@ -956,6 +956,8 @@ def _ssh_time_udev(g: GuestFacts, ctx: CheckContext) -> list[Finding]:
         UDV_01.check(ok, ev("udev rules.d", ", ".join(sorted(azure & g.udev_rules)) or "none"))
     )
     kvp = g.units("hv-kvp-daemon.service", "hypervkvpd.service", "hv_kvp_daemon.service")
+    # Debian's hyperv-daemons starts the daemons from a udev rule when /dev/vmbus/hv_kvp appears.
+    kvp = kvp or any("hyperv-daemons" in r or "hv_kvp" in r for r in g.udev_rules)
     out.append(
         UDV_02.check(
             kvp, ev("/etc/systemd/system", "KVP daemon " + ("enabled" if kvp else "not enabled"))
