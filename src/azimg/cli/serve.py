@@ -67,6 +67,7 @@ def register(app: typer.Typer) -> None:
             log_level="warning",
             access_log=False,
             timeout_keep_alive=30,
+            timeout_graceful_shutdown=3,
             backlog=2048,
         )
         try:

@@ -38,7 +38,9 @@ def _router_modules() -> list[ModuleType]:
 
     from azimg.platform.arm import identity, operations, resource_groups, subscriptions
 
-    modules = [identity, subscriptions, resource_groups, operations]
+    # Resource types first: FastAPI tries routes in order, and the per-type GETs are the hot
+    # path (measured: routing is the largest cost of a GET); sign-in and plumbing last.
+    modules: list[ModuleType] = []
     for optional in (
         "disks",
         "snapshots",
@@ -51,7 +53,7 @@ def _router_modules() -> list[ModuleType]:
         mod = _import_optional(f"azimg.platform.arm.{optional}")
         if mod is not None:
             modules.append(mod)
-    return modules
+    return [*modules, operations, resource_groups, subscriptions, identity]
 
 
 def _import_optional(name: str) -> ModuleType | None:
@@ -109,11 +111,18 @@ def create_app(settings: Settings, store: Store) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Services a resource type runs (the VM fabric) start before resumed jobs need them.
+        for mod in resource_modules:
+            if hasattr(mod, "start_services"):
+                mod.start_services(settings, store)
         jobs.start()
         try:
             yield
         finally:
             jobs.stop()
+            for mod in resource_modules:
+                if hasattr(mod, "stop_services"):
+                    mod.stop_services(store)
 
     app = FastAPI(
         title="azimg ARM",

@@ -85,6 +85,8 @@ class SqlMetadataStore:
 
         _meta.create_all(self.engine)
         self._write_lock = threading.Lock()
+        self._is_sqlite = is_sqlite
+        self._local = threading.local()
 
     # --- documents ---------------------------------------------------------------------------
 
@@ -100,11 +102,35 @@ class SqlMetadataStore:
         )
 
     def get(self, resource_id: str) -> Document | None:
+        if self._is_sqlite:
+            return self._get_sqlite(resource_id)
         with self.engine.connect() as conn:
             row = conn.execute(
                 sa.select(documents).where(documents.c.key == resource_id.lower())
             ).first()
         return self._doc(row) if row else None
+
+    _GET_SQL = "SELECT id, type, body, etag, location, blobs FROM documents WHERE key = ?"
+
+    def _get_sqlite(self, resource_id: str) -> Document | None:
+        """The hot path of every ARM GET: one indexed read on a per-thread DB-API connection
+        (SQLAlchemy's pool checkout and statement building cost more than the read)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self.engine.raw_connection()
+            self._local.conn = conn
+        row = conn.execute(self._GET_SQL, (resource_id.lower(),)).fetchone()
+        if row is None:
+            return None
+        rid, rtype, body, etag, location, blobs = row
+        return Document(
+            id=rid,
+            type=rtype,
+            body=json.loads(body),
+            etag=etag,
+            location=location,
+            blobs=tuple(BlobRef.from_json(b) for b in json.loads(blobs)),
+        )
 
     def put(
         self, doc: Document, *, if_match: str | None = None, if_none_match: bool = False
