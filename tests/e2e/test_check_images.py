@@ -473,3 +473,16 @@ def test_misaligned_fixed_vhd_is_named_vhd_04(tmp_path: Path, good_disk: Path) -
     r = check(vhd)
     assert "VHD-04" in blockers(r), failed(r)
     assert r.format == "vhd-fixed" and r.os == "debian 12"
+
+
+@pytest.mark.parametrize("fmt", ["qcow2", "vmdk"])
+def test_qcow2_and_vmdk_are_read_through_qemu_img(
+    tmp_path: Path, good_disk: Path, fmt: str
+) -> None:
+    out = tmp_path / f"disk.{fmt}"
+    _run("qemu-img", "convert", "-f", "raw", "-O", fmt, good_disk, out)
+    r = check(out)
+    assert r.format == fmt and r.os == "debian 12"
+    assert blockers(r) == set(), failed(r)
+    assert failed(r).get("FMT-04") is Severity.warning  # must be converted before upload
+    assert any("qemu-img" in n for n in r.notes), r.notes

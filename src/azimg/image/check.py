@@ -375,6 +375,8 @@ def check_image(path: str | os.PathLike[str], ctx: CheckContext) -> Report:
         findings += [f for f in evaluate(facts, ctx) if f.rule not in have]
         bytes_read = img.bytes_read
         fmt = img.format
+        if img.view.method not in ("direct", "vhd"):
+            notes.append(f"{fmt} read through {img.view.method}")
     g = guest
     os_name = " ".join(x for x in (g.os.id or g.os.kind, g.os.version_id) if x)
     arch = g.arch.value if g.arch else None
