@@ -161,7 +161,7 @@ def _plan_native(fh: BinaryIO, fmt: ImageFormat) -> tuple[int, list[tuple[int, i
     """(input virtual size, [(file offset, guest offset, length)] of data to copy)."""
     fd = fh.fileno()
     if fmt is ImageFormat.raw:
-        size = os.fstat(fd).st_size
+        size = fh.seek(0, os.SEEK_END)  # st_size is 0 for a block device
         return size, [(off, off, n) for off, n in _data_extents(fd, 0, size)]
     disk = open_vhd(fh)
     if disk.kind == "fixed":
