@@ -649,3 +649,65 @@ def test_os_state_must_match_the_definition(compute: Any, shared: dict[str, Any]
         f"The resource with id '{managed.id}' has a different OS state ['Generalized'] than "
         "the parent gallery image OS state ['Specialized']."
     ) in got[2]
+
+
+def test_patch_adding_a_region_replicates_there(
+    compute: Any, shared: dict[str, Any], image: str, vhd: Path, platform_server: PlatformServer
+) -> None:
+    rg, gal = shared["rg"], shared["gallery"]
+    v = compute.gallery_image_versions.begin_create_or_update(
+        rg, gal, image, "1.0.0", from_disk(shared["disk"].id)
+    ).result()
+    assert [t.name for t in v.publishing_profile.target_regions] == ["eastus"]
+    regions = [{"name": "eastus"}, {"name": "westeurope", "regionalReplicaCount": 2}]
+    patched = compute.gallery_image_versions.begin_update(
+        rg, gal, image, "1.0.0", {"properties": {"publishingProfile": {"targetRegions": regions}}}
+    ).result()  # PATCH answers 200 Updating; the SDK polls the resource to Succeeded
+    assert patched.provisioning_state == "Succeeded"
+    assert [
+        (t.name, t.regional_replica_count) for t in patched.publishing_profile.target_regions
+    ] == [
+        ("eastus", 1),
+        ("westeurope", 2),
+    ]
+    files = replica_files(platform_server, v.id, "westeurope")
+    assert len(files) == 2 and all(sha256(f) == sha256(vhd) for f in files)
+    # and removing it frees its replicas
+    compute.gallery_image_versions.begin_update(
+        rg,
+        gal,
+        image,
+        "1.0.0",
+        {"properties": {"publishingProfile": {"targetRegions": [{"name": "eastus"}]}}},
+    ).result()
+    assert replica_files(platform_server, v.id, "westeurope") == []
+
+
+def test_delete_during_replication_leaves_nothing_behind(
+    make_server: Callable[[], PlatformServer], vhd: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AZIMG_REPLICATION_RATE", str(2 * MIB))
+    server = make_server()
+    compute, rg, disk = _private_setup(server, vhd)
+    version = compute.gallery_image_versions.begin_create_or_update(
+        rg, "gal", "img", "1.0.0", from_disk(disk.id, "eastus", "westus")
+    )
+    deadline = time.monotonic() + 60
+    while True:
+        got = compute.gallery_image_versions.get(
+            rg, "gal", "img", "1.0.0", expand="ReplicationStatus"
+        )
+        if any(0 < s.progress < 100 for s in got.replication_status.summary):
+            break
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    compute.gallery_image_versions.begin_delete(rg, "gal", "img", "1.0.0").result()
+    with pytest.raises(HttpResponseError) as err:
+        version.result()  # the create's operation ends Failed, not Succeeded
+    assert "was deleted before its replication finished" in str(err.value)
+    with pytest.raises(ResourceNotFoundError):
+        compute.gallery_image_versions.get(rg, "gal", "img", "1.0.0")
+    deadline = time.monotonic() + 30
+    while any(replica_files(server, got.id, r) for r in ("eastus", "westus")):
+        assert time.monotonic() < deadline, "replica blobs left behind"
+        time.sleep(0.2)

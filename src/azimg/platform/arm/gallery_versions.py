@@ -83,6 +83,13 @@ def render(store: Store, rid: str) -> dict[str, Any]:
     return public(gallery_versions.get_by_id(store, rid))
 
 
+def _with_retry_after(body: dict[str, Any]) -> Response:
+    """While replicating, ``Retry-After: 1``: PATCH (200 only) leaves the SDK polling this
+    resource by its ``provisioningState``, every 30 s unless told otherwise."""
+    busy = body["properties"]["provisioningState"] in ("Creating", "Updating", "Deleting")
+    return JSONResponse(body, headers={"Retry-After": "1"} if busy else None)
+
+
 def _expand(request: Request) -> bool:
     raw = request.query_params.get("$expand")
     if raw is None:
@@ -156,7 +163,7 @@ def update(
     jobs: JobsDep,
     settings: SettingsDep,
     caller: CallerDep,
-) -> dict[str, Any]:
+) -> Response:
     """200 only (the SDK accepts nothing else); with ``Updating`` it polls the resource."""
     req = parse(VersionPatch, body)
     version = gallery_versions.update(
@@ -172,7 +179,7 @@ def update(
     )
     if version.provisioning_state != "Succeeded":
         _replicate(jobs, settings, version)
-    return public(version)
+    return _with_retry_after(public(version))
 
 
 @router.get(BASE + "/{name}")
@@ -184,7 +191,7 @@ def get(
     name: str,
     request: Request,
     store: StoreDep,
-) -> dict[str, Any]:
+) -> Response:
     version = gallery_versions.get(
         store,
         subscription_id=subscription_id,
@@ -193,7 +200,7 @@ def get(
         image=image,
         name=name,
     )
-    return public(version, expand_replication=_expand(request))
+    return _with_retry_after(public(version, expand_replication=_expand(request)))
 
 
 @router.delete(BASE + "/{name}")

@@ -110,7 +110,7 @@ def check_identifier(identifier: Any) -> tuple[str, str, str]:
 
 
 def parse_date(value: Any, target: str) -> datetime:
-    """ISO-8601 date or date-time; naive values are UTC."""
+    """ISO-8601 date or date-time, in UTC; naive values are UTC."""
     try:
         parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     except ValueError:
@@ -118,7 +118,7 @@ def parse_date(value: Any, target: str) -> datetime:
             f"Could not convert string to DateTimeOffset: {value}. Path '{target}'.",
             target=target,
         ) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
 
 
 def check_end_of_life(value: Any, *, now: datetime) -> str | None:

@@ -21,7 +21,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -35,6 +35,7 @@ from azimg.platform.errors import (
     NotImplementedFeature,
     OperationNotAllowed,
     PlatformError,
+    PreconditionFailed,
     PropertyChangeNotAllowed,
     ReplicationFailed,
     ResourceNotFound,
@@ -825,6 +826,33 @@ def _managed_image(store: Store, source_id: str) -> ResolvedSource:
     )
 
 
+def _virtual_machine(store: Store, source_id: str, location: str) -> ResolvedSource:
+    """A VM's OS disk, through the VM module's ``image_source`` hook (the one managed images
+    use); generalized or specialized as the VM is."""
+    try:
+        from azimg.platform.resources import virtual_machines
+    except ImportError:
+        virtual_machines = None  # type: ignore[assignment]
+    resolve = getattr(virtual_machines, "image_source", None)
+    if resolve is None:
+        raise NotImplementedFeature(
+            "A gallery image version from a virtual machine is not available yet; capture a "
+            "managed image or a snapshot of its OS disk instead.",
+            target="storageProfile.source.id",
+        )
+    src = resolve(store, vm_id=source_id, region=location)
+    return ResolvedSource(
+        facts=SourceFacts(
+            id=source_id,
+            location=src.location,
+            os_type=src.os_type,
+            os_state="Generalized" if src.generalized else "Specialized",
+            hyper_v_generation=src.hyper_v_generation,
+        ),
+        disks=(SourceDisk(lun=None, blob=src.blob, size=store.blobs.size(src.blob)),),
+    )
+
+
 def _other_version(store: Store, source_id: str, location: str) -> ResolvedSource:
     """Another gallery version: its Completed replica in this version's region."""
     try:
@@ -869,12 +897,8 @@ def resolve_source(
     if source_id:
         kind = resource_type_of(source_id)
         if kind == VM_TYPE:
-            raise NotImplementedFeature(
-                "A gallery image version from a virtual machine is not implemented by azimg "
-                "yet; capture a managed image or a snapshot of its OS disk instead.",
-                target="storageProfile.source.id",
-            )
-        if kind == VERSION_TYPE:
+            resolved = _virtual_machine(store, source_id, location)
+        elif kind == VERSION_TYPE:
             resolved = _other_version(store, source_id, location)
         else:
             resolved = _managed_image(store, source_id)
@@ -1329,37 +1353,56 @@ class _Gone(Exception):
 
 
 class _VersionWriter:
-    """Serialises one replication run's read-modify-write of the version document."""
+    """One replication run's writes of the version document.
+
+    The run's replica threads take turns through ``lock``; anyone else (a DELETE marking the
+    version Deleting, a resource-group delete) is detected through the document's ETag, so
+    their write is never overwritten by a progress update.
+    """
 
     def __init__(self, store: Store, rid: str) -> None:
         self.store = store
         self.rid = rid
         self.lock = threading.Lock()
 
-    def load(self) -> GalleryImageVersion:
+    def _load_doc(self) -> tuple[Document, GalleryImageVersion]:
         doc = self.store.meta.get(self.rid)
         if doc is None or doc.type != VERSION_TYPE:
             raise _Gone(self.rid)
         version = _from_doc(doc)
         if version.deleting:
             raise _Gone(self.rid)
-        return version
+        return doc, version
+
+    def load(self) -> GalleryImageVersion:
+        return self._load_doc()[1]
+
+    def save(self, change: Callable[[GalleryImageVersion], GalleryImageVersion]) -> None:
+        """Apply ``change`` to the current document, retrying if someone else wrote first."""
+        with self.lock:
+            while True:
+                doc, version = self._load_doc()
+                try:
+                    self.store.meta.put(_to_doc(change(version)), if_match=doc.etag)
+                    return
+                except PreconditionFailed:
+                    continue
 
     def put_replica(self, replica: replication.Replica) -> None:
-        with self.lock:
-            version = self.load()
+        def change(version: GalleryImageVersion) -> GalleryImageVersion:
             replicas = tuple(
                 replica if (r.region, r.index) == (replica.region, replica.index) else r
                 for r in version.replicas
             )
-            _save(self.store, replace(version, replicas=replicas))
+            return replace(version, replicas=replicas)
+
+        self.save(change)
 
 
 def _replicate_one(
     writer: _VersionWriter, replica: replication.Replica, rate: int | None
 ) -> replication.Replica:
     replica = replication.start(replica)
-    writer.put_replica(replica)
     last = 0.0
 
     def report(done: int) -> None:
@@ -1371,41 +1414,49 @@ def _replicate_one(
             writer.put_replica(replica)  # raises _Gone: the copy stops
 
     try:
-        replication.copy_replica(writer.store.blobs, replica, rate=rate, report=report)
+        writer.put_replica(replica)
+        try:
+            replication.copy_replica(writer.store.blobs, replica, rate=rate, report=report)
+        except (OSError, PlatformError) as err:
+            reason = err.message if isinstance(err, PlatformError) else (err.strerror or str(err))
+            log.warning(
+                "replica %s#%d of %s failed: %s", replica.region, replica.index, writer.rid, reason
+            )
+            replica = replication.fail(replica, reason)
+        else:
+            replica = replication.complete(replica)
+        writer.put_replica(replica)
     except _Gone:
+        # Deleted under our feet: whoever deleted it may have freed the blobs before this
+        # copy wrote them, so drop what this replica wrote.
+        for d in replica.disks:
+            writer.store.blobs.delete(d.target)
         raise
-    except (OSError, PlatformError) as err:
-        reason = err.message if isinstance(err, PlatformError) else (err.strerror or str(err))
-        log.warning(
-            "replica %s#%d of %s failed: %s", replica.region, replica.index, writer.rid, reason
-        )
-        replica = replication.fail(replica, reason)
-    else:
-        replica = replication.complete(replica)
-    writer.put_replica(replica)
     return replica
 
 
 def _run_replication(store: Store, op: Operation) -> Mapping[str, Any] | None:
-    """Copy every replica that is not done yet; resumable (a restart re-runs this)."""
+    """Copy every replica that is not done yet; resumable (a restart re-runs this).
+
+    ``op.params["rate"]`` is the platform's replication rate when the copy was asked for.
+    """
     writer = _VersionWriter(store, op.resource_id)
     rate = op.params.get("rate")
     try:
-        with writer.lock:
-            version = writer.load()
-            version = replace(
-                version, replicas=tuple(replication.after_restart(r) for r in version.replicas)
-            )
-            _save(store, version)
-        todo = [r for r in version.replicas if not r.done]
+        writer.save(
+            lambda v: replace(v, replicas=tuple(replication.after_restart(r) for r in v.replicas))
+        )
+        todo = [r for r in writer.load().replicas if not r.done]
         if todo:
             with ThreadPoolExecutor(min(_REPLICA_THREADS, len(todo))) as pool:
                 list(pool.map(lambda r: _replicate_one(writer, r, rate), todo))
-        with writer.lock:
-            version = replace(writer.load(), updating=False)
-            _save(store, version)
+        writer.save(lambda v: replace(v, updating=False))
+        version = writer.load()
     except _Gone:
-        return None
+        raise Conflict(
+            f"The gallery image version '{op.resource_id.rsplit('/', 1)[1]}' was deleted "
+            "before its replication finished."
+        ) from None
     if version.aggregated_state is replication.AggregatedReplicationState.FAILED:
         failed = [s for s in version.status if s.state is replication.ReplicationState.FAILED]
         raise ReplicationFailed(
