@@ -394,3 +394,16 @@ def test_absurd_sizes_are_refused() -> None:
         Footer.for_fixed_disk(2**62)
     with pytest.raises(InvalidArgument):
         Footer.for_fixed_disk(1000)
+
+
+@FAST
+@given(st.binary(min_size=1, max_size=64), st.integers(min_value=0, max_value=7))
+def test_bitmap_runs_match_the_bits(bitmap: bytes, short: int) -> None:
+    sectors = len(bitmap) * 8 - short
+    bits = [(bitmap[i // 8] >> (7 - i % 8)) & 1 for i in range(sectors)]
+    covered = [0] * sectors
+    for first, count in bitmap_runs(bitmap, sectors):
+        assert count > 0 and first + count <= sectors
+        for i in range(first, first + count):
+            covered[i] = 1
+    assert covered == bits

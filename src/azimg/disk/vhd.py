@@ -48,6 +48,7 @@ FEATURES_TEMPORARY = 0x0000_0001
 FIXED_DATA_OFFSET = 0xFFFF_FFFF_FFFF_FFFF  # data offset of a fixed disk: all ones
 BAT_UNUSED = 0xFFFF_FFFF
 DEFAULT_BLOCK_SIZE = 2 * MIB
+BITMAP_CACHE_BLOCKS = 4096  # 2 MiB of bitmaps at most; covers 8 GiB of 2 MiB blocks
 VHD_EPOCH = 946_684_800  # 2000-01-01 00:00:00 UTC as a Unix time
 HOST_WINDOWS = b"Wi2k"
 HOST_MAC = b"Mac "
@@ -489,21 +490,31 @@ def sector_bitmap_size(block_size: int) -> int:
 
 def bitmap_runs(bitmap: bytes, sectors: int) -> Iterator[tuple[int, int]]:
     """(first sector, count) of each run of set bits; bit 7 of byte 0 is sector 0 (spec)."""
-    if bitmap[: sectors // 8] == b"\xff" * (sectors // 8) and sectors % 8 == 0:
-        yield 0, sectors
-        return
-    bits = int.from_bytes(bitmap[: -(-sectors // 8)], "big")
-    width = -(-sectors // 8) * 8
-    start = None
-    for i in range(sectors):
-        on = (bits >> (width - 1 - i)) & 1
-        if on and start is None:
-            start = i
-        elif not on and start is not None:
-            yield start, i - start
-            start = None
+    for start, end in _set_bit_runs(bitmap[: -(-sectors // 8)]):
+        end = min(end, sectors)
+        if start < end:
+            yield start, end - start
+
+
+def _set_bit_runs(bitmap: bytes) -> Iterator[tuple[int, int]]:
+    start: int | None = None
+    sector = 0
+    for byte in bitmap:
+        if byte in (0x00, 0xFF):  # whole bytes: the common case, one step for 8 sectors
+            bits: tuple[bool, ...] = (byte == 0xFF,)
+            step = 8
+        else:
+            bits = tuple(bool((byte >> bit) & 1) for bit in range(7, -1, -1))
+            step = 1
+        for on in bits:
+            if on and start is None:
+                start = sector
+            elif not on and start is not None:
+                yield start, sector
+                start = None
+            sector += step
     if start is not None:
-        yield start, sectors - start
+        yield start, sector
 
 
 @dataclass(frozen=True)
@@ -598,6 +609,7 @@ class VhdDisk:
         self.file_size = file_size
         self.header = header
         self.bat = bat
+        self._bitmaps: dict[int, bytes] = {}  # block -> sector bitmap, read once per block
 
     @property
     def size(self) -> int:
@@ -656,7 +668,7 @@ class VhdDisk:
                 yield Extent(pos, stop - pos, None)
             else:
                 data_at = sector * SECTOR + bitmap_size
-                bitmap = _read_at(self.fh, sector * SECTOR, bitmap_size, "sector bitmap")
+                bitmap = self._bitmap(block, sector * SECTOR, bitmap_size)
                 block_start = block * block_size
                 cursor = block_start
                 for first, count in bitmap_runs(bitmap, block_size // SECTOR):
@@ -673,6 +685,14 @@ class VhdDisk:
                         Extent(cursor, block_start + block_size - cursor, None), pos, stop
                     )
             pos = stop
+
+    def _bitmap(self, block: int, at: int, size: int) -> bytes:
+        bitmap = self._bitmaps.get(block)
+        if bitmap is None:
+            if len(self._bitmaps) >= BITMAP_CACHE_BLOCKS:
+                self._bitmaps.clear()
+            bitmap = self._bitmaps[block] = _read_at(self.fh, at, size, "sector bitmap")
+        return bitmap
 
 
 def _clip(ext: Extent, start: int, end: int) -> Iterator[Extent]:
