@@ -12,7 +12,7 @@ from azimg.cli.output import OUTPUT_OPTION, OutputFormat, emit, progress
 from azimg.errors import InvalidArgument
 
 
-def _size(n: int) -> str:
+def human_size(n: int) -> str:
     for unit, scale in (("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
         if n >= scale:
             return f"{n / scale:.2f} {unit}"
@@ -24,7 +24,7 @@ def render(result: dict[str, Any]) -> str:
     lines = [
         f"{result['source']} ({result['input_format']}) -> "
         + ("itself" if result["in_place"] else result["destination"])
-        + f": fixed VHD, virtual size {size} bytes ({_size(size)})"
+        + f": fixed VHD, virtual size {size} bytes ({human_size(size)})"
     ]
     if result["rounded_up"]:
         lines.append(
@@ -32,9 +32,9 @@ def render(result: dict[str, Any]) -> str:
             f"(+{size - result['input_size']} bytes of zeros at the end)"
         )
     lines.append(
-        f"  {result['method']}: {_size(result['bytes_copied'])} copied in "
+        f"  {result['method']}: {human_size(result['bytes_copied'])} copied in "
         f"{result['seconds']:.3f} s; file {result['file_size']} bytes, "
-        f"{_size(result['allocated_bytes'])} allocated"
+        f"{human_size(result['allocated_bytes'])} allocated"
     )
     for problem in result["azure_problems"]:
         lines.append(f"  Azure would refuse it: {problem}")

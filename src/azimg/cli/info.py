@@ -65,11 +65,16 @@ def describe(path: Path) -> dict[str, Any]:
 
 
 def render(info: dict[str, Any]) -> str:
+    from azimg.cli.convert import human_size
+
+    def sized(n: int | None) -> str:
+        return "unknown" if n is None else f"{n} bytes ({human_size(n)})"
+
     lines = [
         f"{info['path']}: {info['format']}",
-        f"  virtual size     {info['virtual_size']}",
-        f"  file size        {info['file_size']}",
-        f"  allocated        {info['allocated_bytes']}",
+        f"  virtual size     {sized(info['virtual_size'])}",
+        f"  file size        {sized(info['file_size'])}",
+        f"  allocated        {sized(info['allocated_bytes'])}",
     ]
     if "problem" in info:
         lines.append(f"  problem          {info['problem']}")
