@@ -37,11 +37,12 @@ def make_vhd(path: Path, *, mib: int = 20, seed: int = 1) -> Path:
         for i in range(0, mib, 2):
             fh.seek(i * MIB)
             fh.write(rng.randbytes(MIB // 2))
-    subprocess.run(
+    done = subprocess.run(
         [sys.executable, "-m", "azimg.cli.main", "convert", str(raw), str(path)],
-        check=True,
         capture_output=True,
+        text=True,
     )
+    assert done.returncode == 0, done.stderr
     raw.unlink()
     return path
 
@@ -711,3 +712,36 @@ def test_delete_during_replication_leaves_nothing_behind(
     while any(replica_files(server, got.id, r) for r in ("eastus", "westus")):
         assert time.monotonic() < deadline, "replica blobs left behind"
         time.sleep(0.2)
+
+
+def test_latest_for_a_deployment_depends_on_its_region(
+    compute: Any, shared: dict[str, Any], image: str, tmp_path: Path
+) -> None:
+    """2.0.0 is excluded from latest in westus only: a disk from the definition id gets 2.0.0
+    in eastus and 1.0.0 in westus (told apart by their sizes)."""
+    rg, gal = shared["rg"], shared["gallery"]
+    bigger = upload_disk(compute, rg, "bigger", make_vhd(tmp_path / "b.vhd", mib=22, seed=3))
+    compute.gallery_image_versions.begin_create_or_update(
+        rg, gal, image, "1.0.0", from_disk(shared["disk"].id, "eastus", "westus")
+    ).result()
+    body = from_disk(bigger.id, "eastus", "westus")
+    body["properties"]["publishingProfile"]["targetRegions"][1]["excludeFromLatest"] = True
+    compute.gallery_image_versions.begin_create_or_update(rg, gal, image, "2.0.0", body).result()
+    definition_id = compute.gallery_images.get(rg, gal, image).id
+    sizes = {}
+    for region in ("eastus", "westus"):
+        disk = compute.disks.begin_create_or_update(
+            rg,
+            f"latest-{region}",
+            {
+                "location": region,
+                "properties": {
+                    "creationData": {
+                        "createOption": "FromImage",
+                        "galleryImageReference": {"id": definition_id},
+                    }
+                },
+            },
+        ).result()
+        sizes[region] = disk.disk_size_bytes
+    assert sizes == {"eastus": 22 * MIB, "westus": shared["disk"].disk_size_bytes}
