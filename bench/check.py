@@ -82,6 +82,10 @@ def supermin_kernel(tmp: Path) -> dict[str, str]:
     tars = sorted(cache.glob("*.tar"), key=lambda p: p.stat().st_mtime) if cache.is_dir() else []
     if not tars:
         return {}
+    # supermin copies the module tree under the host's /lib/modules; it must at least exist.
+    if not Path("/lib/modules").exists():
+        print("creating an empty /lib/modules for supermin", file=sys.stderr)
+        Path("/lib/modules").mkdir(parents=True)
     out = tmp / "kernel"
     with tarfile.open(tars[-1]) as tf:
         members = [
@@ -117,9 +121,9 @@ def run_virt_inspector(image: Path, kernel_env: dict[str, str]) -> tuple[float, 
     wall = time.perf_counter() - t0
     if out.returncode != 0:
         return wall, f"failed: {out.stderr.strip().splitlines()[-1:]}"
-    name = _between(out.stdout, "<name>", "</name>")
-    major = _between(out.stdout, "<major_version>", "</major_version>")
-    return wall, f"{name} {major}".strip()
+    distro = _between(out.stdout, "<distro>", "</distro>")
+    product = _between(out.stdout, "<product_name>", "</product_name>")
+    return wall, f"{distro} {product}".strip()
 
 
 def _between(text: str, a: str, b: str) -> str:

@@ -229,6 +229,7 @@ def _layout(img: Any) -> tuple[insp.DiskLayout, frozenset[str]]:
         esp_files=tuple(esp_files),
         esp_error=esp_error if not esp_files else None,
         table_error=None if table.scheme != "none" else "no MBR or GPT partition table",
+        table_problems=tuple(table.problems),
     )
     return layout, frozenset(ids)
 

@@ -119,6 +119,7 @@ class DiskLayout:
     esp_files: tuple[str, ...] = ()  # upper-cased paths under \EFI\BOOT on the ESP(s)
     esp_error: str | None = None
     table_error: str | None = None  # why no valid table was found (PT-01)
+    table_problems: tuple[str, ...] = ()  # non-fatal: backup GPT missing or misplaced, ...
 
     @property
     def esps(self) -> tuple[PartitionInfo, ...]:
@@ -332,6 +333,7 @@ class GuestFacts:
     yum_repos: tuple[Located, ...] = ()
     files: Mapping[str, str] = field(default_factory=dict)  # a few raw config files by path
     present: frozenset[str] = frozenset()  # PROBE_PATHS that exist
+    ptp_hyperv_rule: bool = False  # a udev rule creates /dev/ptp_hyperv
     unreadable: Mapping[str, str] = field(default_factory=dict)  # facet -> why
 
     def units(self, *names: str) -> bool:
@@ -1138,6 +1140,16 @@ def _udev_rules(fs: GuestFS) -> frozenset[str]:
     return frozenset(out)
 
 
+def _ptp_hyperv_rule(fs: GuestFS) -> bool:
+    for d in ("/etc/udev/rules.d", "/usr/lib/udev/rules.d", "/lib/udev/rules.d"):
+        for name in _listdir(fs, d):
+            if "ptp" not in name and name != "50-udev-default.rules":
+                continue
+            if "ptp_hyperv" in (read_text(fs, f"{d}/{name}", limit=256 * 1024) or ""):
+                return True
+    return False
+
+
 def _initramfs_config(fs: GuestFS) -> tuple[Located, ...]:
     out = []
     paths = [
@@ -1197,6 +1209,10 @@ PROBE_PATHS = (
     "/var/log/waagent.log",
     "/etc/cloud/cloud.cfg.d/91-azure_datasource.cfg",
     "/etc/cloud/cloud.cfg.d/90_dpkg.cfg",
+    "/usr/bin/python3",
+    "/etc/pki/consumer/cert.pem",
+    "/etc/pki/consumer/key.pem",
+    "/etc/NetworkManager/conf.d/99-azure-unmanaged-devices.conf",
 )
 
 RAW_FILES = (
@@ -1324,6 +1340,7 @@ def gather(fs: GuestFS, *, read_initramfs: bool = True) -> GuestFacts:
         sudoers=safe("sudoers", lambda: _sudoers(fs), ()),
         chrony_refclock_ptp=safe("chrony", lambda: _chrony(fs), None),
         udev_rules=safe("udev", lambda: _udev_rules(fs), frozenset()),
+        ptp_hyperv_rule=safe("udev", lambda: _ptp_hyperv_rule(fs), False),
         initramfs_config=safe("initramfs-config", lambda: _initramfs_config(fs), ()),
         apt_sources=safe("packages", lambda: _apt_sources(fs), ()),
         yum_repos=safe("packages", lambda: _yum_repos(fs), ()),

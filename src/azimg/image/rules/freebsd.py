@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from azimg.image.findings import Finding
 from azimg.image.inspect import FREEBSD_SWAP_GUID, ImageFacts
-from azimg.image.rules import B, CheckContext, Rule, W, blocked, ev
+from azimg.image.rules import A, B, CheckContext, Rule, W, blocked, ev
 
 FBSD_01 = Rule(
     "FBSD-01",
@@ -35,11 +35,23 @@ FBSD_04 = Rule(
 FBSD_05 = Rule("FBSD-05", W, "root's password field is '*'", "pw usermod root -h -")
 FBSD_06 = Rule("FBSD-06", W, "first partition at 1 MiB (Marketplace)", "VM_BOOTPARTSOFFSET=1M")
 
+FBSD_07 = Rule("FBSD-07", A, 'mlx4en_load/mlx5en_load="YES" in loader.conf', "add both lines")
+FBSD_08 = Rule("FBSD-08", A, 'ntpd_enable and ntpd_sync_on_start="YES"', "sysrc both")
+FBSD_09 = Rule(
+    "FBSD-09",
+    W,
+    "no resolv.conf, DHCP leases or agent state; /firstboot present",
+    "waagent -deprovision; touch /firstboot",
+)
+
 NEEDS = {
     FBSD_01: "/etc/rc.conf and /usr/local/sbin/waagent",
     FBSD_02: "/etc/rc.conf",
     FBSD_03: "/boot/loader.conf",
     FBSD_05: "/etc/master.passwd",
+    FBSD_07: "/boot/loader.conf",
+    FBSD_08: "/etc/rc.conf",
+    FBSD_09: "/etc/resolv.conf, /var/db/dhclient.leases.*, /firstboot",
 }
 
 
@@ -62,6 +74,8 @@ def evaluate(facts: ImageFacts, ctx: CheckContext) -> list[Finding]:
                 'sshd_enable="YES"' in rc
             )
             out.append(rule.check(ok, ev("/etc/rc.conf", "ifconfig_hn0, sshd_enable")))
+        elif rule in (FBSD_07, FBSD_08, FBSD_09):
+            out.append(rule.unreadable(f"needs {needs}; read from a UFS root only"))
         elif rule is FBSD_03:
             lc = g.files.get("/boot/loader.conf", "")
             out.append(rule.check("comconsole" in lc, ev("/boot/loader.conf", "console")))

@@ -76,6 +76,18 @@ GEN_05 = Rule("GEN-05", B, "a 64-bit OS (x86-64 or AArch64)", "use a 64-bit buil
 GEN_06 = Rule(
     "GEN-06", W, "Arm64 images are declared Generation 2", "upload Arm64 images as V2, Arm64"
 )
+PT_04 = Rule(
+    "PT-04",
+    W,
+    "the backup GPT header sits at the last LBA of the disk",
+    "sgdisk -e <image> after resizing",
+)
+GEN_10 = Rule(
+    "GEN-10",
+    A,
+    "root filesystem not encrypted with a passphrase (no console to type it)",
+    "use Azure platform encryption instead",
+)
 SZ_03 = Rule(
     "SZ-03",
     B,
@@ -175,6 +187,15 @@ def evaluate(facts: ImageFacts, ctx: CheckContext) -> list[Finding]:
             )
         ]
         out.append(PT_05.check(len(data) <= 1, ev("partition table", f"{len(data)} data parts")))
+    if disk.scheme == "gpt":
+        gpt_issues = [x for x in disk.table_problems if "backup" in x.lower()]
+        out.append(PT_04.check(not gpt_issues, *(ev("GPT", x) for x in gpt_issues)))
+    luks = [p for p in disk.partitions if p.filesystem == "crypto_LUKS"]
+    out.append(
+        GEN_10.check(
+            not luks, *(ev("partition table", f"partition {p.index} is LUKS") for p in luks)
+        )
+    )
     lvm = [p for p in disk.partitions if p.type in (LINUX_LVM_GUID, "0x8E")]
     if lvm:
         out.append(PT_06.failed(ev("partition table", f"LVM partition {lvm[0].index}")))

@@ -345,6 +345,72 @@ UDV_02 = Rule(
 )
 
 
+AGT_09 = Rule(
+    "AGT-09",
+    A,
+    "Azure datasource apply_network_config: False where the distribution's network stack owns "
+    "the NIC",
+    "add apply_network_config: False under datasource: Azure: in 91-azure_datasource.cfg",
+)
+AGT_10 = Rule(
+    "AGT-10",
+    A,
+    "cloud_init_modules lists disk_setup and mounts (resource disk before cloud-init 23.x)",
+    "add disk_setup and mounts to cloud_init_modules in /etc/cloud/cloud.cfg",
+)
+AGT_12 = Rule(
+    "AGT-12",
+    A,
+    "cloud-init KVP telemetry: reporting: {telemetry: {type: hyperv}}",
+    "write /etc/cloud/cloud.cfg.d/10-azure-kvp.cfg",
+)
+AGT_14 = Rule("AGT-14", A, "Python 3 present for waagent", "install python3")
+CMD_06 = Rule(
+    "CMD-06",
+    A,
+    "net.ifnames=0 on the command line (the network config expects eth0)",
+    "add net.ifnames=0 to GRUB_CMDLINE_LINUX",
+)
+CMD_07 = Rule(
+    "CMD-07",
+    A,
+    "GRUB on the serial console: GRUB_TERMINAL has serial, GRUB_SERIAL_COMMAND set, "
+    "GRUB_TIMEOUT > 0",
+    'set GRUB_TERMINAL="serial console", GRUB_SERIAL_COMMAND="serial --speed=115200", '
+    "GRUB_TIMEOUT=10",
+)
+NET_07 = Rule(
+    "NET-07",
+    A,
+    "NetworkManager leaves the accelerated-networking VF unmanaged",
+    "add /etc/udev/rules.d/68-azure-sriov-nm-unmanaged.rules",
+)
+SEC_07 = Rule("SEC-07", W, "OMI absent or 1.6.8.1 or later (OMIGOD)", "update or remove omi")
+SEC_08 = Rule("SEC-08", W, "OpenSSL 3.0 or later (or 1.1.1 / 1.0.2)", "update openssl")
+SEC_10 = Rule(
+    "SEC-10",
+    A,
+    "no subscription or credential material from the build",
+    "subscription-manager unregister; remove /etc/zypp/credentials.d/*",
+)
+SW_01 = Rule("SW-01", A, "python3 3.9 or later", "update python3")
+SWP_04 = Rule(
+    "SWP-04",
+    W,
+    "cloud-init swap mounts carry nofail and x-systemd.requires=cloud-init.service",
+    "fix the mount options in the cloud-init swap config",
+)
+TIM_01 = Rule("TIM-01", W, "hv_utils available (VMICTimeSync)", "use the distribution's kernel")
+TIM_03 = Rule(
+    "TIM-03",
+    W,
+    "a udev rule creates /dev/ptp_hyperv when chrony refers to it",
+    "add /etc/udev/rules.d/99-ptp_hyperv.rules "
+    '(SUBSYSTEM=="ptp", ATTR{clock_name}=="hyperv", SYMLINK+="ptp_hyperv")',
+)
+TIM_04 = Rule("TIM-04", A, "only one time daemon enabled", "disable the extra time daemons")
+
+
 def _ver(v: str) -> tuple[int, ...]:
     v = v.split(":", 1)[-1]
     return tuple(int(x) for x in re.findall(r"\d+", v.split("-", 1)[0])[:4])
@@ -394,6 +460,138 @@ def evaluate(facts: ImageFacts, ctx: CheckContext) -> list[Finding]:
     out += _fstab(facts)
     out += _accounts(g, ctx)
     out += _ssh_time_udev(g, ctx)
+    out += _extras(g)
+    return out
+
+
+def _extras(g: GuestFacts) -> list[Finding]:
+    """The catalogue's remaining Linux warnings and advice (packages, time, cloud-init)."""
+    out = []
+    pk = g.packages or {}
+    ci = g.cloud_init
+    if ci.installed and ci.config_files:
+        mods = [
+            str(m[0] if isinstance(m, list) else m)
+            for m in ci.merged.get("cloud_init_modules") or []
+            if isinstance(m, str | list)
+        ]
+        if mods:
+            lack = [m for m in ("disk_setup", "mounts") if m not in mods]
+            out.append(
+                AGT_10.check(
+                    not lack,
+                    ev("/etc/cloud/cloud.cfg", "missing: " + " ".join(lack) if lack else "present"),
+                )
+            )
+        rep = ci.merged.get("reporting")
+        ok = isinstance(rep, dict) and any(
+            isinstance(v, dict) and v.get("type") == "hyperv" for v in rep.values()
+        )
+        out.append(AGT_12.check(ok, ev("/etc/cloud/cloud.cfg.d", "reporting telemetry hyperv")))
+        if g.os.family in ("rhel", "suse", "ora"):
+            out.append(
+                AGT_09.check(
+                    ci.apply_network_config is False,
+                    ev(
+                        ci.datasource_where or "/etc/cloud/cloud.cfg.d",
+                        f"apply_network_config: {ci.apply_network_config}",
+                    ),
+                )
+            )
+        swaps = [
+            m
+            for m in ci.merged.get("mounts") or []
+            if isinstance(m, list) and len(m) > 3 and "swap" in str(m[2])
+        ]
+        for m in swaps:
+            opts = str(m[3])
+            ok = "nofail" in opts and "x-systemd.requires=cloud-init.service" in opts
+            out.append(SWP_04.check(ok, ev("cloud-init mounts", " ".join(map(str, m)))))
+    if g.waagent.installed:
+        ok = "/usr/bin/python3" in g.present or "python3" in pk
+        out.append(AGT_14.check(ok, ev("/usr/bin/python3", "present" if ok else "absent")))
+    if g.os.family in ("rhel", "ora") and g.cmdline.args is not None:
+        out.append(
+            CMD_06.check(g.cmdline.has("net.ifnames=0"), ev(g.cmdline.where, "net.ifnames=0"))
+        )
+    grub = g.files.get("/etc/default/grub")
+    if grub is not None:
+        kv = _shell_vars(grub)
+        timeout = kv.get("GRUB_TIMEOUT", "5")
+        ok = "serial" in kv.get("GRUB_TERMINAL", "") + kv.get("GRUB_TERMINAL_OUTPUT", "")
+        ok = ok and bool(kv.get("GRUB_SERIAL_COMMAND")) and timeout.isdigit() and int(timeout) > 0
+        out.append(
+            CMD_07.check(
+                ok,
+                ev(
+                    "/etc/default/grub",
+                    f"GRUB_TERMINAL={kv.get('GRUB_TERMINAL', '')!r}, timeout {timeout}",
+                ),
+            )
+        )
+    if "/usr/sbin/NetworkManager" in g.present or "network-manager" in pk:
+        ok = (
+            bool(
+                {"68-azure-sriov-nm-unmanaged.rules", "10-azure-unmanaged-sriov.rules"}
+                & g.udev_rules
+            )
+            or "/etc/NetworkManager/conf.d/99-azure-unmanaged-devices.conf" in g.present
+        )
+        out.append(NET_07.check(ok, ev("/etc/udev/rules.d", "VF unmanaged" if ok else "absent")))
+    if "omi" in pk:
+        out.append(
+            SEC_07.check(
+                _ver(pk["omi"]) >= (1, 6, 8, 1), ev("/var/lib/dpkg/status", f"omi {pk['omi']}")
+            )
+        )
+    for name in ("openssl", "libssl3", "libssl1.1"):
+        if name in pk:
+            v = _ver(pk[name])
+            ok = v >= (3, 0) or v[:3] in ((1, 1, 1), (1, 0, 2))
+            out.append(SEC_08.check(ok, ev("/var/lib/dpkg/status", f"{name} {pk[name]}")))
+            break
+    creds = [
+        p for p in ("/etc/pki/consumer/cert.pem", "/etc/pki/consumer/key.pem") if p in g.present
+    ] + [p for p in g.waagent_state if p.endswith(".prv")]
+    out.append(SEC_10.check(not creds, *(ev(p) for p in creds)))
+    if "python3" in pk:
+        out.append(
+            SW_01.check(
+                _ver(pk["python3"]) >= (3, 9),
+                ev("/var/lib/dpkg/status", f"python3 {pk['python3']}"),
+            )
+        )
+    k = default_kernel(g)
+    if k is not None and k.available("hv_utils") is not None:
+        out.append(
+            TIM_01.check(bool(k.available("hv_utils")), ev(f"/lib/modules/{k.version}", "hv_utils"))
+        )
+    if g.chrony_refclock_ptp:
+        out.append(
+            TIM_03.check(
+                g.ptp_hyperv_rule,
+                ev(
+                    "udev rules.d",
+                    "ptp_hyperv rule " + ("present" if g.ptp_hyperv_rule else "absent"),
+                ),
+            )
+        )
+    daemons = {
+        "chrony": ("chrony.service", "chronyd.service"),
+        "timesyncd": ("systemd-timesyncd.service",),
+        "ntpd": ("ntp.service", "ntpd.service", "ntpsec.service"),
+    }
+    on = [n for n, units in daemons.items() if g.units(*units)]
+    out.append(TIM_04.check(len(on) <= 1, ev("/etc/systemd/system", ", ".join(on) or "none")))
+    return out
+
+
+def _shell_vars(text: str) -> dict[str, str]:
+    out = {}
+    for line in text.splitlines():
+        m = re.match(r"^\s*([A-Z_]+)=(.*)$", line)
+        if m:
+            out[m.group(1)] = m.group(2).strip().strip("\"'")
     return out
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from azimg.image.findings import Finding
 from azimg.image.inspect import ImageFacts
-from azimg.image.rules import B, CheckContext, Rule, W, blocked, ev
+from azimg.image.rules import A, B, CheckContext, Rule, W, blocked, ev
 
 OBSD_01 = Rule("OBSD-01", B, "OpenBSD 6.2 or later (hvs(4) synthetic disk)", "upgrade")
 OBSD_02 = Rule(
@@ -25,11 +25,21 @@ OBSD_05 = Rule(
     "python setup.py install; waagent -register-service",
 )
 
+OBSD_06 = Rule(
+    "OBSD-06",
+    W,
+    "waagent.conf has the OpenBSD values (ufs2, eopenssl, master.passwd)",
+    "use WALinuxAgent's config/openbsd/waagent.conf",
+)
+OBSD_07 = Rule("OBSD-07", A, "/etc/installurl points at a mirror", "write the file")
+
 NEEDS = {
     OBSD_01: "the kernel /bsd",
     OBSD_03: "/etc/hostname.hvn0",
     OBSD_04: "/etc/boot.conf",
     OBSD_05: "/usr/local/sbin/waagent and /etc/rc.d/waagent",
+    OBSD_06: "/etc/waagent.conf",
+    OBSD_07: "/etc/installurl",
 }
 
 
@@ -51,6 +61,8 @@ def evaluate(facts: ImageFacts, ctx: CheckContext) -> list[Finding]:
             bc = g.files.get("/etc/boot.conf", "")
             ok = "stty com0 115200" in bc and "set tty com0" in bc
             out.append(rule.check(ok, ev("/etc/boot.conf")))
+        elif rule in (OBSD_06, OBSD_07):
+            out.append(rule.unreadable(f"needs {needs}; read from an FFS root only"))
         else:
             ok = g.waagent.installed and "/etc/rc.d/waagent" in g.present
             out.append(rule.check(ok, ev("/etc/rc.d/waagent")))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from azimg.image.findings import Finding
 from azimg.image.inspect import ImageFacts
-from azimg.image.rules import B, CheckContext, Rule, W, blocked, ev
+from azimg.image.rules import A, B, CheckContext, Rule, W, blocked, ev
 from azimg.image.rules.linux import default_kernel
 
 ORA_01 = Rule(
@@ -34,6 +34,8 @@ ORA_06 = Rule(
     "set Provisioning.Agent=auto (agents >= 2.2.45) in /etc/waagent.conf",
 )
 
+ORA_07 = Rule("ORA-07", A, "a yum repository id containing 'latest'", "keep the ol*_latest repos")
+
 
 def evaluate(facts: ImageFacts, ctx: CheckContext) -> list[Finding]:
     g = facts.guest
@@ -62,6 +64,10 @@ def evaluate(facts: ImageFacts, ctx: CheckContext) -> list[Finding]:
         out.append(
             ORA_05.check(not lack, ev(g.cmdline.configured_where, "missing: " + " ".join(lack)))
         )
+    repos = [r for r in g.yum_repos if r.value.startswith("[")]
+    if repos:
+        ok = any("latest" in r.value for r in repos)
+        out.append(ORA_07.check(ok, ev(repos[0].where, ", ".join(r.value for r in repos[:4]))))
     if ctx.generalized and g.waagent.installed:
         wa = g.waagent
         agent = (wa.get("Provisioning.Agent") or "").lower()

@@ -50,6 +50,18 @@ RHEL_07 = Rule(
     "eth0 comes up by DHCP (ifcfg-eth0 BOOTPROTO=dhcp ONBOOT=yes, or NetworkManager auto)",
     "create /etc/sysconfig/network-scripts/ifcfg-eth0 or an NM profile with ipv4.method auto",
 )
+CMD_09 = Rule(
+    "CMD-09",
+    A,
+    "RHEL 8+: ENABLE_BLSCFG=true in /etc/default/grub",
+    "set ENABLE_BLSCFG=true; grub2-editenv - unset kernelopts",
+)
+RHEL_13 = Rule(
+    "RHEL-13",
+    A,
+    "cloud.cfg.d has 05_logging.cfg and 10-azure-kvp.cfg",
+    "write the files (Red Hat's own images carry them)",
+)
 RHEL_09 = Rule("RHEL-09", A, "ClientAliveInterval 180", "set it in /etc/ssh/sshd_config")
 RHEL_11 = Rule("RHEL-11", W, "root's temporary password is locked again", "passwd -l root")
 
@@ -149,6 +161,15 @@ def common(
                 cai is not None and cai.value == "180",
                 ev(cai.where if cai else "/etc/ssh/sshd_config", cai.value if cai else "not set"),
             )
+        )
+        grub = g.files.get("/etc/default/grub")
+        if major(g) >= 8 and grub is not None:
+            ok = "ENABLE_BLSCFG=true" in grub.replace('"', "")
+            out.append(CMD_09.check(ok, ev("/etc/default/grub", "ENABLE_BLSCFG")))
+        names = {p.rsplit("/", 1)[-1] for p in g.cloud_init.config_files}
+        lack = [n for n in ("05_logging.cfg", "10-azure-kvp.cfg") if n not in names]
+        out.append(
+            RHEL_13.check(not lack, ev("/etc/cloud/cloud.cfg.d", "missing: " + ", ".join(lack)))
         )
         root = next((a for a in g.accounts if a.name == "root"), None)
         if root is not None:

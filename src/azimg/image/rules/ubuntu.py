@@ -44,6 +44,24 @@ UBU_07 = Rule(
     "GRUB_CMDLINE_LINUX_DEFAULT has console=ttyS0,115200n8 and earlyprintk=ttyS0,115200",
     "edit /etc/default/grub.d/50-cloudimg-settings.cfg; update-grub",
 )
+UBU_08 = Rule(
+    "UBU-08",
+    W,
+    "Gen2: the ESP has the fallback EFI/boot/bootx64.efi (a shim copy)",
+    "copy EFI/ubuntu to EFI/boot and rename shimx64.efi to bootx64.efi",
+)
+UBU_09 = Rule(
+    "UBU-09",
+    A,
+    "cloud.cfg.d has 90-azure.cfg (Azure mirrors) and 10-azure-kvp.cfg (KVP telemetry)",
+    "write the two files",
+)
+UBU_10 = Rule(
+    "UBU-10",
+    A,
+    "ClientAliveInterval 180 for Marketplace (cloud images ship 120)",
+    "override in /etc/ssh/sshd_config.d/",
+)
 LEFTOVERS = (
     "/etc/cloud/cloud.cfg.d/50-curtin-networking.cfg",
     "/etc/cloud/cloud.cfg.d/curtin-preserve-sources.cfg",
@@ -95,6 +113,19 @@ def evaluate(facts: ImageFacts, ctx: CheckContext) -> list[Finding]:
         out.append(
             UBU_06.check(ok, ev("/etc/waagent.conf", f"Agent={agent} Format={fmt} Swap={swp}"))
         )
+    if facts.disk.esps:
+        ok = "EFI/BOOT/BOOTX64.EFI" in facts.disk.esp_files
+        out.append(UBU_08.check(ok, ev("ESP:/EFI/BOOT", ", ".join(facts.disk.esp_files) or "-")))
+    names = {p.rsplit("/", 1)[-1] for p in ci.config_files}
+    lack = [n for n in ("90-azure.cfg", "10-azure-kvp.cfg") if n not in names]
+    out.append(UBU_09.check(not lack, ev("/etc/cloud/cloud.cfg.d", "missing: " + ", ".join(lack))))
+    cai = g.sshd_config.get("clientaliveinterval")
+    out.append(
+        UBU_10.check(
+            cai is not None and cai.value == "180",
+            ev(cai.where if cai else "/etc/ssh/sshd_config", cai.value if cai else "not set"),
+        )
+    )
     cfg = g.cmdline.configured or ()
     ok = any(a.startswith("console=ttyS0") for a in cfg) and any(
         a.startswith("earlyprintk=ttyS0") for a in cfg
