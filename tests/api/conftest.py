@@ -90,10 +90,10 @@ class PlatformServer:
                 requests.get(
                     f"{self.base_url}/metadata/endpoints?api-version=2022-09-01",
                     verify=self.ca_bundle,
-                    timeout=2,
+                    timeout=5,
                 )
                 return
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
                 if self.proc.poll() is not None:
                     raise RuntimeError(f"azimg serve exited, see {log.name}") from None
                 time.sleep(0.1)
