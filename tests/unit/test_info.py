@@ -224,3 +224,21 @@ def test_bad_checksum_shows_in_info_not_as_an_error(tmp_path: Path) -> None:
     info = info_json(bad)
     assert statuses(info)["VHD-02"] == "fail"
     assert info["footer"]["checksum_ok"] is False
+
+
+def test_size_advice_rules(tmp_path: Path) -> None:
+    """SZ-05 (Marketplace range) and SZ-06 (mostly-empty big disk) are reported, not blocking."""
+    big = tmp_path / "big.vhd"
+    size = 40 * 1024 * MIB
+    with open(big, "wb") as f:
+        f.truncate(size)
+        f.write(os.urandom(MIB))
+        f.seek(size)
+        f.write(Footer.for_fixed_disk(size).pack())
+    with open(big, "rb") as f:
+        found = {x.rule: x for x in check_container(f)}
+    assert found["SZ-06"].status is Status.failed and not found["SZ-06"].is_blocking
+    assert found["SZ-05"].status is Status.passed
+    assert found["SZ-05"].supporting_data["scope"] == "mkt"
+    small = {x.rule: x.status for x in check_container(io.BytesIO(_vhd_bytes(10 * MIB)))}
+    assert small["SZ-05"] is Status.failed

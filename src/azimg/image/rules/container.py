@@ -12,6 +12,7 @@ which needs a real file behind ``fh``; without one those rules report unreadable
 
 from __future__ import annotations
 
+import io
 import os
 import time
 from dataclasses import dataclass
@@ -46,6 +47,9 @@ TIB = 1024 * GIB
 OS_DISK_MAX = 4095 * GIB
 GPT_NEEDED_ABOVE = 2 * TIB
 LEGACY_MAX = 1023 * GIB
+MARKETPLACE_MIN = 20 * 1000 * 1000  # "20 MB"
+SPARSE_ADVICE_ABOVE = 30 * GIB  # SZ-06: the usual default image size
+SPARSE_ADVICE_RATIO = 4  # SZ-06: advise when less than a quarter is allocated
 # Creators whose readers size a VHD from CHS geometry (QEMU block/vpc.c's table).
 CHS_SIZING_CREATORS = (b"vpc ", b"qemu")
 
@@ -150,6 +154,18 @@ RULES: dict[str, Rule] = {
             _A,
             "at most 1,023 GiB (legacy guidance; some tools still enforce it)",
             "informational: Azure accepts OS disks up to 4 TiB",
+        ),
+        Rule(
+            "SZ-05",
+            _W,
+            "Marketplace: at least 20 MB and at most 1,023 GiB (scope: mkt)",
+            "resize the disk into the Marketplace range",
+        ),
+        Rule(
+            "SZ-06",
+            _A,
+            "virtual size not far beyond the data it holds (upload time, cost)",
+            "shrink the filesystem and the image; 30 GiB is the usual default",
         ),
     )
 }
@@ -258,6 +274,7 @@ def _check_foreign(fh: BinaryIO, fmt: ImageFormat, file_size: int) -> list[Findi
         why=f"not a VHD ({fmt}); conversion writes a fresh footer",
     )
     out += _size_rules(size, fh if fmt is ImageFormat.raw else None, "virtual size", facts.error)
+    out.append(_sparse_rule(size, fh))
     return out
 
 
@@ -366,6 +383,7 @@ def _check_vhd(fh: BinaryIO, fmt: ImageFormat, file_size: int) -> list[Finding]:
         except AzimgError:
             disk = None
     out += _size_rules(size, disk, "current size", "")
+    out.append(_sparse_rule(size, fh))
     return out
 
 
@@ -430,7 +448,10 @@ def _size_rules(
 ) -> list[Finding]:
     if size is None:
         ev = Evidence("qemu-img info", why_unknown or "virtual size unknown")
-        return [_finding(r, Status.unreadable, ev) for r in ("SZ-01", "SZ-02", "SZ-03", "SZ-04")]
+        return [
+            _finding(r, Status.unreadable, ev)
+            for r in ("SZ-01", "SZ-02", "SZ-03", "SZ-04", "SZ-05")
+        ]
     ev = Evidence("container", f"{what} {size} bytes ({size / GIB:.3f} GiB)")
     out = [
         _finding(
@@ -466,4 +487,25 @@ def _size_rules(
                 )
             )
     out.append(_finding("SZ-04", _verdict(size <= LEGACY_MAX), ev, size=size))
+    mkt = MARKETPLACE_MIN <= size <= LEGACY_MAX
+    out.append(_finding("SZ-05", _verdict(mkt), ev, size=size, scope="mkt"))
     return out
+
+
+def _sparse_rule(size: int | None, fh: BinaryIO) -> Finding:
+    """SZ-06 by a stated heuristic: over 30 GiB with less than a quarter of it allocated.
+
+    The bytes the file allocates stand in for the data the guest uses (holes are never-written
+    space); the catalogue gives no threshold, so this one is ours and advice only.
+    """
+    try:
+        allocated = os.fstat(fh.fileno()).st_blocks * 512
+    except (OSError, AttributeError, io.UnsupportedOperation):
+        allocated = None
+    if size is None or allocated is None:
+        ev = Evidence("container", "virtual size or allocated bytes unknown")
+        return _finding("SZ-06", Status.unreadable, ev)
+    ok = size <= SPARSE_ADVICE_ABOVE or allocated * SPARSE_ADVICE_RATIO >= size
+    detail = f"virtual {size / GIB:.2f} GiB, allocated {allocated / GIB:.2f} GiB"
+    ev = Evidence("container", detail)
+    return _finding("SZ-06", _verdict(ok), ev, size=size, allocated_bytes=allocated)
