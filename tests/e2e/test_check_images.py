@@ -486,3 +486,19 @@ def test_qcow2_and_vmdk_are_read_through_qemu_img(
     assert blockers(r) == set(), failed(r)
     assert failed(r).get("FMT-04") is Severity.warning  # must be converted before upload
     assert any("qemu-img" in n for n in r.notes), r.notes
+
+
+def test_corrupt_partition_table_is_one_line_exit_2(tmp_path: Path, good_disk: Path) -> None:
+    bad = tmp_path / "corrupt.raw"
+    shutil.copyfile(good_disk, bad)
+    size = bad.stat().st_size
+    with open(bad, "r+b") as fh:
+        for at in (512 + 16, size - 512 + 16):  # header CRC of the primary and backup GPT
+            fh.seek(at)
+            fh.write(b"\xde\xad\xbe\xef")
+    p = subprocess.run(
+        [sys.executable, "-m", "azimg.cli.main", "check", str(bad)], capture_output=True, text=True
+    )
+    assert p.returncode == 2, p.stdout + p.stderr
+    assert "Traceback" not in p.stderr and len(p.stderr.strip().splitlines()) == 1
+    assert "GPT" in p.stderr or "CRC" in p.stderr.upper(), p.stderr
