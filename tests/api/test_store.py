@@ -1,0 +1,172 @@
+"""The platform's pure pieces and stores, table-driven: page ranges, ARM path canonicalisation,
+resource-type parsing, the SQL metadata store's ETag conditions, the filesystem blob store."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from azimg.platform.arm.lro import resource_type_of
+from azimg.platform.arm.routing import canonical_path
+from azimg.platform.errors import PreconditionFailed
+from azimg.platform.store import BlobRef, Document
+from azimg.platform.store import page_ranges as pr
+from azimg.platform.store.filesystem import FilesystemBlobStore
+from azimg.platform.store.sql import SqlMetadataStore, parent_key
+
+
+@pytest.mark.parametrize(
+    ("ranges", "start", "end", "expected"),
+    [
+        ([], 0, 512, [(0, 512)]),
+        ([(0, 512)], 512, 1024, [(0, 1024)]),  # touching ranges fuse
+        ([(0, 512)], 1024, 1536, [(0, 512), (1024, 1536)]),
+        ([(1024, 1536)], 0, 512, [(0, 512), (1024, 1536)]),  # inserted before
+        ([(0, 512), (1024, 1536)], 256, 1280, [(0, 1536)]),  # bridges two
+        ([(0, 4096)], 512, 1024, [(0, 4096)]),  # inside
+        ([(0, 512), (2048, 2560), (4096, 4608)], 1024, 8192, [(0, 512), (1024, 8192)]),
+    ],
+)
+def test_page_ranges_add(
+    ranges: list[pr.Range], start: int, end: int, expected: list[pr.Range]
+) -> None:
+    assert pr.add(ranges, start, end) == expected
+
+
+@pytest.mark.parametrize(
+    ("ranges", "start", "end", "expected"),
+    [
+        ([(0, 4096)], 0, 4096, []),
+        ([(0, 4096)], 1024, 2048, [(0, 1024), (2048, 4096)]),  # split in the middle
+        ([(0, 1024), (2048, 4096)], 512, 3072, [(0, 512), (3072, 4096)]),
+        ([(0, 512)], 1024, 2048, [(0, 512)]),  # nothing there
+    ],
+)
+def test_page_ranges_remove(
+    ranges: list[pr.Range], start: int, end: int, expected: list[pr.Range]
+) -> None:
+    assert pr.remove(ranges, start, end) == expected
+
+
+def test_page_ranges_within() -> None:
+    assert pr.within([(0, 1024), (2048, 4096)], 512, 3072) == [(512, 1024), (2048, 3072)]
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        (
+            "/Subscriptions/S/resourceGroups/MyRG/providers/Microsoft.Compute/Disks/MyDisk",
+            "/subscriptions/S/resourcegroups/MyRG/providers/microsoft.compute/disks/MyDisk",
+        ),
+        (
+            "/subscriptions/S/resourceGroups/rg/providers/Microsoft.Compute/disks/d/beginGetAccess",
+            "/subscriptions/S/resourcegroups/rg/providers/microsoft.compute/disks/d/begingetaccess",
+        ),
+        (
+            "/subscriptions/S/resourceGroups/rg/providers/Microsoft.Compute/galleries/G/images/I"
+            "/versions/1.0.0",
+            "/subscriptions/S/resourcegroups/rg/providers/microsoft.compute/galleries/G/images/I"
+            "/versions/1.0.0",
+        ),
+        (
+            "/subscriptions/S/providers/Microsoft.Compute/locations/eastUS/DiskOperations/X",
+            "/subscriptions/S/providers/microsoft.compute/locations/eastUS/diskoperations/X",
+        ),
+        ("/subscriptions/S/resourcegroups/", "/subscriptions/S/resourcegroups"),
+        ("/blob/Container/abcd", "/blob/Container/abcd"),  # not ARM: untouched
+        ("/TENANT/oauth2/v2.0/token", "/TENANT/oauth2/v2.0/token"),
+    ],
+)
+def test_canonical_path(path: str, expected: str) -> None:
+    assert canonical_path(path) == expected
+
+
+@pytest.mark.parametrize(
+    ("rid", "expected"),
+    [
+        (
+            "/subscriptions/s/resourceGroups/r/providers/Microsoft.Compute/disks/d",
+            "microsoft.compute/disks",
+        ),
+        (
+            "/subscriptions/s/resourceGroups/r/providers/Microsoft.Compute/galleries/g/images/i",
+            "microsoft.compute/galleries/images",
+        ),
+        ("/subscriptions/s/resourceGroups/r", "microsoft.resources/resourcegroups"),
+    ],
+)
+def test_resource_type_of(rid: str, expected: str) -> None:
+    assert resource_type_of(rid) == expected
+
+
+def test_parent_key() -> None:
+    rid = "/subscriptions/S/resourceGroups/R/providers/Microsoft.Compute/galleries/G/images/I"
+    assert (
+        parent_key(rid)
+        == "/subscriptions/s/resourcegroups/r/providers/microsoft.compute/galleries/g"
+    )
+
+
+@pytest.fixture
+def meta(tmp_path: Path) -> Iterator[SqlMetadataStore]:
+    store = SqlMetadataStore(f"sqlite:///{tmp_path / 'm.sqlite'}")
+    yield store
+    store.close()
+
+
+def test_documents_are_keyed_case_insensitively(meta: SqlMetadataStore) -> None:
+    doc = meta.put(Document(id="/subscriptions/s/resourceGroups/Rg/x/Y", type="t", body={"a": 1}))
+    got = meta.get("/SUBSCRIPTIONS/S/RESOURCEGROUPS/RG/X/Y")
+    assert got is not None and got.id == "/subscriptions/s/resourceGroups/Rg/x/Y"
+    assert got.body == {"a": 1} and got.etag == doc.etag
+
+
+def test_etag_conditions(meta: SqlMetadataStore) -> None:
+    first = meta.put(Document(id="/a/b", type="t", body={"v": 1}))
+    with pytest.raises(PreconditionFailed):
+        meta.put(Document(id="/a/b", type="t", body={"v": 2}), if_none_match=True)
+    with pytest.raises(PreconditionFailed):
+        meta.put(Document(id="/a/b", type="t", body={"v": 2}), if_match="stale")
+    second = meta.put(Document(id="/a/b", type="t", body={"v": 2}), if_match=first.etag)
+    assert second.etag != first.etag
+    assert meta.delete("/a/b", if_match=first.etag) is False
+    assert meta.delete("/a/b", if_match=second.etag) is True
+    assert meta.get("/a/b") is None
+
+
+def test_list_by_prefix_type_and_parent(meta: SqlMetadataStore) -> None:
+    base = "/subscriptions/s/resourceGroups/r/providers/Microsoft.Compute/galleries/g"
+    meta.put(Document(id=base, type="g", body={}))
+    meta.put(Document(id=base + "/images/i1", type="i", body={}))
+    meta.put(Document(id=base + "/images/i_2", type="i", body={}))
+    meta.put(Document(id=base + "x", type="g", body={}))  # a sibling sharing the prefix text
+    assert [d.id for d in meta.list(type="i", prefix=base + "/")] == [
+        base + "/images/i1",
+        base + "/images/i_2",
+    ]
+    assert len(meta.list(parent=base)) == 2
+    assert len(meta.list(type="g", prefix="/SUBSCRIPTIONS/S/")) == 2
+
+
+def test_blob_store_pages_copy_and_holes(tmp_path: Path) -> None:
+    blobs = FilesystemBlobStore(tmp_path, ("eastus", "westus"))
+    src, dst = BlobRef("eastus", "a"), BlobRef("westus", "b")
+    blobs.create(src, 64 * 1024 * 1024)
+    blobs.write_pages(src, 8 * 1024 * 1024, b"\x05" * 4096)
+    blobs.write_pages(src, 8 * 1024 * 1024 + 4096, b"\x06" * 512)
+    assert blobs.page_ranges(src) == [(8 * 1024 * 1024, 8 * 1024 * 1024 + 4608)]
+    blobs.copy(src, dst)
+    assert blobs.size(dst) == 64 * 1024 * 1024
+    assert blobs.read(dst, 8 * 1024 * 1024, 4608) == b"\x05" * 4096 + b"\x06" * 512
+    assert blobs.page_ranges(dst) == blobs.page_ranges(src)
+    # the copy stays sparse: far less than its size is allocated
+    assert os.stat(tmp_path / "westus" / "b").st_blocks * 512 < 4 * 1024 * 1024
+    blobs.clear_pages(dst, 8 * 1024 * 1024, 8 * 1024 * 1024 + 512)
+    assert blobs.read(dst, 8 * 1024 * 1024, 512) == bytes(512)
+    assert blobs.page_ranges(dst) == [(8 * 1024 * 1024 + 512, 8 * 1024 * 1024 + 4608)]
+    blobs.delete(dst)
+    assert not blobs.exists(dst)
