@@ -745,3 +745,34 @@ def test_latest_for_a_deployment_depends_on_its_region(
         ).result()
         sizes[region] = disk.disk_size_bytes
     assert sizes == {"eastus": 22 * MIB, "westus": shared["disk"].disk_size_bytes}
+
+
+def test_resource_group_delete_mid_replication_frees_everything(
+    make_server: Callable[[], PlatformServer], vhd: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AZIMG_REPLICATION_RATE", str(2 * MIB))
+    server = make_server()
+    compute, rg, disk = _private_setup(server, vhd)
+    poller = compute.gallery_image_versions.begin_create_or_update(
+        rg, "gal", "img", "1.0.0", from_disk(disk.id, "eastus", "westus", "westeurope")
+    )
+    deadline = time.monotonic() + 60
+    while True:
+        got = compute.gallery_image_versions.get(
+            rg, "gal", "img", "1.0.0", expand="ReplicationStatus"
+        )
+        if any(0 < s.progress < 100 for s in got.replication_status.summary):
+            break
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    server.resource_client().resource_groups.begin_delete(rg).result()
+    with pytest.raises(HttpResponseError):
+        poller.result()
+    deadline = time.monotonic() + 30
+    while left := [
+        p.name
+        for r in ("eastus", "westus", "westeurope")
+        for p in (server.data_dir / "blobs" / r).iterdir()
+    ]:
+        assert time.monotonic() < deadline, f"blobs left behind: {left}"
+        time.sleep(0.2)

@@ -24,6 +24,7 @@ from azimg.platform.errors import (
 )
 from azimg.platform.resources.common import (
     check_location,
+    check_subscription,
     check_tags,
     enum_value,
     require_document,
@@ -276,8 +277,6 @@ def list_by_resource_group(
 
 
 def list_by_subscription(store: Store, *, subscription_id: str) -> list[Gallery]:
-    from azimg.platform.resources.common import check_subscription
-
     check_subscription(store, subscription_id)
     return [
         _from_doc(d)
