@@ -1,6 +1,7 @@
 """Container rules: what Azure demands of the image file itself (prerequisites.md §2-4).
 
-FMT-* (format), VHD-* (footer and dynamic metadata), SZ-* (sizes). Each rule reports pass,
+FMT-* (format), VHD-* (footer and dynamic metadata), SZ-* (sizes; SZ-03 needs the partition
+table and lives in ``rules/generation.py``). Each rule reports pass,
 fail, n/a or unreadable with evidence and a one-line fix; damage in the bytes is a finding here,
 never an exception, so ``azimg info`` and ``azimg check`` can show everything at once.
 
@@ -34,7 +35,6 @@ from azimg.disk.vhd import (
     SECTOR,
     DiskType,
     Footer,
-    VhdDisk,
     open_vhd,
     read_trailing_footer,
     round_up_mib,
@@ -43,9 +43,7 @@ from azimg.errors import AzimgError
 from azimg.image.findings import Evidence, Finding, Severity, Status
 
 GIB = 1024 * MIB
-TIB = 1024 * GIB
 OS_DISK_MAX = 4095 * GIB
-GPT_NEEDED_ABOVE = 2 * TIB
 LEGACY_MAX = 1023 * GIB
 MARKETPLACE_MIN = 20 * 1000 * 1000  # "20 MB"
 SPARSE_ADVICE_ABOVE = 30 * GIB  # SZ-06: the usual default image size
@@ -142,12 +140,6 @@ RULES: dict[str, Rule] = {
             _B,
             "an OS disk is at most 4,095 GiB",
             "shrink the filesystem, partitions and image",
-        ),
-        Rule(
-            "SZ-03",
-            _B,
-            "a disk over 2 TiB has a GPT partition table (Gen2)",
-            "convert to GPT with an ESP and deploy as V2",
         ),
         Rule(
             "SZ-04",
@@ -273,7 +265,7 @@ def _check_foreign(fh: BinaryIO, fmt: ImageFormat, file_size: int) -> list[Findi
         *(f"VHD-{i:02d}" for i in range(1, 12)),
         why=f"not a VHD ({fmt}); conversion writes a fresh footer",
     )
-    out += _size_rules(size, fh if fmt is ImageFormat.raw else None, "virtual size", facts.error)
+    out += _size_rules(size, "virtual size", facts.error)
     out.append(_sparse_rule(size, fh))
     return out
 
@@ -372,17 +364,11 @@ def _check_vhd(fh: BinaryIO, fmt: ImageFormat, file_size: int) -> list[Finding]:
             ev(68, f"unique id {footer.unique_id}, created {footer.to_json()['created']}"),
         )
     )
-    disk: VhdDisk | None = None
     if footer.disk_type in (DiskType.dynamic, DiskType.differencing):
         out.append(_dynamic_rule(fh, footer, file_size))
     else:
         out += _na("VHD-11", why=f"{footer.kind} disk has no dynamic header")
-    if fixed and footer.checksum_ok and cookie_ok:
-        try:
-            disk = open_vhd(fh)
-        except AzimgError:
-            disk = None
-    out += _size_rules(size, disk, "current size", "")
+    out += _size_rules(size, "current size", "")
     out.append(_sparse_rule(size, fh))
     return out
 
@@ -431,27 +417,10 @@ def _dynamic_rule(fh: BinaryIO, footer: Footer, file_size: int) -> Finding:
     )
 
 
-def _guest_has_gpt(source: BinaryIO | VhdDisk | None) -> bool | None:
-    try:
-        if isinstance(source, VhdDisk):
-            return source.read(SECTOR, 8) == b"EFI PART"
-        if source is not None:
-            source.seek(SECTOR)
-            return source.read(8) == b"EFI PART"
-    except AzimgError:
-        return None
-    return None
-
-
-def _size_rules(
-    size: int | None, guest: BinaryIO | VhdDisk | None, what: str, why_unknown: str
-) -> list[Finding]:
+def _size_rules(size: int | None, what: str, why_unknown: str) -> list[Finding]:
     if size is None:
         ev = Evidence("qemu-img info", why_unknown or "virtual size unknown")
-        return [
-            _finding(r, Status.unreadable, ev)
-            for r in ("SZ-01", "SZ-02", "SZ-03", "SZ-04", "SZ-05")
-        ]
+        return [_finding(r, Status.unreadable, ev) for r in ("SZ-01", "SZ-02", "SZ-04", "SZ-05")]
     ev = Evidence("container", f"{what} {size} bytes ({size / GIB:.3f} GiB)")
     out = [
         _finding(
@@ -463,29 +432,6 @@ def _size_rules(
         ),
         _finding("SZ-02", _verdict(size <= OS_DISK_MAX), ev, size=size),
     ]
-    if size <= GPT_NEEDED_ABOVE:
-        out += _na("SZ-03", why=f"{what} is at most 2 TiB")
-    else:
-        gpt = _guest_has_gpt(guest)
-        if gpt is None:
-            out.append(
-                _finding(
-                    "SZ-03",
-                    Status.unreadable,
-                    Evidence("partition table", "cannot read the guest's LBA 1 here"),
-                )
-            )
-        else:
-            out.append(
-                _finding(
-                    "SZ-03",
-                    _verdict(gpt),
-                    Evidence(
-                        "partition table",
-                        "GPT header at LBA 1" if gpt else "no 'EFI PART' at LBA 1",
-                    ),
-                )
-            )
     out.append(_finding("SZ-04", _verdict(size <= LEGACY_MAX), ev, size=size))
     mkt = MARKETPLACE_MIN <= size <= LEGACY_MAX
     out.append(_finding("SZ-05", _verdict(mkt), ev, size=size, scope="mkt"))
