@@ -215,3 +215,50 @@ def test_cloud_metadata_endpoint(platform_server: PlatformServer) -> None:
     doc = r.json()
     assert doc["resourceManager"] == platform_server.base_url + "/"
     assert doc["authentication"]["audiences"][0] == "https://management.core.windows.net/"
+
+
+def test_deleting_a_group_deletes_its_resources_and_bytes(
+    platform_server: PlatformServer, resources: Any, compute: Any
+) -> None:
+    name = f"rg-{uuid.uuid4().hex[:8]}"
+    resources.resource_groups.create_or_update(name, {"location": "westus"})
+    body = {
+        "location": "westus",
+        "properties": {"diskSizeGB": 1, "creationData": {"createOption": "Empty"}},
+    }
+    disk = compute.disks.begin_create_or_update(name, "d1", body).result()
+    compute.snapshots.begin_create_or_update(
+        name,
+        "s1",
+        {
+            "location": "westus",
+            "properties": {"creationData": {"createOption": "Copy", "sourceResourceId": disk.id}},
+        },
+    ).result()
+    listed = {r.name for r in resources.resources.list_by_resource_group(name)}
+    assert listed == {"d1", "s1"}
+    assert {"d1", "s1"} <= {r.name for r in resources.resources.list()}
+    blob_dir = platform_server.data_dir / "blobs" / "westus"
+    before = {p.name for p in blob_dir.iterdir() if not p.name.endswith(".tmp")}
+    resources.resource_groups.begin_delete(name).result()
+    assert resources.resource_groups.check_existence(name) is False
+    with pytest.raises(ResourceNotFoundError):
+        compute.disks.get(name, "d1")
+    after = {p.name for p in blob_dir.iterdir() if not p.name.endswith(".tmp")}
+    assert len(before - after) == 4  # both VHDs and their page-range records are gone
+
+
+def test_disk_location_cannot_change(compute: Any, resource_group: str) -> None:
+    from azure.core.exceptions import HttpResponseError
+
+    body = {
+        "location": "eastus",
+        "properties": {"diskSizeGB": 1, "creationData": {"createOption": "Empty"}},
+    }
+    compute.disks.begin_create_or_update(resource_group, "stay", body).result()
+    with pytest.raises(HttpResponseError) as err:
+        compute.disks.begin_create_or_update(
+            resource_group, "stay", {**body, "location": "westus"}
+        ).result()
+    assert err.value.error.code == "PropertyChangeNotAllowed"
+    assert err.value.error.target == "location"

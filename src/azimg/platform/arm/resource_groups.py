@@ -14,7 +14,7 @@ from azimg.platform.arm.models import parse
 from azimg.platform.arm.paging import page
 from azimg.platform.resources import resource_groups
 from azimg.platform.resources.resource_groups import ResourceGroup
-from azimg.platform.store import Store
+from azimg.platform.store import Document, Store
 
 router = APIRouter(dependencies=ARM_DEPENDENCIES, tags=["resourceGroups"])
 BASE = "/subscriptions/{subscription_id}/resourcegroups"
@@ -110,12 +110,8 @@ def list_by_subscription(subscription_id: str, request: Request, store: StoreDep
     return page(request, [public(rg) for rg in rgs])
 
 
-@router.get(BASE + "/{name}/resources")
-def list_resources(
-    subscription_id: str, name: str, request: Request, store: StoreDep
-) -> dict[str, Any]:
-    docs = resource_groups.list_resources(store, subscription_id=subscription_id, name=name)
-    items = [
+def _generic(docs: list[Document]) -> list[dict[str, Any]]:
+    return [
         {
             "id": d.id,
             "name": d.id.rsplit("/", 1)[1],
@@ -125,7 +121,20 @@ def list_resources(
         }
         for d in docs
     ]
-    return page(request, items)
+
+
+@router.get(BASE + "/{name}/resources")
+def list_resources(
+    subscription_id: str, name: str, request: Request, store: StoreDep
+) -> dict[str, Any]:
+    docs = resource_groups.list_resources(store, subscription_id=subscription_id, name=name)
+    return page(request, _generic(docs))
+
+
+@router.get("/subscriptions/{subscription_id}/resources")
+def list_all_resources(subscription_id: str, request: Request, store: StoreDep) -> dict[str, Any]:
+    docs = resource_groups.list_all_resources(store, subscription_id=subscription_id)
+    return page(request, _generic(docs))
 
 
 RENDERERS = {"microsoft.resources/resourcegroups": render}

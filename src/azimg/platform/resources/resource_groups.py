@@ -167,6 +167,16 @@ def list_resources(store: Store, *, subscription_id: str, name: str) -> list[Doc
     return store.meta.list(prefix=rg.id + "/providers/")
 
 
+def list_all_resources(store: Store, *, subscription_id: str) -> list[Document]:
+    """Every resource in every group of the subscription (``GET /subscriptions/{s}/resources``)."""
+    check_subscription(store, subscription_id)
+    return [
+        d
+        for d in store.meta.list(prefix=f"/subscriptions/{subscription_id}/resourcegroups/")
+        if d.type != RESOURCE_GROUP_TYPE
+    ]
+
+
 def begin_delete(store: Store, *, subscription_id: str, name: str) -> ResourceGroup:
     """Mark the group Deleting; the caller submits ``JOB_DELETE`` to empty and remove it."""
     current = get(store, subscription_id=subscription_id, name=name)
