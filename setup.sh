@@ -13,6 +13,7 @@ cd "$(dirname "$0")"
 #             (virt-inspector, the benchmark peer)
 #   fabric/   qemu-system-x86, ovmf, seabios, ipxe-qemu, iproute2, util-linux (unshare),
 #             openssh-client, socat
+#   platform/ postgresql (the metadata store's second backend, tested beside SQLite)
 APT_PACKAGES=(
   qemu-utils qemu-system-x86 ovmf seabios ipxe-qemu
   mmdebstrap debian-archive-keyring arch-test ca-certificates
@@ -21,6 +22,7 @@ APT_PACKAGES=(
   cpio zstd xz-utils lz4 libguestfs-tools
   iproute2 util-linux openssh-client socat
   python3-venv nodejs npm
+  postgresql
 )
 AZURITE_VERSION=3.37.0
 
