@@ -214,7 +214,10 @@ class XfsFS(TreeFS):
             raise CorruptImage(f"{self.label}: inode {ino} is out of range", field="inode")
         fsb = (agno << sb.agblklog) | agbno
         raw = self._block(fsb)[index * sb.inode_size : (index + 1) * sb.inode_size]
-        inode = Inode.unpack(ino, raw, sb)
+        try:
+            inode = Inode.unpack(ino, raw, sb)
+        except CorruptImage as exc:
+            raise CorruptImage(f"{self.label}: {exc}") from None
         self._inodes.put(ino, inode)
         return inode
 
