@@ -46,6 +46,7 @@ def test_upload_to_replicated_gallery_version_and_back(
     vhd = make_vhd(tmp_path / "debian.vhd", mib=24, seed=7)
     expected = sha256(vhd)
     rg = f"rg-flow-{uuid.uuid4().hex[:8]}"
+    gal = f"flow{uuid.uuid4().hex[:8]}"  # gallery names are unique per subscription
     resources.resource_groups.create_or_update(rg, {"location": "eastus"})
     try:
         # disk ← upload
@@ -83,10 +84,10 @@ def test_upload_to_replicated_gallery_version_and_back(
         ).result()
         assert image.provisioning_state == "Succeeded"
         # gallery → definition → version from the managed image, to two more regions
-        compute.galleries.begin_create_or_update(rg, "flowgal", {"location": "eastus"}).result()
+        compute.galleries.begin_create_or_update(rg, gal, {"location": "eastus"}).result()
         compute.gallery_images.begin_create_or_update(
             rg,
-            "flowgal",
+            gal,
             "debian-12",
             {
                 "location": "eastus",
@@ -100,7 +101,7 @@ def test_upload_to_replicated_gallery_version_and_back(
         ).result()
         version = compute.gallery_image_versions.begin_create_or_update(
             rg,
-            "flowgal",
+            gal,
             "debian-12",
             "1.0.0",
             {
@@ -115,9 +116,9 @@ def test_upload_to_replicated_gallery_version_and_back(
         assert version.storage_profile.source.id == image.id
 
         # latest, with the replication status of every region
-        wait_replicated(compute, rg, "flowgal", "debian-12", "1.0.0")
+        wait_replicated(compute, rg, gal, "debian-12", "1.0.0")
         latest = compute.gallery_image_versions.get(
-            rg, "flowgal", "debian-12", "latest", expand="ReplicationStatus"
+            rg, gal, "debian-12", "latest", expand="ReplicationStatus"
         )
         assert latest.name == "1.0.0"
         assert latest.replication_status.aggregated_state == "Completed"
@@ -152,33 +153,33 @@ def test_upload_to_replicated_gallery_version_and_back(
 
         # deletes follow Azure's dependency rules
         with pytest.raises(ResourceExistsError) as err:
-            compute.galleries.begin_delete(rg, "flowgal")
+            compute.galleries.begin_delete(rg, gal)
         assert err.value.error.code == "CannotDeleteResource"
         with pytest.raises(ResourceExistsError) as err:
-            compute.gallery_images.begin_delete(rg, "flowgal", "debian-12")
+            compute.gallery_images.begin_delete(rg, gal, "debian-12")
         assert err.value.error.code == "CannotDeleteResource"
         # the version owns its copies: its sources may go first
         compute.images.begin_delete(rg, "debian-img").result()
         compute.snapshots.begin_delete(rg, "os-snap").result()
         compute.disks.begin_delete(rg, "os-upload").result()
         still = compute.gallery_image_versions.get(
-            rg, "flowgal", "debian-12", "latest", expand="ReplicationStatus"
+            rg, gal, "debian-12", "latest", expand="ReplicationStatus"
         )
         assert still.replication_status.aggregated_state == "Completed"
         for region in REGIONS:
             (copy,) = replica_files(platform_server, version.id, region)
             assert sha256(copy) == expected, region
         # versions, then the definition, then the gallery
-        compute.gallery_image_versions.begin_delete(rg, "flowgal", "debian-12", "1.0.0").result()
+        compute.gallery_image_versions.begin_delete(rg, gal, "debian-12", "1.0.0").result()
         for region in REGIONS:
             assert replica_files(platform_server, version.id, region) == []
         with pytest.raises(HttpResponseError) as err:
-            compute.gallery_image_versions.get(rg, "flowgal", "debian-12", "latest")
+            compute.gallery_image_versions.get(rg, gal, "debian-12", "latest")
         assert "There is no latest image version exists for" in str(err.value)
-        compute.gallery_images.begin_delete(rg, "flowgal", "debian-12").result()
-        compute.galleries.begin_delete(rg, "flowgal").result()
+        compute.gallery_images.begin_delete(rg, gal, "debian-12").result()
+        compute.galleries.begin_delete(rg, gal).result()
         with pytest.raises(ResourceNotFoundError):
-            compute.galleries.get(rg, "flowgal")
+            compute.galleries.get(rg, gal)
         # a disk made from the version is a copy: it outlives the version
         assert compute.disks.get(rg, "far-disk").disk_state == "Unattached"
     finally:

@@ -143,8 +143,9 @@ def shared(compute: Any, resources: Any, vhd: Path) -> Iterator[dict[str, Any]]:
     rg = f"rg-gv-{uuid.uuid4().hex[:8]}"
     resources.resource_groups.create_or_update(rg, {"location": "eastus"})
     disk = upload_disk(compute, rg, "src-disk", vhd)
-    compute.galleries.begin_create_or_update(rg, "gal", {"location": "eastus"}).result()
-    yield {"rg": rg, "disk": disk, "gallery": "gal"}
+    gallery = f"gal{uuid.uuid4().hex[:8]}"  # gallery names are unique per subscription
+    compute.galleries.begin_create_or_update(rg, gallery, {"location": "eastus"}).result()
+    yield {"rg": rg, "disk": disk, "gallery": gallery}
     resources.resource_groups.begin_delete(rg).result()
 
 
