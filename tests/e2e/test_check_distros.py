@@ -12,7 +12,19 @@ from typing import Any
 import pytest
 
 from azimg.image.findings import Status
-from tests.e2e.test_check_images import blockers, check, make_disk
+from tests.e2e.test_check_images import (
+    BIOS_GUID,
+    ESP_GUID,
+    LINUX_GUID,
+    MIB,
+    _place,
+    _run,
+    blockers,
+    check,
+    make_disk,
+    make_esp,
+    make_fs,
+)
 from tests.unit.test_inspect import (
     GOOD_ARGS,
     HV_MODULES,
@@ -265,3 +277,92 @@ def test_openbsd_ffs_root_rules_are_unreadable_and_gen2_is_refused(tmp_path: Pat
         assert "needs" in by[rid].evidence[0].detail
     assert by["OBSD-02"].status is Status.failed
     assert "OBSD-02" in blockers(r)
+
+
+FLATCAR_USR = "5DFBF5F4-2848-4BAC-AA5E-0D9A20B745A6"
+FLATCAR_ROOT = "3884DD41-8582-4404-B9A8-E9B84F2DF50E"
+FLATCAR_GRUB = """set oem_id="coreos"
+set linux_console="console=tty0"
+menuentry "Flatcar default" --id=flatcar {
+  gptprio.next -d usr_device -u usr_uuid
+  linux /flatcar/vmlinuz-a $linux_console flatcar.first_boot=detected flatcar.oem.id=${oem_id} \
+mount.usr=PARTUUID=$usr_uuid
+}
+"""
+
+
+def _tree(base: Path, files: dict[str, str]) -> Path:
+    for path, text in files.items():
+        host = base / path.lstrip("/")
+        host.parent.mkdir(parents=True, exist_ok=True)
+        host.write_text(text)
+    return base
+
+
+@pytest.mark.parametrize("azure_oem", [True, False])
+def test_flatcar_layout_usr_oem_and_esp_are_mounted(tmp_path: Path, azure_oem: bool) -> None:
+    """Flatcar's GPT: EFI-SYSTEM (/boot), USR-A (/usr, holds os-release), OEM, nearly empty
+    ROOT. The check must mount them where Flatcar does and read the OEM's GRUB variables."""
+    usr = _tree(
+        tmp_path / "usr-tree",
+        {
+            "/lib/os-release": "ID=flatcar\nVERSION_ID=3975.2.1\n",
+            f"/lib/modules/{KVER}/modules.dep": "kernel/drivers/hv/hv_vmbus.ko:\n",
+            "/lib/systemd/systemd": "",
+        },
+    )
+    (usr / "lib" / "systemd" / "systemd").write_bytes(
+        b"\x7fELF\x02\x01\x01" + b"\0" * 9 + b"\x02\0>\0" + b"\0" * 44
+    )
+    oem_vars = 'set oem_id="azure"\nset linux_console="console=ttyS0,115200n8"\n'
+    oem = _tree(
+        tmp_path / "oem-tree", {"/grub.cfg": oem_vars if azure_oem else "", "/bin/waagent": ""}
+    )
+    root = _tree(tmp_path / "root-tree", {"/etc/.keep": ""})
+    usr_fs, usr_size = make_fs(
+        tmp_path, usr, "ext4", uuid="7130c94a-213a-4e5a-8e26-6cce9662f132", name="usr"
+    )
+    oem_fs, oem_size = make_fs(
+        tmp_path, oem, "ext4", uuid="1c3e5d7f-0000-4000-8000-000000000006", name="oem"
+    )
+    root_fs, root_size = make_fs(tmp_path, root, "ext4", uuid=ROOT_UUID, name="rootfs")
+    esp = make_esp(tmp_path)
+    grub = tmp_path / "grub.cfg"
+    grub.write_text(FLATCAR_GRUB)
+    marker = tmp_path / "first_boot"
+    marker.write_text("")
+    _run("mmd", "-i", esp, "::/flatcar", "::/flatcar/grub")
+    _run("mcopy", "-i", esp, grub, "::/flatcar/grub/grub.cfg")
+    _run("mcopy", "-i", esp, marker, "::/flatcar/first_boot")
+    parts = [
+        ("EFI-SYSTEM", ESP_GUID, 8 * MIB, esp),
+        ("BIOS-BOOT", BIOS_GUID, MIB, None),
+        ("USR-A", FLATCAR_USR, usr_size, usr_fs),
+        ("OEM", LINUX_GUID, oem_size, oem_fs),
+        ("ROOT", FLATCAR_ROOT, root_size, root_fs),
+    ]
+    disk = tmp_path / "flatcar.raw"
+    with open(disk, "wb") as fh:
+        fh.truncate(MIB + sum(p[2] for p in parts) + 2 * MIB)
+    script, offset = ["label: gpt"], MIB
+    for name, type_, size, _c in parts:
+        script.append(f'start={offset // 512}, size={size // 512}, type={type_}, name="{name}"')
+        offset += size
+    _run("sfdisk", "-q", disk, input="\n".join(script).encode() + b"\n")
+    offset = MIB
+    for _n, _t, size, content in parts:
+        if content is not None:
+            _place(disk, content, offset)
+        offset += size
+    r = check(disk)
+    by = {f.rule: f for f in r.findings}
+    assert r.os == "flatcar 3975.2.1", r.os
+    assert "mounted /boot, /oem, /usr, /usr/share/oem" in r.notes
+    assert by["FLAT-03"].status is Status.passed  # ESP:/flatcar/first_boot seen at /boot
+    assert by["FLAT-04"].status is Status.passed
+    assert by["KRN-02"].status is Status.unreadable  # initramfs inside the kernel image
+    if azure_oem:
+        assert by["FLAT-02"].status is Status.passed
+        assert by["CMD-01"].status is Status.passed  # console from the OEM's linux_console
+    else:
+        assert by["FLAT-02"].status is Status.failed and "FLAT-02" in blockers(r)

@@ -252,7 +252,31 @@ def _root_score(fs: GuestFS) -> int:
     return score
 
 
+def _flatcar_parts(img: Any) -> dict[str, Any]:
+    """Flatcar's GPT layout by partition type/name: ROOT (/), USR-A (/usr), OEM, ESP (/boot).
+
+    A pristine Flatcar ROOT is nearly empty (Ignition fills it on first boot) and os-release
+    lives on USR-A, so the root cannot be found by its contents."""
+    out: dict[str, Any] = {}
+    for gp in img.partitions:
+        p = gp.partition
+        if p is None or gp.fs is None:
+            continue
+        if p.kind == "flatcar-usr" and "usr" not in out:
+            out["usr"] = gp
+        elif p.kind == "flatcar-root" or p.name == "ROOT":
+            out["root"] = gp
+        elif p.name == "OEM":
+            out["oem"] = gp
+        elif p.kind == "esp":
+            out["esp"] = gp
+    return out if "usr" in out and "root" in out else {}
+
+
 def _find_root(img: Any) -> tuple[Any | None, str | None]:
+    flatcar = _flatcar_parts(img)
+    if flatcar:
+        return flatcar["root"], None
     best, best_score = None, 0
     for gp in img.filesystems():
         if gp.fs_type == "vfat":
@@ -316,6 +340,14 @@ def _mounts(root_fs: GuestFS, img: Any, root_number: int, layout: insp.DiskLayou
         gp = by_id.get(spec)
         if gp is not None and gp.number != root_number:
             mounts[f[1]] = gp.fs
+    flatcar = _flatcar_parts(img)
+    if flatcar:
+        mounts["/usr"] = flatcar["usr"].fs
+        if "oem" in flatcar:
+            mounts["/oem"] = mounts["/usr/share/oem"] = flatcar["oem"].fs
+        if "esp" in flatcar:
+            mounts["/boot"] = flatcar["esp"].fs
+        return mounts
     if "/boot/efi" not in mounts and "/efi" not in mounts:
         for gp in img.partitions:
             if gp.fs is not None and gp.partition is not None and gp.partition.kind == "esp":

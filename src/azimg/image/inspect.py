@@ -381,7 +381,14 @@ class MountedFS:
 
     def lstat(self, path: str) -> GuestStat:
         fs, sub = self._route(path)
-        return fs.lstat(sub)
+        try:
+            return fs.lstat(sub)
+        except (FileNotFoundError, NotADirectoryError):
+            # A directory on the way to a mount point exists even if the lower fs lacks it.
+            norm = posixpath.normpath("/" + path.lstrip("/"))
+            if any(mp.startswith(norm.rstrip("/") + "/") for mp in self.mounts):
+                return GuestStat(mode=0o040755, size=0)
+            raise
 
     def readlink(self, path: str) -> str:
         fs, sub = self._route(path)
@@ -571,8 +578,25 @@ GRUB_CFG_PATHS = (
     "/boot/efi/EFI/rocky/grub.cfg",
     "/boot/efi/EFI/sles/grub.cfg",
     "/boot/efi/EFI/opensuse/grub.cfg",
+    "/boot/flatcar/grub/grub.cfg",
     "/boot/grub/menu.lst",
 )
+
+
+def _grub_vars(text: str) -> dict[str, str]:
+    """``set name="value"`` assignments of a GRUB script (last one wins, no control flow)."""
+    out: dict[str, str] = {}
+    for m in re.finditer(r'^\s*set\s+([A-Za-z_]\w*)=(?:"([^"]*)"|\'([^\']*)\'|(\S*))', text, re.M):
+        out[m.group(1)] = next(g for g in m.groups()[1:] if g is not None)
+    return out
+
+
+def _expand(arg: str, env: Mapping[str, str], depth: int = 0) -> str:
+    """Substitute $name / ${name} from ``env``; unknown names stay as written."""
+    if depth > 5 or "$" not in arg:
+        return arg
+    out = re.sub(r"\$\{?([A-Za-z_]\w*)\}?", lambda m: env.get(m.group(1), m.group(0)), arg)
+    return out if out == arg else _expand(out, env, depth + 1)
 
 
 def _cmdline(fs: GuestFS) -> CmdLine:
@@ -608,12 +632,13 @@ def _cmdline(fs: GuestFS) -> CmdLine:
             continue
         args, n, kernel = _grub_cfg_default(cfg)
         if kernel is not None:
-            args = [
-                a
-                for x in args
-                for a in (kernelopts.split() if x == "$kernelopts" and kernelopts else [x])
-            ]
-            return CmdLine(tuple(args), f"{path}:{n}", configured, configured_where, kernel)
+            env = _grub_vars(cfg)
+            for oem in ("/usr/share/oem/grub.cfg", "/oem/grub.cfg"):
+                env.update(_grub_vars(read_text(fs, oem) or ""))  # Flatcar's OEM settings
+            if kernelopts:
+                env["kernelopts"] = kernelopts
+            expanded = " ".join(_expand(a, env) for a in args).split()
+            return CmdLine(tuple(expanded), f"{path}:{n}", configured, configured_where, kernel)
     entries = sorted(_listdir(fs, "/boot/loader/entries"), reverse=True)
     for name in entries:
         if not name.endswith(".conf"):

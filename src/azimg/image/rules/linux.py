@@ -607,6 +607,8 @@ def hv_initramfs_finding(g: GuestFacts, rule: Rule) -> Finding:
     need = [m for m in ("hv_vmbus", "hv_storvsc") if not k.built_in(m)]
     if not need:
         return rule.passed(ev(where, "hv_vmbus and hv_storvsc built in"))
+    if k.initramfs is None and g.os.family == "flat":
+        return rule.unreadable("Flatcar links its initramfs into the kernel image; not read")
     if k.initramfs is None:
         return rule.failed(ev("/boot", f"no initramfs for kernel {k.version}"))
     if k.initramfs_error:
