@@ -430,10 +430,9 @@ def check_image(path: str | os.PathLike[str], ctx: CheckContext) -> Report:
 
 
 def _container_findings(path: str) -> list[Finding]:
-    try:
-        from azimg.image.rules.container import check_container
-    except ImportError:  # the disk-formats engineer's module; absent in a partial tree
-        return []
+    """FMT/VHD/SZ rules from the container module (shared with `azimg info`)."""
+    from azimg.image.rules.container import check_container
+
     with open(path, "rb") as fh:
         return list(check_container(fh))
 
