@@ -358,3 +358,20 @@ def test_mbr_esp_is_a_gen2_warning(base: GuestFacts) -> None:
     out = run(base, disk, generation="2")
     assert out["GEN-02"].status is Status.failed
     assert out["GEN-03"].status is Status.failed and out["GEN-03"].severity is Severity.warning
+
+
+@pytest.mark.parametrize(
+    ("scheme", "generation", "status"),
+    [("gpt", "2", Status.passed), ("gpt", "1", Status.failed), ("mbr", None, Status.failed)],
+)
+def test_sz_03_disks_over_2_tib_need_gpt_and_gen2(
+    base: GuestFacts, scheme: str, generation: str | None, status: Status
+) -> None:
+    disk = replace(HYBRID, size=3 * 1024**4, scheme=scheme)
+    if scheme == "mbr":
+        disk = replace(disk, partitions=(part(1, "0x83", 1),))
+    assert run(base, disk, generation=generation)["SZ-03"].status is status
+
+
+def test_small_disks_do_not_get_sz_03(base: GuestFacts) -> None:
+    assert "SZ-03" not in run(base)
