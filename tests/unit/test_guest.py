@@ -120,3 +120,30 @@ def test_bare_filesystem_without_table_is_the_whole_disk(tmp_path: Path) -> None
         (whole,) = g.partitions
         assert whole.partition is None and whole.number == 0 and whole.fs_type == "ext4"
         assert "lost+found" in whole.fs.listdir("/")
+
+
+def test_mbr_disk_with_xfs_root_and_logical_ext4(tmp_path: Path) -> None:
+    """The RHEL/Oracle shape: MBR, XFS root (mkfs.xfs -p), a logical partition after it."""
+    image = tmp_path / "disk.raw"
+    with open(image, "wb") as fh:
+        fh.truncate(400 * MiB)
+    script = "label: dos\nsize=320M, type=83, bootable\ntype=5\nsize=40M, type=83\n"
+    subprocess.run(["sfdisk", "-q", str(image)], input=script, text=True, check=True)
+    src = tmp_path / "os-release"
+    src.write_text('ID="ol"\nVERSION_ID="9.4"\n')
+    proto = tmp_path / "proto"
+    proto.write_text(
+        f"/dev/null\n0 0\nd--755 0 0\netc d--755 0 0\nos-release ---644 0 0 {src}\n$\n$\n"
+    )
+    xfs = tmp_path / "root.xfs"
+    with open(xfs, "wb") as fh:
+        fh.truncate(320 * MiB)
+    run("mkfs.xfs", "-q", "-f", "-L", "root", "-p", str(proto), str(xfs))
+    place(image, xfs, 2048 * 512)
+    with open_guest(image) as g:
+        assert g.table.scheme == "mbr"
+        numbers = [(p.number, p.partition.kind, p.fs_type) for p in g.partitions]
+        assert numbers == [(1, "linux", "xfs"), (5, "linux", None)]
+        root = g.partition(1)
+        assert root.label == "root" and root.uuid == blkid(image, 2048 * 512)["UUID"]
+        assert read_text(root.fs, "/etc/os-release") == 'ID="ol"\nVERSION_ID="9.4"\n'

@@ -42,6 +42,7 @@ def converted(raw: Path, fmt: str, *opts: str) -> Path:
 CASES = [
     ("raw", (), "raw", "direct"),
     ("vpc", ("-o", "subformat=fixed,force_size=on"), "vhd-fixed", "direct"),
+    ("vpc", ("-o", "subformat=dynamic,force_size=on"), "vhd-dynamic", "vhd"),
     ("qcow2", (), "qcow2", "qemu-img-map"),
     ("qcow2", ("-c",), "qcow2", "qemu-img-convert"),
     ("vmdk", (), "vmdk", "qemu-img-map"),
