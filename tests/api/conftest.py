@@ -42,6 +42,7 @@ class PlatformServer:
     data_dir: Path
     port: int
     regions: str = "eastus,westus,westeurope"
+    database_url: str | None = None
     proc: subprocess.Popen[str] | None = None
     info: dict[str, str] = field(default_factory=dict)
 
@@ -72,6 +73,8 @@ class PlatformServer:
             "-o",
             "json",
         ]
+        if self.database_url:
+            cmd += ["--database-url", self.database_url]
         log = open(self.data_dir.parent / f"{self.data_dir.name}-server.log", "a")  # noqa: SIM115
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True)
         assert self.proc.stdout is not None
@@ -175,14 +178,16 @@ def platform_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platfo
 @pytest.fixture
 def make_server(
     tmp_path: Path, platform_server: PlatformServer
-) -> Iterator[Callable[[], PlatformServer]]:
+) -> Iterator[Callable[..., PlatformServer]]:
     """A private server (for kill -9 tests). It starts from a copy of the session server's
     CA and certificate, so the process-wide REQUESTS_CA_BUNDLE (which MSAL insists on)
     trusts it too."""
     made: list[PlatformServer] = []
 
-    def make() -> PlatformServer:
-        server = PlatformServer(data_dir=tmp_path / f"data{len(made)}", port=free_port())
+    def make(database_url: str | None = None) -> PlatformServer:
+        server = PlatformServer(
+            data_dir=tmp_path / f"data{len(made)}", port=free_port(), database_url=database_url
+        )
         server.data_dir.mkdir()
         shutil.copytree(platform_server.data_dir / "tls", server.data_dir / "tls")
         server.start()
@@ -192,6 +197,75 @@ def make_server(
     yield make
     for server in made:
         server.stop()
+
+
+def _pg_tool(name: str) -> str:
+    for candidate in sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"), reverse=True):
+        return str(candidate)
+    found = shutil.which(name)
+    if found is None:
+        raise RuntimeError(f"{name} not found: ./setup.sh installs postgresql")
+    return found
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """A throw-away PostgreSQL cluster (as the postgres user when we are root); yields a
+    SQLAlchemy URL prefix ``postgresql+psycopg://azimg@127.0.0.1:<port>/``."""
+    import tempfile
+
+    import psycopg
+
+    work = Path(tempfile.mkdtemp(prefix="azimg-pg-"))
+    as_user: list[str] = []
+    if os.geteuid() == 0:
+        shutil.chown(work, "postgres")
+        as_user = ["runuser", "-u", "postgres", "--"]
+    data = work / "data"
+    initdb = [*as_user, _pg_tool("initdb"), "-D", str(data), "-A", "trust", "-U", "azimg"]
+    initdb += ["--no-sync", "--locale=C.UTF-8", "-E", "UTF8"]
+    subprocess.run(
+        initdb,
+        check=True,
+        capture_output=True,
+    )
+    port = free_port()
+    serve = [*as_user, _pg_tool("postgres"), "-D", str(data), "-p", str(port), "-k", str(work)]
+    serve += ["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"]
+    proc = subprocess.Popen(
+        serve,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            psycopg.connect(f"host=127.0.0.1 port={port} user=azimg dbname=postgres").close()
+            break
+        except psycopg.OperationalError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise
+            time.sleep(0.2)
+    try:
+        yield f"postgresql+psycopg://azimg@127.0.0.1:{port}/"
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> str:
+    """A fresh, empty database on the session's PostgreSQL cluster."""
+    import psycopg
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    port = postgres_server.rsplit(":", 1)[1].rstrip("/")
+    with psycopg.connect(
+        f"host=127.0.0.1 port={port} user=azimg dbname=postgres", autocommit=True
+    ) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    return postgres_server + name
 
 
 @pytest.fixture(scope="session")

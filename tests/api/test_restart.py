@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from azure.core.exceptions import HttpResponseError
 from azure.storage.blob import BlobClient
 
 from tests.api.conftest import PlatformServer
@@ -98,3 +99,37 @@ def test_kill_during_copies_leaves_nothing_stuck(make_server: Any, tmp_path: Pat
             "crash2", name, {"access": "Read", "durationInSeconds": 600}
         ).result()
         assert download(read.access_sas) == data
+
+
+@pytest.mark.slow
+def test_platform_on_postgresql(make_server: Any, postgres_url: str, tmp_path: Path) -> None:
+    """The same server with its metadata in PostgreSQL: upload, copy, read back, restart."""
+    from tests.api.helpers import upload_disk
+
+    vhd = make_vhd(tmp_path, mib=20, seed=9)
+    server: PlatformServer = make_server(database_url=postgres_url)
+    compute, resources = server.compute_client(), server.resource_client()
+    resources.resource_groups.create_or_update("pg", {"location": "westus"})
+    disk = upload_disk(compute, "pg", "os", vhd)
+    assert disk.disk_state == "Unattached"
+    with pytest.raises(HttpResponseError, match="same region"):
+        compute.snapshots.begin_create_or_update(
+            "pg",
+            "snap",
+            {
+                "location": "westus",  # the disk is in eastus
+                "properties": {
+                    "creationData": {"createOption": "Copy", "sourceResourceId": disk.id}
+                },
+            },
+        ).result()
+    server.kill()
+    server.start()
+    compute = server.compute_client()
+    assert [d.name for d in compute.disks.list_by_resource_group("pg")] == ["os"]
+    read = compute.disks.begin_grant_access(
+        "pg", "os", {"access": "Read", "durationInSeconds": 600}
+    ).result()
+    assert download(read.access_sas) == vhd.read_bytes()
+    server.resource_client().resource_groups.begin_delete("pg").result()
+    assert server.data_dir.joinpath("metadata.sqlite").exists() is False

@@ -111,11 +111,36 @@ def test_parent_key() -> None:
     )
 
 
-@pytest.fixture
-def meta(tmp_path: Path) -> Iterator[SqlMetadataStore]:
-    store = SqlMetadataStore(f"sqlite:///{tmp_path / 'm.sqlite'}")
+@pytest.fixture(params=["sqlite", "postgresql"])
+def meta(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlMetadataStore]:
+    """The metadata store on each backend: the same tests hold for both."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'm.sqlite'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    store = SqlMetadataStore(url)
     yield store
     store.close()
+
+
+def test_operations_round_trip(meta: SqlMetadataStore) -> None:
+    from azimg.platform.store import Operation
+
+    op = Operation(
+        id="op1",
+        kind="k",
+        status="InProgress",
+        action="put",
+        resource_id="/subscriptions/s/x",
+        location="eastus",
+        params={"n": 1},
+        start_time="2026-01-01T00:00:00Z",
+    )
+    meta.add_operation(op)
+    assert [o.id for o in meta.operations_in_progress()] == ["op1"]
+    done = meta.finish_operation("op1", status="Failed", error={"code": "X", "message": "m"})
+    assert done.done and done.error == {"code": "X", "message": "m"} and done.params == {"n": 1}
+    assert meta.operations_in_progress() == []
 
 
 def test_documents_are_keyed_case_insensitively(meta: SqlMetadataStore) -> None:

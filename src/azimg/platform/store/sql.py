@@ -1,7 +1,8 @@
 """Metadata in SQL through SQLAlchemy Core: SQLite by default, PostgreSQL by URL.
 
 One table of documents (primary key = lower-cased ARM id) and one of operations. Lists by
-prefix use a key range rather than LIKE, so ids containing ``_`` or ``%`` need no escaping.
+prefix use a key range on SQLite (binary collation) and an escaped LIKE elsewhere, so ids
+containing ``_`` or ``%`` match only themselves.
 SQLite allows one writer at a time anyway; a process lock around read-check-write keeps ETag
 conditions exact without relying on SQLite's deferred-transaction upgrade behaviour.
 """
@@ -189,7 +190,10 @@ class SqlMetadataStore:
             query = query.where(documents.c.type == type)
         if prefix is not None:
             low = prefix.lower()
-            query = query.where(documents.c.key >= low, documents.c.key < low + "\U0010ffff")
+            if self._is_sqlite:  # binary collation: a key range uses the primary key index
+                query = query.where(documents.c.key >= low, documents.c.key < low + "\U0010ffff")
+            else:  # other collations may not order by code point: LIKE 'prefix%' (escaped)
+                query = query.where(documents.c.key.startswith(low, autoescape=True))
         if parent is not None:
             query = query.where(documents.c.parent == parent.lower().rstrip("/"))
         with self.engine.connect() as conn:
