@@ -94,41 +94,49 @@ def normalise_module(name: str) -> str:
 
 
 class _Source:
-    """Bytes pulled from a producer with a small look-ahead buffer; counts what it hands out."""
+    """Bytes pulled from a producer with a small look-ahead buffer; counts what it hands out.
+
+    The buffer is consumed by moving an index, not by slicing, so reading thousands of small
+    cpio headers out of a megabyte of decompressed data costs no copying of the rest.
+    """
 
     def __init__(self, pull: Callable[[], bytes]) -> None:
         self._pull = pull
         self._buf = b""
+        self._at = 0
         self.consumed = 0
         self.eof = False
 
     def _fill(self, n: int) -> None:
-        while len(self._buf) < n and not self.eof:
+        while len(self._buf) - self._at < n and not self.eof:
             more = self._pull()
             if not more:
                 self.eof = True
-            self._buf += more
+            self._buf = self._buf[self._at :] + more
+            self._at = 0
 
     def read(self, n: int = -1) -> bytes:
         self._fill(n)
-        out, self._buf = self._buf[:n], self._buf[n:]
+        out = self._buf[self._at : self._at + n]
+        self._at += len(out)
         self.consumed += len(out)
         return out
 
     def peek(self, n: int) -> bytes:
         self._fill(n)
-        return self._buf[:n]
+        return self._buf[self._at : self._at + n]
 
     def skip_zeros(self) -> bool:
         """Skip zero padding; False when nothing but zeros (or nothing) remains."""
         while True:
             self._fill(1)
-            if not self._buf:
+            if self._at >= len(self._buf):
                 return False
-            stripped = self._buf.lstrip(b"\0")
-            self.consumed += len(self._buf) - len(stripped)
-            self._buf = stripped
-            if self._buf:
+            rest = len(self._buf) - self._at
+            stripped = rest - len(self._buf[self._at :].lstrip(b"\0"))
+            self._at += stripped
+            self.consumed += stripped
+            if self._at < len(self._buf):
                 return True
 
 
