@@ -351,3 +351,51 @@ def test_hostile_guest_files_never_raise(contents: dict[str, str], initrd: bytes
         if initrd and not initrd.startswith(b"0707"):
             assert k.initramfs_modules is not None or k.initramfs_error
         evaluate(ImageFacts(DiskLayout(64 * 2**20, "gpt"), g), CheckContext())
+
+
+YAML_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=10),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    doc=st.dictionaries(
+        st.sampled_from(
+            [
+                "datasource_list",
+                "datasource",
+                "cloud_init_modules",
+                "mounts",
+                "reporting",
+                "network",
+                "users",
+            ]
+        ),
+        YAML_VALUES,
+        max_size=5,
+    )
+)
+def test_any_cloud_init_yaml_shape_is_judged_without_raising(doc: dict[str, object]) -> None:
+    import yaml
+
+    from azimg.image.check import evaluate
+    from azimg.image.inspect import DiskLayout, ImageFacts
+    from azimg.image.rules import CheckContext
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "root"
+        cfg = root / "etc" / "cloud" / "cloud.cfg.d" / "99-fuzz.cfg"
+        cfg.parent.mkdir(parents=True)
+        cfg.write_text(yaml.safe_dump(doc))
+        (root / "usr" / "bin").mkdir(parents=True)
+        (root / "usr" / "bin" / "cloud-init").write_text("")
+        (root / "etc" / "os-release").write_text("ID=debian\n")
+        g = gather(DirectoryFS(root))
+        findings = evaluate(ImageFacts(DiskLayout(64 * 2**20, "gpt"), g), CheckContext())
+        agt07 = [f for f in findings if f.rule == "AGT-07"]
+        assert agt07 and agt07[0].status.value in ("pass", "fail")

@@ -470,10 +470,11 @@ def _extras(g: GuestFacts) -> list[Finding]:
     pk = g.packages or {}
     ci = g.cloud_init
     if ci.installed and ci.config_files:
+        # cloud-init YAML is untrusted: anything may sit where a list is expected.
         mods = [
             str(m[0] if isinstance(m, list) else m)
-            for m in ci.merged.get("cloud_init_modules") or []
-            if isinstance(m, str | list)
+            for m in _as_list(ci.merged.get("cloud_init_modules"))
+            if isinstance(m, str) or (isinstance(m, list) and m)
         ]
         if mods:
             lack = [m for m in ("disk_setup", "mounts") if m not in mods]
@@ -500,7 +501,7 @@ def _extras(g: GuestFacts) -> list[Finding]:
             )
         swaps = [
             m
-            for m in ci.merged.get("mounts") or []
+            for m in _as_list(ci.merged.get("mounts"))
             if isinstance(m, list) and len(m) > 3 and "swap" in str(m[2])
         ]
         for m in swaps:
@@ -584,6 +585,10 @@ def _extras(g: GuestFacts) -> list[Finding]:
     on = [n for n, units in daemons.items() if g.units(*units)]
     out.append(TIM_04.check(len(on) <= 1, ev("/etc/systemd/system", ", ".join(on) or "none")))
     return out
+
+
+def _as_list(value: object) -> list[object]:
+    return value if isinstance(value, list) else []
 
 
 def _shell_vars(text: str) -> dict[str, str]:
