@@ -74,15 +74,12 @@ def build(
         spec.release, spec.packages, cache_dir=cache_dir, mirror=spec.mirror, refresh=refresh
     )
     work = Path(tempfile.mkdtemp(prefix=".azimg-build-", dir=spec.output.parent))
+    # The tree sits next to the cache so /usr and /boot can be hard links into it.
+    (cache_dir / "work").mkdir(parents=True, exist_ok=True)
+    tree = Path(tempfile.mkdtemp(prefix="root-", dir=cache_dir / "work"))
     try:
-        tree = work / "root"
-        tree.mkdir()
-        stage("unpack")
-        tools.run(
-            ["tar", "-C", tree, "--numeric-owner", "--xattrs", "--xattrs-include=*", "-xpf",
-             cached.tarball],
-            what="unpacking the cached root",
-        )  # fmt: skip
+        stage("copy root")
+        rootfs.copy_tree(cached.tree, tree)
         stage("configure")
         root_uuid = uuid.uuid4()
         esp_id = None
@@ -121,6 +118,7 @@ def build(
         stage("done")
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(tree, ignore_errors=True)
     st = spec.output.stat()
     seconds = {name: round(marks[i + 1][1] - t, 2) for i, (name, t) in enumerate(marks[:-1])}
     return BuildResult(

@@ -49,8 +49,8 @@ def apply(tree: Path, spec: BuildSpec, ids: Identity, grub_cfg: str, cmdline: st
 def _write(tree: Path, guest_path: str, text: str, mode: int = 0o644) -> None:
     path = tree / guest_path.lstrip("/")
     path.parent.mkdir(parents=True, exist_ok=True)
-    if path.is_symlink():
-        path.unlink()
+    # Replace, never write through: the old file may be a link into the bootstrap cache.
+    path.unlink(missing_ok=True)
     path.write_text(text)
     os.chmod(path, mode)
 
@@ -59,8 +59,16 @@ def _purge_unused_agents(tree: Path, agent: Agent) -> None:
     unused = {Agent.cloud_init: [], Agent.waagent: ["cloud-init"]}.get(
         agent, ["cloud-init", "waagent"]
     )
-    if unused:
+    if not unused:
+        return
+    # Maintainer scripts must not try to stop services on the build host's behalf (waagent's
+    # prerm runs invoke-rc.d): policy-rc.d exit 101 is Debian's "not in a chroot" switch.
+    policy = tree / "usr/sbin/policy-rc.d"
+    _write(tree, "/usr/sbin/policy-rc.d", "#!/bin/sh\nexit 101\n", 0o755)
+    try:
         run(["chroot", tree, "dpkg", "--purge", *unused], what=f"removing {' '.join(unused)}")
+    finally:
+        policy.unlink()
 
 
 def _write_fstab(tree: Path, ids: Identity) -> None:
@@ -213,7 +221,16 @@ def _lock_root(tree: Path) -> None:
         if fields[0] == "root" and not fields[1].startswith(("*", "!")):
             fields[1] = "*"
             lines[i] = ":".join(fields)
-    shadow.write_text("\n".join(lines) + "\n")
+    _write(tree, "/etc/shadow", "\n".join(lines) + "\n", 0o640)
+    os.chown(shadow, 0, _gid(tree, "shadow"))
+
+
+def _gid(tree: Path, group: str) -> int:
+    for line in (tree / "etc/group").read_text().splitlines():
+        fields = line.split(":")
+        if fields[0] == group:
+            return int(fields[2])
+    return 0
 
 
 HOSTKEY_UNIT = f"""# {MARK}: no provisioning agent regenerates host keys on this image
@@ -252,7 +269,7 @@ def _bake_account(tree: Path, account: Account) -> None:
     passwd = {
         f[0]: f for f in (ln.split(":") for ln in (tree / "etc/passwd").read_text().splitlines())
     }
-    uid, gid, home = int(passwd[account.username][2]), int(passwd[account.username][3]), None
+    uid, gid = int(passwd[account.username][2]), int(passwd[account.username][3])
     home = tree / passwd[account.username][5].lstrip("/")
     ssh_dir = home / ".ssh"
     ssh_dir.mkdir(mode=0o700, exist_ok=True)

@@ -1,4 +1,4 @@
-"""The bootstrapped Debian root: one mmdebstrap run per (release, package set), kept as a tarball.
+"""The bootstrapped Debian root: one mmdebstrap run per (release, package set), kept unpacked.
 
 Every variant (agent, generation, specialized) starts from the same cached tree; what differs
 between variants is applied later, on a fresh copy (``customize.py``). So the cache holds both
@@ -8,6 +8,12 @@ the key: the same suite from two mirrors is the same set of packages.
 
 A lock file per key makes concurrent builds (several test sessions on one machine) wait for one
 bootstrap instead of running two.
+
+A build gets its own copy of the tree in seconds: ``/usr`` and ``/boot`` (95% of the bytes) are
+hard-linked, everything else is copied. That is safe because nothing a build does writes into an
+existing file there: customize.py replaces files (unlink, then write), and the chroot steps
+(dpkg --purge, useradd) only unlink files under /usr, or rewrite files under /etc and /var,
+which are real copies.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -85,9 +92,13 @@ class MirrorUnreachable(AzimgError):
     """The Debian archive could not be reached (no network, wrong --mirror)."""
 
 
+# Top-level directories shared with the cache by hard links (see the module docstring).
+LINKED = frozenset({"usr", "boot"})
+
+
 @dataclass(frozen=True)
 class CachedRoot:
-    tarball: Path
+    tree: Path
     key: str
     hit: bool  # True when no bootstrap ran for this build
 
@@ -127,28 +138,47 @@ def bootstrap(
     mirror: str | None = None,
     refresh: bool = False,
 ) -> CachedRoot:
-    """Return the cached root tarball for (release, packages), running mmdebstrap on a miss."""
+    """Return the cached root tree for (release, packages), running mmdebstrap on a miss."""
     packages = package_set(extra_packages)
     key = cache_key(release, packages)
     folder = cache_dir / "rootfs"
-    tarball = folder / f"{release}-{key}.tar"
+    tree = folder / f"{release}-{key}"
     with _locked(folder / f"{release}-{key}.lock"):
-        if tarball.is_file() and not refresh:
-            return CachedRoot(tarball, key, hit=True)
+        if (tree / "etc/os-release").exists() and not refresh:
+            return CachedRoot(tree, key, hit=True)
         sources = mirror_mod.sources_for(release, mirror=mirror)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{release}-{key}.", suffix=".tar", dir=folder)
-        os.close(fd)
-        tmp = Path(tmp_name)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{release}-{key}.", dir=folder))
         log = folder / f"{release}-{key}.log"
         try:
             _mmdebstrap(release, packages, sources, tmp, log)
             (folder / f"{release}-{key}.json").write_text(
                 json.dumps({"release": release, "packages": packages, "sources": sources})
             )
-            tmp.replace(tarball)
+            if tree.exists():
+                shutil.rmtree(tree)
+            tmp.rename(tree)
         finally:
-            tmp.unlink(missing_ok=True)
-    return CachedRoot(tarball, key, hit=False)
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+    return CachedRoot(tree, key, hit=False)
+
+
+def copy_tree(cached: Path, dest: Path) -> None:
+    """A private copy of the cached tree at ``dest`` (new, empty): links where safe, else copies.
+
+    Falls back to a full copy when ``dest`` is on another filesystem.
+    """
+    linked = sorted(str(p) for p in cached.iterdir() if p.name in LINKED)
+    copied = sorted(str(p) for p in cached.iterdir() if p.name not in LINKED)
+    if copied:
+        run(["cp", "-a", *copied, dest], what="copying the cached root")
+    if linked:
+        try:
+            run(["cp", "-al", *linked, dest], what="linking the cached root")
+        except ToolFailed:
+            for name in linked:
+                shutil.rmtree(dest / Path(name).name, ignore_errors=True)
+            run(["cp", "-a", "--reflink=auto", *linked, dest], what="copying the cached root")
 
 
 def _mmdebstrap(
@@ -158,7 +188,7 @@ def _mmdebstrap(
         "mmdebstrap",
         "--mode=root",
         "--variant=minbase",
-        "--format=tar",
+        "--format=directory",
         "--aptopt=Acquire::Retries 3",
         f"--include={','.join(packages)}",
         f"--customize-hook={_CUSTOMIZE_HOOK}",

@@ -18,7 +18,7 @@ HOST_TOOLS = {
     "mmd": "mtools",
     "mcopy": "mtools",
     "grub-mkimage": "grub-common",
-    "tar": "tar",
+    "cp": "coreutils",
     "chroot": "coreutils",
 }
 
