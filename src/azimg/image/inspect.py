@@ -889,6 +889,8 @@ def _cloud_init(fs: GuestFS) -> CloudInitInfo:
         ds_list = tuple(str(x).strip() for x in dsl)
     elif isinstance(dsl, str):
         ds_list = tuple(x.strip() for x in dsl.strip("[] ").split(",") if x.strip())
+    elif "datasource_list" in merged:
+        ds_list = ()  # present but neither a list nor a string: cloud-init cannot use it
     apply_net = None
     ds = merged.get("datasource")
     if isinstance(ds, dict) and isinstance(ds.get("Azure"), dict):
