@@ -415,3 +415,152 @@ def test_unsupported_property_is_refused_by_name(
     )
     assert r.status_code == 400
     assert r.json()["error"]["target"] == "properties.warpDrive"
+
+
+def _upload_disk_shell(compute: Any, resource_group: str, name: str) -> None:
+    compute.disks.begin_create_or_update(
+        resource_group,
+        name,
+        {
+            "location": "eastus",
+            "properties": {
+                "creationData": {"createOption": "Upload", "uploadSizeBytes": 20 * MIB + 512}
+            },
+        },
+    ).result()
+
+
+def test_read_access_to_a_disk_awaiting_upload_is_refused(
+    compute: Any, resource_group: str
+) -> None:
+    _upload_disk_shell(compute, resource_group, "waiting")
+    with pytest.raises(HttpResponseError) as err:
+        compute.disks.begin_grant_access(
+            resource_group, "waiting", {"access": "Read", "durationInSeconds": 600}
+        ).result()
+    assert err.value.error.code == "OperationNotAllowed"
+
+
+def test_sas_stops_working_after_end_access_and_after_expiry(
+    compute: Any, resource_group: str, vhd: Path
+) -> None:
+    import time
+
+    from azure.storage.blob import BlobClient
+
+    upload_disk(compute, resource_group, "expiring", vhd)
+    sas = compute.disks.begin_grant_access(
+        resource_group, "expiring", {"access": "Read", "durationInSeconds": 600}
+    ).result()
+    compute.disks.begin_revoke_access(resource_group, "expiring").result()
+    with pytest.raises(HttpResponseError) as err:
+        BlobClient.from_blob_url(sas.access_sas).get_blob_properties()
+    assert err.value.status_code == 403
+
+    short = compute.disks.begin_grant_access(
+        resource_group, "expiring", {"access": "Read", "durationInSeconds": 1}
+    ).result()
+    client = BlobClient.from_blob_url(short.access_sas)
+    deadline = time.monotonic() + 30
+    status = None
+    while time.monotonic() < deadline:
+        try:
+            client.get_blob_properties()
+        except HttpResponseError as e:
+            status = e.status_code
+            break
+        time.sleep(0.2)
+    assert status == 403
+
+
+def test_write_after_upload_ended_is_refused(compute: Any, resource_group: str, vhd: Path) -> None:
+    from azure.storage.blob import BlobClient
+
+    size = vhd.stat().st_size
+    compute.disks.begin_create_or_update(
+        resource_group,
+        "sealed",
+        {
+            "location": "eastus",
+            "properties": {"creationData": {"createOption": "Upload", "uploadSizeBytes": size}},
+        },
+    ).result()
+    sas = compute.disks.begin_grant_access(
+        resource_group, "sealed", {"access": "Write", "durationInSeconds": 600}
+    ).result()
+    upload_pages(sas.access_sas, vhd)
+    compute.disks.begin_revoke_access(resource_group, "sealed").result()
+    with pytest.raises(HttpResponseError) as err:
+        BlobClient.from_blob_url(sas.access_sas).upload_page(b"\x01" * 512, offset=0, length=512)
+    assert err.value.status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("properties", "target"),
+    [
+        ({"diskSizeGB": 0, "creationData": {"createOption": "Empty"}}, "properties.diskSizeGB"),
+        ({"diskSizeGB": 40000, "creationData": {"createOption": "Empty"}}, "properties.diskSizeGB"),
+        (
+            {"diskSizeGB": 1, "osType": "Plan9", "creationData": {"createOption": "Empty"}},
+            "properties.osType",
+        ),
+        (
+            {"diskSizeGB": 1, "hyperVGeneration": "V3", "creationData": {"createOption": "Empty"}},
+            "properties.hyperVGeneration",
+        ),
+        (
+            {"creationData": {"createOption": "Import", "sourceUri": "https://elsewhere/x/y.vhd"}},
+            "properties.creationData.sourceUri",
+        ),
+        ({"creationData": {"createOption": "Copy"}}, "properties.creationData.sourceResourceId"),
+        ({"creationData": {"createOption": "Upload"}}, "properties.creationData.uploadSizeBytes"),
+    ],
+    ids=[
+        "size-0",
+        "size-huge",
+        "os-type",
+        "generation",
+        "import-elsewhere",
+        "copy-no-src",
+        "upload-no-size",
+    ],
+)
+def test_invalid_disk_properties(
+    compute: Any, resource_group: str, properties: dict[str, Any], target: str
+) -> None:
+    with pytest.raises(HttpResponseError) as err:
+        compute.disks.begin_create_or_update(
+            resource_group, "invalid", {"location": "eastus", "properties": properties}
+        ).result()
+    assert err.value.error.code == "InvalidParameter"
+    assert err.value.error.target == target
+
+
+def test_not_implemented_options_are_refused_by_name(compute: Any, resource_group: str) -> None:
+    with pytest.raises(HttpResponseError) as err:
+        compute.disks.begin_create_or_update(
+            resource_group,
+            "restore",
+            {"location": "eastus", "properties": {"creationData": {"createOption": "Restore"}}},
+        ).result()
+    assert err.value.status_code == 501
+    assert err.value.error.code == "NotImplemented"
+
+
+def test_snapshot_read_access_downloads_the_vhd(
+    compute: Any, resource_group: str, vhd: Path
+) -> None:
+    disk = upload_disk(compute, resource_group, "to-snap", vhd)
+    compute.snapshots.begin_create_or_update(
+        resource_group,
+        "snap-read",
+        {
+            "location": "eastus",
+            "properties": {"creationData": {"createOption": "Copy", "sourceResourceId": disk.id}},
+        },
+    ).result()
+    sas = compute.snapshots.begin_grant_access(
+        resource_group, "snap-read", {"access": "Read", "durationInSeconds": 600}
+    ).result()
+    assert compute.snapshots.get(resource_group, "snap-read").disk_state == "ActiveSAS"
+    assert download(sas.access_sas) == vhd.read_bytes()
