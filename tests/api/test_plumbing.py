@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -262,3 +266,23 @@ def test_disk_location_cannot_change(compute: Any, resource_group: str) -> None:
         ).result()
     assert err.value.error.code == "PropertyChangeNotAllowed"
     assert err.value.error.target == "location"
+
+
+def _azimg(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "azimg.cli.main", *args]
+    return subprocess.run(cmd, check=check, capture_output=True, text=True, timeout=120)
+
+
+def test_credentials_command_prints_what_serve_printed(platform_server: PlatformServer) -> None:
+    where = ["--data-dir", str(platform_server.data_dir), "--port", str(platform_server.port)]
+    assert json.loads(_azimg("credentials", *where, "-o", "json").stdout) == platform_server.info
+    text = _azimg("credentials", *where).stdout
+    assert f"export AZURE_CLIENT_SECRET={platform_server.info['AZURE_CLIENT_SECRET']}" in text
+    assert f"export REQUESTS_CA_BUNDLE={platform_server.ca_bundle}" in text
+
+
+def test_serve_refuses_bad_settings_in_one_line(tmp_path: Path) -> None:
+    r = _azimg("serve", "--data-dir", str(tmp_path), "--regions", "east us!,westus", check=False)
+    assert r.returncode == 2
+    assert r.stderr.startswith("azimg: error: invalid region name")
+    assert "Traceback" not in r.stderr
