@@ -25,9 +25,10 @@ from azimg.image.guestfs import GuestStat
 SUPERBLOCK_OFFSET = 1024
 EXT4_MAGIC = 0xEF53
 ROOT_INO = 2
-MAX_DIR_BYTES = 64 * 1024 * 1024
+MAX_DIR_BYTES = 16 * 1024 * 1024
 MAX_EXTENT_DEPTH = 5
 MAX_EXTENT_NODES = 4096
+MAX_EXTENTS = 200_000  # ~20 MB of tuples; a real file this fragmented is not one we read
 
 # incompat feature bits
 INCOMPAT_COMPRESSION = 0x1
@@ -333,6 +334,8 @@ class Ext4FS(TreeFS):
                     out.append(
                         (lblk, lo | (hi << 32), length - 32768 if uninit else length, uninit)
                     )
+                    if len(out) > MAX_EXTENTS:
+                        raise CorruptImage(f"{self.label}: inode {inode.ino} has too many extents")
                 else:
                     _lblk, lo, hi, _unused = _EXTENT_INDEX.unpack_from(raw, at)
                     child = lo | (hi << 32)

@@ -19,6 +19,7 @@ K = TypeVar("K")
 V = TypeVar("V")
 
 MAX_SYMLINK_TARGET = 4096  # PATH_MAX: a longer link target is corruption, not a path
+MAX_CACHED_ENTRIES = 65536
 
 
 class LRU(Generic[K, V]):
@@ -102,7 +103,8 @@ class TreeFS(abc.ABC):
         ents = self._dirs.get(node)
         if ents is None:
             ents = self._node_entries(node)
-            self._dirs.put(node, ents)
+            if len(ents) <= MAX_CACHED_ENTRIES:  # keep memory bounded: huge dirs are re-read
+                self._dirs.put(node, ents)
         return ents
 
     def _lookup(self, node: int, name: str) -> int | None:

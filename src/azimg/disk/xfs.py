@@ -25,8 +25,9 @@ from azimg.image.guestfs import GuestStat
 
 XFS_MAGIC = b"XFSB"
 INODE_MAGIC = b"IN"
-MAX_DIR_BYTES = 64 * 1024 * 1024
+MAX_DIR_BYTES = 16 * 1024 * 1024
 MAX_BTREE_NODES = 4096
+MAX_EXTENTS = 200_000  # ~20 MB of tuples; a real file this fragmented is not one we read
 MAX_BTREE_LEVELS = 9
 DIR2_LEAF_OFFSET = 32 * 1024**3  # bytes: directory data blocks live below this
 
@@ -177,7 +178,7 @@ class XfsFS(TreeFS):
         self._v5 = self.sb.version == 5
         self._blocks: LRU[int, bytes] = LRU(256)
         self._inodes: LRU[int, Inode] = LRU(1024)
-        self._extent_cache: LRU[int, list[tuple[int, int, int, bool]]] = LRU(64)
+        self._extent_cache: LRU[tuple[int, int], list[tuple[int, int, int, bool]]] = LRU(64)
 
     @property
     def uuid(self) -> bytes:
@@ -223,9 +224,11 @@ class XfsFS(TreeFS):
 
     # -- the data fork ------------------------------------------------------------------------
 
-    def _extents(self, inode: Inode) -> list[tuple[int, int, int, bool]]:
-        """The data fork's extents (file block, fs block, count, unwritten), sorted."""
-        cached = self._extent_cache.get(inode.ino)
+    def _extents(self, inode: Inode, limit: int) -> list[tuple[int, int, int, bool]]:
+        """Data fork extents starting below file block ``limit``: (file block, fs block, count,
+        unwritten), sorted. Subtrees past the limit are not read."""
+        key = (inode.ino, limit)
+        cached = self._extent_cache.get(key)
         if cached is not None:
             return cached
         if inode.format == FMT_EXTENTS:
@@ -235,16 +238,17 @@ class XfsFS(TreeFS):
                     f"{self.label}: inode {inode.ino} claims {n} extents", field="di_nextents"
                 )
             out = [_decode_extent(inode.fork[i * 16 : i * 16 + 16]) for i in range(n)]
+            out = [e for e in out if e[0] < limit]
         elif inode.format == FMT_BTREE:
-            out = self._btree_extents(inode)
+            out = self._btree_extents(inode, limit)
         else:
             raise CorruptImage(
                 f"{self.label}: inode {inode.ino} has data fork format {inode.format}"
             )
-        self._extent_cache.put(inode.ino, out)
+        self._extent_cache.put(key, out)
         return out
 
-    def _btree_extents(self, inode: Inode) -> list[tuple[int, int, int, bool]]:
+    def _btree_extents(self, inode: Inode, limit: int) -> list[tuple[int, int, int, bool]]:
         fork = inode.fork
         level, numrecs = _BMDR.unpack_from(fork)
         maxrecs = (len(fork) - _BMDR.size) // 16
@@ -252,12 +256,19 @@ class XfsFS(TreeFS):
             raise CorruptImage(
                 f"{self.label}: inode {inode.ino} has a bad block map root", field="bb_level"
             )
-        ptr_at = _BMDR.size + maxrecs * 8
-        children = [struct.unpack_from(">Q", fork, ptr_at + 8 * i)[0] for i in range(numrecs)]
         out: list[tuple[int, int, int, bool]] = []
         seen: set[int] = set()
         header = 72 if self._v5 else 24
         magic = b"BMA3" if self._v5 else b"BMAP"
+
+        def children(raw: bytes, keys_at: int, ptrs_at: int, n: int) -> list[int]:
+            """Child pointers whose subtree starts below the limit (keys are start offsets)."""
+            found = []
+            for i in range(n):
+                if i and struct.unpack_from(">Q", raw, keys_at + 8 * i)[0] >= limit:
+                    break
+                found.append(struct.unpack_from(">Q", raw, ptrs_at + 8 * i)[0])
+            return found
 
         def walk(fsb: int, expect_level: int) -> None:
             if fsb in seen:
@@ -274,25 +285,34 @@ class XfsFS(TreeFS):
                     raise CorruptImage(
                         f"{self.label}: block map leaf {fsb:#x} overflows", field="bb_numrecs"
                     )
-                out.extend(
-                    _decode_extent(blk[header + 16 * i : header + 16 * i + 16])
-                    for i in range(nrecs)
-                )
+                for i in range(nrecs):
+                    ext = _decode_extent(blk[header + 16 * i : header + 16 * i + 16])
+                    if ext[0] >= limit:
+                        return
+                    out.append(ext)
+                if len(out) > MAX_EXTENTS:
+                    raise CorruptImage(f"{self.label}: inode {inode.ino} has too many extents")
                 return
             node_max = (len(blk) - header) // 16
             if nrecs > node_max:
                 raise CorruptImage(
                     f"{self.label}: block map node {fsb:#x} overflows", field="bb_numrecs"
                 )
-            for i in range(nrecs):
-                (child,) = struct.unpack_from(">Q", blk, header + node_max * 8 + 8 * i)
+            for child in children(blk, header, header + node_max * 8, nrecs):
                 walk(child, lvl - 1)
 
-        for child in children:
+        for child in children(fork, _BMDR.size, _BMDR.size + maxrecs * 8, numrecs):
             walk(child, level - 1)
         return out
 
-    def _read_fork(self, inode: Inode, length: int, *, start: int = 0) -> bytes:
+    def _read_fork(
+        self,
+        inode: Inode,
+        length: int,
+        *,
+        start: int = 0,
+        extents: list[tuple[int, int, int, bool]] | None = None,
+    ) -> bytes:
         """Bytes [start, start+length) of the data fork (holes and unwritten extents are zeros)."""
         if length <= 0:
             return b""
@@ -301,7 +321,9 @@ class XfsFS(TreeFS):
         bs = self.block_size
         out = bytearray(length)
         end = start + length
-        for off, fsb, count, unwritten in self._extents(inode):
+        if extents is None:
+            extents = self._extents(inode, -(-end // bs))
+        for off, fsb, count, unwritten in extents:
             ext_start, ext_end = off * bs, (off + count) * bs
             lo, hi = max(start, ext_start), min(end, ext_end)
             if lo >= hi or unwritten:
@@ -385,7 +407,8 @@ class XfsFS(TreeFS):
         dbs = self.dir_block_size
         leaf_block = DIR2_LEAF_OFFSET // bs
         total = 0
-        for off, _fsb, count, unwritten in self._extents(inode):
+        extents = self._extents(inode, leaf_block)
+        for off, _fsb, count, unwritten in extents:
             if off >= leaf_block or unwritten:
                 continue
             first = off * bs
@@ -396,7 +419,7 @@ class XfsFS(TreeFS):
                     raise CorruptImage(
                         f"{self.label}: directory {node} is larger than {MAX_DIR_BYTES}"
                     )
-                blk = self._read_fork(inode, dbs, start=at)
+                blk = self._read_fork(inode, dbs, start=at, extents=extents)
                 if blk[:4] == bytes(4):
                     continue  # a hole inside the data space
                 self._data_block_entries(blk, entries, node)
