@@ -195,3 +195,36 @@ def test_blob_store_pages_copy_and_holes(tmp_path: Path) -> None:
     assert blobs.page_ranges(dst) == [(8 * 1024 * 1024 + 512, 8 * 1024 * 1024 + 4608)]
     blobs.delete(dst)
     assert not blobs.exists(dst)
+
+
+@pytest.mark.parametrize(
+    ("headers", "current", "ok"),
+    [
+        ({}, None, True),
+        ({}, "e1", True),
+        ({"if-none-match": "*"}, None, True),
+        ({"if-none-match": "*"}, "e1", False),
+        ({"if-match": "*"}, "e1", True),
+        ({"if-match": "*"}, None, False),
+        ({"if-match": '"e1"'}, "e1", True),
+        ({"if-match": 'W/"e1"'}, "e1", True),
+        ({"if-match": '"e0"'}, "e1", False),
+        ({"if-match": '"e1"'}, None, False),
+    ],
+)
+def test_etag_conditions_table(headers: dict[str, str], current: str | None, ok: bool) -> None:
+    from azimg.platform.arm import conditions
+
+    parsed = conditions.from_headers(headers)
+    if ok:
+        conditions.check(parsed, current)
+    else:
+        with pytest.raises(PreconditionFailed):
+            conditions.check(parsed, current)
+
+
+def test_store_if_match_star_means_exists(meta: SqlMetadataStore) -> None:
+    with pytest.raises(PreconditionFailed):
+        meta.put(Document(id="/x/y", type="t", body={}), if_match="*")
+    meta.put(Document(id="/x/y", type="t", body={}))
+    meta.put(Document(id="/x/y", type="t", body={"v": 2}), if_match="*")

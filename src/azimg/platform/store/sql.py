@@ -154,7 +154,8 @@ class SqlMetadataStore:
             ).first()
             if if_none_match and current is not None:
                 raise PreconditionFailed(f"The resource '{doc.id}' already exists.")
-            if if_match is not None and (current is None or current.etag != if_match.strip('"')):
+            wanted = if_match.strip('"') if if_match is not None else None
+            if wanted is not None and (current is None or wanted not in ("*", current.etag)):
                 raise PreconditionFailed(
                     f"The condition If-Match '{if_match}' does not match resource '{doc.id}'."
                 )
