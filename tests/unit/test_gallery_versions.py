@@ -314,3 +314,52 @@ def test_block_deletion_before_end_of_life(
     with pytest.raises(PlatformError) as info:
         gv.check_deletable(block_before_end_of_life=block, end_of_life=eol, now=NOW)
     assert info.value.code == "DeleteGalleryImageVersionBlockedBeforeEndOfLife"
+
+
+def _version(name: str, *, updating: bool, states: dict[str, str]) -> gv.GalleryImageVersion:
+    from azimg.platform.resources import replication as rp
+    from azimg.platform.store.metadata import BlobRef
+
+    disk = gv.SourceDisk(lun=None, blob=BlobRef("eastus", "src"), size=1024)
+    replicas = tuple(
+        rp.Replica(
+            region=region,
+            index=0,
+            disks=(rp.DiskCopy(None, disk.blob, BlobRef(region, f"{name}-{region}"), 1024),),
+            state=rp.ReplicaState(state),
+            copied=1024 if state == "Completed" else 0,
+        )
+        for region, state in states.items()
+    )
+    return gv.GalleryImageVersion(
+        id=f"{DEF_ID}/versions/{name}",
+        name=name,
+        location="eastus",
+        target_regions=tuple(gv.TargetRegion(r, 1, "Standard_LRS") for r in states),
+        replica_count=1,
+        storage_account_type="Standard_LRS",
+        replication_mode="Full",
+        exclude_from_latest=False,
+        end_of_life_date=None,
+        published_date="2026-01-01T00:00:00+00:00",
+        source_id=None,
+        disks=(disk,),
+        replicas=replicas,
+        updating=updating,
+    )
+
+
+def test_a_version_gaining_a_region_stays_latest_where_it_is_replicated() -> None:
+    old = _version("1.0.0", updating=False, states={"eastus": "Completed", "westus": "Completed"})
+    growing = _version("2.0.0", updating=True, states={"eastus": "Completed", "westus": "Queued"})
+    assert growing.provisioning_state == "Updating"
+    candidates = gv.latest_candidates([old, growing])
+    assert gv.select_latest(candidates, definition_id=DEF_ID).name == "2.0.0"
+    assert gv.select_latest(candidates, definition_id=DEF_ID, region="eastus").name == "2.0.0"
+    assert gv.select_latest(candidates, definition_id=DEF_ID, region="westus").name == "1.0.0"
+    creating = _version("3.0.0", updating=False, states={"eastus": "Queued"})
+    assert creating.provisioning_state == "Creating"
+    assert (
+        gv.select_latest(gv.latest_candidates([old, creating]), definition_id=DEF_ID).name
+        == "1.0.0"
+    )

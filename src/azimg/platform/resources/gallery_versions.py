@@ -5,10 +5,15 @@ version names, target regions, source/definition compatibility, disk-image shape
 and deletion. Replication state lives in ``replication.py``.
 
 Decisions (reference/arm-api.md §7.4, §7.5):
-- ``latest`` is the highest Major.Minor.Patch among versions that are provisioned, not
-  excluded (version-wide or in the asked region) and, when a region is asked, replicated there.
-  ``endOfLifeDate`` is informational for Azure and does not remove a version from ``latest``;
-  it only matters for ``blockDeletionBeforeEndOfLife``.
+- ``latest`` is the highest Major.Minor.Patch among versions that are provisioned
+  (Succeeded, or Updating while a new region is added), not excluded (version-wide or in the
+  asked region) and, when a region is asked, with a Completed replica there. A Failed version
+  is never ``latest``. ``endOfLifeDate`` is informational for Azure and does not remove a
+  version from ``latest``; it only matters for ``blockDeletionBeforeEndOfLife``.
+- ``replicationMode: Shallow`` is accepted for the source region only and still makes a copy
+  (a reflink where the filesystem allows), so deleting the source never breaks the version.
+- The replication of one PUT/PATCH is one durable operation whose replicas copy on their own
+  threads; it occupies one platform job worker until every replica is done.
 - Sources: a managed image, another gallery version (``storageProfile.source.id``) or a disk /
   snapshot (``osDiskImage.source.id``). Disks and snapshots carry no OS state: the definition's
   is taken. A missing ``hyperVGeneration`` on a source means V1, as on Azure.
@@ -403,7 +408,7 @@ class LatestCandidate:
     """What ``latest`` looks at, per version."""
 
     name: str
-    provisioned: bool  # provisioningState Succeeded
+    provisioned: bool  # provisioningState Succeeded, or Updating (served where replicated)
     exclude_from_latest: bool
     regions: Mapping[str, tuple[bool, bool]]  # region key -> (excluded there, replica ready)
 
@@ -630,7 +635,8 @@ def version_id(
     )
 
 
-def _candidates(versions: Iterable[GalleryImageVersion]) -> list[LatestCandidate]:
+def latest_candidates(versions: Iterable[GalleryImageVersion]) -> list[LatestCandidate]:
+    """What ``select_latest`` needs to know about each stored version."""
     out = []
     for v in versions:
         status = {s.region: s for s in v.status}
@@ -644,7 +650,8 @@ def _candidates(versions: Iterable[GalleryImageVersion]) -> list[LatestCandidate
         out.append(
             LatestCandidate(
                 name=v.name,
-                provisioned=v.provisioning_state == "Succeeded",
+                # a version replicating to a newly added region is still served where it is
+                provisioned=v.provisioning_state in ("Succeeded", "Updating"),
                 exclude_from_latest=v.exclude_from_latest,
                 regions=regions,
             )
@@ -671,7 +678,7 @@ def latest(store: Store, definition_id: str, *, region: str | None = None) -> Ga
     """The version ``latest`` means for ``definition_id`` (in ``region``, when given)."""
     definition = gallery_images.get_by_id(store, definition_id)
     versions = [_from_doc(d) for d in store.meta.list(type=VERSION_TYPE, parent=definition.id)]
-    chosen = select_latest(_candidates(versions), definition_id=definition.id, region=region)
+    chosen = select_latest(latest_candidates(versions), definition_id=definition.id, region=region)
     return next(v for v in versions if v.name == chosen.name)
 
 
