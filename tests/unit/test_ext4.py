@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import struct
 import subprocess
 from pathlib import Path
 
@@ -180,3 +181,55 @@ def test_htree_directories_read_linearly(tree: Path, tmp_path: Path) -> None:
         fs = Ext4FS(fh)
         assert fs.listdir("/usr/bin") == sorted(os.listdir(tree / "usr/bin"))
         assert fs.read_file("/usr/bin/tool-0123") == b"#!/bin/sh\necho 123\n"
+
+
+def _inode_offset(image: Path, path: str, block_size: int) -> int:
+    out = subprocess.run(
+        ["debugfs", "-R", f"imap {path}", str(image)], capture_output=True, text=True
+    ).stdout
+    words = out.split()
+    block = int(words[words.index("block") + 1])
+    offset = int(words[words.index("offset") + 1], 16)
+    return block * block_size + offset
+
+
+def _first_data_block(image: Path, path: str) -> int:
+    out = subprocess.run(
+        ["debugfs", "-R", f"ex {path}", str(image)], capture_output=True, text=True
+    ).stdout
+    return int(out.splitlines()[1].split()[7])  # "0/ 0  1/  1  0 - 0  PHYS - PHYS  LEN"
+
+
+def test_extent_tree_visiting_a_node_twice_is_corrupt(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "victim").write_text("hello\n")
+    image = mkfs(tmp_path / "fs.img", root, "-b", "4096", size="8M")
+    ino_at = _inode_offset(image, "/victim", 4096)
+    leaf_block = _first_data_block(image, "/victim")
+    header = struct.pack("<HHHHI", 0xF30A, 2, 4, 1, 0)  # depth 1, two index entries
+    index = struct.pack("<IIHH", 0, leaf_block, 0, 0) + struct.pack("<IIHH", 1, leaf_block, 0, 0)
+    leaf = struct.pack("<HHHHI", 0xF30A, 1, 340, 0, 0) + struct.pack("<IHHI", 0, 1, 0, leaf_block)
+    with open(image, "r+b") as fh:
+        fh.seek(ino_at + 0x28)  # i_block
+        fh.write(header + index)
+        fh.seek(leaf_block * 4096)
+        fh.write(leaf)
+    with open(image, "rb") as fh, pytest.raises(CorruptImage, match="loop in the extent tree"):
+        Ext4FS(fh).read_file("/victim")
+
+
+def test_huge_size_reads_only_up_to_the_limit(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "victim").write_text("hello\n")
+    image = mkfs(tmp_path / "fs.img", root, size="8M")
+    subprocess.run(
+        ["debugfs", "-w", "-R", "sif /victim size 0x10000000000", str(image)], capture_output=True
+    )
+    with open(image, "rb") as fh:
+        fs = Ext4FS(fh)
+        assert fs.lstat("/victim").size == 1 << 40
+        data = fs.read_file("/victim", limit=1024 * 1024)
+        assert len(data) == 1024 * 1024 and data.startswith(b"hello\n")
+        assert fs.bytes_read < 256 * 1024  # the hole past the one block is zeros, not reads
