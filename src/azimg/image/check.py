@@ -1,9 +1,11 @@
 """`azimg check`: read an image offline, run the catalogue's rules, render the one report.
 
 Flow: container rules over the file's bytes (``rules/container.py``) → ``open_guest`` (view,
-partition table, filesystems) → ``DiskLayout`` (table, MBR boot code, ESP's ``EFI/BOOT``) →
-find the root (the readable filesystem holding ``/etc/fstab`` or os-release) and mount what
-its fstab names at /boot, /boot/efi, /usr and /var by UUID/LABEL/PARTUUID → ``gather`` →
+partition table, filesystems; qcow2/VMDK are read through ``qemu-img map`` offsets, never
+converted, see ``disk/view.py``; the report notes the method) → ``DiskLayout`` (table, MBR
+boot code, ESP's ``EFI/BOOT``) → find the root (the readable filesystem holding
+``/etc/fstab`` or os-release) and mount what its fstab names at /boot, /boot/efi, /usr and
+/var by UUID/LABEL/PARTUUID → ``gather`` →
 rules per scope → ``Report``. This module is the only renderer (text table grouped by
 severity + summary line, and JSON), as STYLE.md rule 11 asks.
 
