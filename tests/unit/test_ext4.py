@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import struct
 import subprocess
 from pathlib import Path
@@ -187,10 +188,9 @@ def _inode_offset(image: Path, path: str, block_size: int) -> int:
     out = subprocess.run(
         ["debugfs", "-R", f"imap {path}", str(image)], capture_output=True, text=True
     ).stdout
-    words = out.split()
-    block = int(words[words.index("block") + 1])
-    offset = int(words[words.index("offset") + 1], 16)
-    return block * block_size + offset
+    found = re.search(r"located at block (\d+), offset 0x([0-9a-f]+)", out)
+    assert found, out
+    return int(found[1]) * block_size + int(found[2], 16)
 
 
 def _first_data_block(image: Path, path: str) -> int:
@@ -208,7 +208,7 @@ def test_extent_tree_visiting_a_node_twice_is_corrupt(tmp_path: Path) -> None:
     ino_at = _inode_offset(image, "/victim", 4096)
     leaf_block = _first_data_block(image, "/victim")
     header = struct.pack("<HHHHI", 0xF30A, 2, 4, 1, 0)  # depth 1, two index entries
-    index = struct.pack("<IIHH", 0, leaf_block, 0, 0) + struct.pack("<IIHH", 1, leaf_block, 0, 0)
+    index = struct.pack("<IIHH", 0, leaf_block, 0, 0) * 2  # both children: the same block
     leaf = struct.pack("<HHHHI", 0xF30A, 1, 340, 0, 0) + struct.pack("<IHHI", 0, 1, 0, leaf_block)
     with open(image, "r+b") as fh:
         fh.seek(ino_at + 0x28)  # i_block
