@@ -399,3 +399,21 @@ def test_any_cloud_init_yaml_shape_is_judged_without_raising(doc: dict[str, obje
         findings = evaluate(ImageFacts(DiskLayout(64 * 2**20, "gpt"), g), CheckContext())
         agt07 = [f for f in findings if f.rule == "AGT-07"]
         assert agt07 and agt07[0].status.value in ("pass", "fail")
+
+
+def test_read_budget_turns_into_an_unreadable_facet(tmp_path: Path) -> None:
+    from azimg.errors import CorruptImage
+    from azimg.image.inspect import BudgetFS
+
+    root = make_root(tmp_path)
+    fs = BudgetFS(DirectoryFS(root), max_bytes=10)
+    assert len(fs.read_file("/etc/os-release")) == 10  # cut at the budget
+    with pytest.raises(CorruptImage, match="budget"):
+        fs.read_file("/etc/fstab")
+
+
+def test_only_the_newest_kernels_are_read_in_detail(tmp_path: Path) -> None:
+    extra = {f"/lib/modules/5.10.0-{n}-cloud-amd64/modules.dep": "" for n in range(12)}
+    g = gather(DirectoryFS(make_root(tmp_path, **extra)))
+    assert g.default_kernel == KVER
+    assert g.kernels[0].version == KVER and len(g.kernels) == 4

@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 
 import yaml
 
-from azimg.errors import AzimgError
+from azimg.errors import AzimgError, CorruptImage
 from azimg.image.guestfs import DEFAULT_READ_LIMIT, GuestFS, GuestStat, read_text, resolve
 
 T = TypeVar("T")
@@ -48,6 +48,9 @@ _CONFIG_KEYS = re.compile(
     r"|MLX4_EN|MLX5_CORE|MICROSOFT_MANA))=(\S+)",
     re.M,
 )
+MAX_GATHER_BYTES = 512 * 1024 * 1024  # an initramfs is the biggest file read (tens of MB)
+MAX_DIR_ENTRIES = 4096
+MAX_KERNELS = 4
 HISTORY_FILES = (".bash_history", ".sh_history", ".zsh_history", ".history", ".ash_history")
 SWAP_FILE_CANDIDATES = (
     "/swapfile",
@@ -692,7 +695,9 @@ def _kernels(fs: GuestFS, cmdline: CmdLine) -> tuple[str | None, tuple[KernelInf
     if default is None and versions:
         default = max((v for v, _ in versions), key=_version_key)
     out = []
-    for v, moddir in versions:
+    # Details for the default kernel and the newest few: a hostile image may list thousands.
+    versions.sort(key=lambda x: (x[0] != default, [-n for n in _version_key(x[0])]))
+    for v, moddir in versions[:MAX_KERNELS]:
         config_text = read_text(fs, f"/boot/config-{v}", limit=4 * 1024 * 1024)
         config = dict(_CONFIG_KEYS.findall(config_text)) if config_text is not None else None
         builtin: set[str] = set()
@@ -1271,9 +1276,40 @@ def _raw_files(fs: GuestFS) -> dict[str, str]:
 # Entry point
 
 
+class BudgetFS:
+    """Caps what one inspection may pull from a hostile guest: total file bytes, and entries
+    taken from one directory (a million files in /etc/netplan must not mean a million reads)."""
+
+    def __init__(self, fs: GuestFS, *, max_bytes: int = MAX_GATHER_BYTES) -> None:
+        self.fs = fs
+        self.label = fs.label
+        self.left = max_bytes
+
+    @property
+    def bytes_read(self) -> int:
+        return self.fs.bytes_read
+
+    def lstat(self, path: str) -> GuestStat:
+        return self.fs.lstat(path)
+
+    def readlink(self, path: str) -> str:
+        return self.fs.readlink(path)
+
+    def listdir(self, path: str) -> list[str]:
+        return self.fs.listdir(path)[:MAX_DIR_ENTRIES]
+
+    def read_file(self, path: str, *, limit: int = DEFAULT_READ_LIMIT) -> bytes:
+        if self.left <= 0:
+            raise CorruptImage(f"read budget of {MAX_GATHER_BYTES >> 20} MiB spent at {path}")
+        data = self.fs.read_file(path, limit=min(limit, self.left))
+        self.left -= len(data)
+        return data
+
+
 def gather(fs: GuestFS, *, read_initramfs: bool = True) -> GuestFacts:
     """All facts about the guest root ``fs`` (mount /boot and the ESP over it first)."""
     unreadable: dict[str, str] = {}
+    fs = BudgetFS(fs)
 
     def safe(facet: str, fn: Callable[[], T], default: T) -> T:
         try:
