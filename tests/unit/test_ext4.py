@@ -63,6 +63,7 @@ VARIANTS = {
     "ext4-inline": ("-t", "ext4", "-O", "inline_data"),
     "ext3": ("-t", "ext3"),
     "ext2-1k": ("-t", "ext2", "-b", "1024"),
+    "ext4-meta_bg-1k": ("-t", "ext4", "-O", "meta_bg,^resize_inode", "-b", "1024"),
 }
 
 

@@ -147,3 +147,13 @@ def test_unpacked_size_is_capped(main_cpio: bytes) -> None:
     bomb = compress(main_cpio * 20, "zstd")
     with pytest.raises(CorruptImage, match="bomb"):
         read_initramfs(bomb, max_unpacked=len(main_cpio))
+
+
+def test_zstd_frames_back_to_back_are_one_stream(main_cpio: bytes, microcode_cpio: bytes) -> None:
+    """A cpio split across two zstd frames (pzstd-style output) still lists completely."""
+    cut = len(main_cpio) // 3  # mid-entry
+    image = microcode_cpio + compress(main_cpio[:cut], "zstd") + compress(main_cpio[cut:], "zstd")
+    info = read_initramfs(image)
+    assert [s.compression for s in info.segments] == ["none", "zstd"]
+    assert info.hv_drivers == {"hv_vmbus": True, "hv_storvsc": True, "hv_netvsc": True}
+    assert info.builtin == {"sd_mod", "ext4"}

@@ -36,6 +36,7 @@ MAX_ENTRIES = 500_000
 CHUNK = 256 * 1024
 OUT_STEP = 1024 * 1024
 LZ4_LEGACY_MAGIC = 0x184C2102
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 LZ4_LEGACY_BLOCK = 8 * 1024 * 1024
 MODULE_SUFFIXES = (".ko", ".ko.xz", ".ko.zst", ".ko.gz", ".ko.bz2")
 
@@ -184,9 +185,13 @@ def _decoder(
     """A source of decompressed bytes and a function telling where the compressed data ended."""
     pos = at
     if kind == "zstd":
-        length = _zstd_frame_length(data, at)
+        # Frames written back to back (pzstd, or a split compression) form one stream, as for
+        # `zstd -d`: the cpio archive may continue across a frame boundary.
+        length = 0
+        while bytes(data[at + length : at + length + 4]) == ZSTD_MAGIC:
+            length += _zstd_frame_length(data, at + length)
         reader = zstandard.ZstdDecompressor().stream_reader(
-            io.BytesIO(data[at : at + length]), read_across_frames=False
+            io.BytesIO(data[at : at + length]), read_across_frames=True
         )
 
         def pull_zstd() -> bytes:
