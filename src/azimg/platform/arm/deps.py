@@ -85,5 +85,12 @@ JobsDep = Annotated[Jobs, Depends(get_jobs)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 JsonBody = Annotated[dict[str, Any], Depends(get_json_body)]
 
+
+async def arm_checks(request: Request) -> None:
+    """Token (401), then api-version (400): one dependency, as each costs FastAPI a solve."""
+    await get_caller(request)
+    await get_api_version(request)
+
+
 #: Router-level dependencies of every ARM route (order = ARM's order of checks).
-ARM_DEPENDENCIES = [Depends(get_caller), Depends(get_api_version)]
+ARM_DEPENDENCIES = [Depends(arm_checks)]
