@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -260,3 +261,26 @@ def test_qcow2_pointing_past_its_end_is_refused(source_raw: Path, tmp_path: Path
     with pytest.raises(CorruptImage):
         convert(src, tmp_path / "out.vhd")
     assert not (tmp_path / "out.vhd").exists()
+
+
+def test_a_full_disk_is_one_line_and_leaves_nothing(source_raw: Path, tmp_path: Path) -> None:
+    """RLIMIT_FSIZE makes the kernel refuse writes past 1 MiB, as a full disk would."""
+    script = (
+        "import resource, signal, sys\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20))\n"
+        "from azimg.cli.main import main\n"
+        "sys.argv = ['azimg', *sys.argv[1:]]\n"
+        "main()\n"
+    )
+    out = tmp_path / "out"
+    out.mkdir()
+    proc = subprocess.run(
+        [sys.executable, "-c", script, "convert", str(source_raw), str(out / "x.vhd")],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith("azimg: error: converting ") and proc.stderr.count("\n") == 1
+    assert "too large" in proc.stderr
+    assert list(out.iterdir()) == []
