@@ -14,6 +14,13 @@ from azimg.errors import AzimgError, InvalidArgument
 
 def describe(path: Path) -> dict[str, Any]:
     """Everything `azimg info` shows, JSON-ready. Damage is reported in findings, not raised."""
+    try:
+        return _describe(path)
+    except OSError as err:  # an I/O error part-way through reading
+        raise AzimgError(f"reading {path} failed: {err.strerror or err}") from None
+
+
+def _describe(path: Path) -> dict[str, Any]:
     from azimg.disk import qemu_img
     from azimg.disk.detect import ImageFormat, detect_format
     from azimg.disk.vhd import open_vhd, read_trailing_footer
