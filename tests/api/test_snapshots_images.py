@@ -198,3 +198,41 @@ def test_copy_across_regions_is_refused(compute: Any, resource_group: str) -> No
             },
         ).result()
     assert err.value.error.code == "BadRequest"
+
+
+def test_image_from_a_blob_and_a_disk_from_it(compute: Any, resource_group: str, vhd: Path) -> None:
+    upload_disk(compute, resource_group, "blob-src", vhd)
+    sas = compute.disks.begin_grant_access(
+        resource_group, "blob-src", {"access": "Read", "durationInSeconds": 600}
+    ).result()
+    image = compute.images.begin_create_or_update(
+        resource_group,
+        "from-blob",
+        {
+            "location": "eastus",
+            "properties": {
+                "hyperVGeneration": "V2",
+                "storageProfile": {
+                    "osDisk": {
+                        "osType": "Linux",
+                        "osState": "Generalized",
+                        "blobUri": sas.access_sas,
+                    }
+                },
+            },
+        },
+    ).result()
+    assert image.storage_profile.os_disk.blob_uri == sas.access_sas
+    assert image.hyper_v_generation == "V2"
+    compute.disks.begin_revoke_access(resource_group, "blob-src").result()
+    compute.disks.begin_create_or_update(
+        resource_group,
+        "from-blob-image",
+        {
+            "location": "eastus",
+            "properties": {
+                "creationData": {"createOption": "FromImage", "imageReference": {"id": image.id}}
+            },
+        },
+    ).result()
+    assert _read(compute, compute.disks, resource_group, "from-blob-image") == vhd.read_bytes()

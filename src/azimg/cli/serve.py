@@ -6,6 +6,7 @@ tenant, subscription and service principal; every start prints them in a form to
 
 from __future__ import annotations
 
+import gc
 import sys
 from pathlib import Path
 
@@ -56,6 +57,11 @@ def register(app: typer.Typer) -> None:
         tls = ensure_tls(settings.data_dir, [settings.url_host])
         store = open_store(settings)
         app = create_app(settings, store)
+        # Everything built so far lives as long as the server: keep it out of the collector's
+        # generations, and collect young objects less often (fewer pauses under load).
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(20_000, 20, 20)
         config = uvicorn.Config(
             app,
             host=settings.host,

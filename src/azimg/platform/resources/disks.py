@@ -282,7 +282,7 @@ def source_from_resource(store: Store, source_id: str) -> tuple[DiskSource, Disk
     )
 
 
-def _source_from_sas_url(store: Store, uri: str) -> DiskSource:
+def source_from_sas_url(store: Store, uri: str) -> DiskSource:
     """``sourceUri`` of Import: a blob on this platform's blob endpoint (a Read SAS URL)."""
     parsed = urlparse(uri)
     parts = parsed.path.strip("/").split("/")
@@ -534,7 +534,7 @@ def create_or_update(
                     "Required parameter 'creationData.sourceUri' is missing (null).",
                     target="properties.creationData.sourceUri",
                 )
-            source = _source_from_sas_url(store, creation["sourceUri"])
+            source = source_from_sas_url(store, creation["sourceUri"])
         else:  # FromImage
             if creation.get("imageReference"):
                 source = _source_from_image(store, creation["imageReference"], region)

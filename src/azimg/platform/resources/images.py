@@ -263,7 +263,7 @@ def create_or_update(
     if vm:
         src = _from_vm(store, vm, region)
     elif "blobUri" in sources:
-        ds = disks._source_from_sas_url(store, sources["blobUri"])
+        ds = disks.source_from_sas_url(store, sources["blobUri"])
         src = ImageSource(
             resource_id=sources["blobUri"],
             blob=ds.blob,
@@ -342,7 +342,7 @@ def source_blob_of(store: Store, img: Image) -> BlobRef:
     if img.source_virtual_machine:
         return _from_vm(store, img.source_virtual_machine, img.location).blob
     if "blobUri" in img.source:
-        return disks._source_from_sas_url(store, img.source["blobUri"]).blob
+        return disks.source_from_sas_url(store, img.source["blobUri"]).blob
     rid = (img.source.get("managedDisk") or img.source.get("snapshot"))["id"]
     return disks.source_from_resource(store, rid)[0].blob
 
