@@ -286,3 +286,47 @@ def test_serve_refuses_bad_settings_in_one_line(tmp_path: Path) -> None:
     assert r.returncode == 2
     assert r.stderr.startswith("azimg: error: invalid region name")
     assert "Traceback" not in r.stderr
+
+
+def test_lists_page_with_an_absolute_next_link(
+    platform_server: PlatformServer, resources: Any
+) -> None:
+    names = {f"rg-page-{uuid.uuid4().hex[:6]}" for _ in range(3)}
+    for name in names:
+        resources.resource_groups.create_or_update(name, {"location": "westeurope"})
+    try:
+        url = (
+            f"/subscriptions/{platform_server.subscription_id}/resourcegroups"
+            "?api-version=2024-11-01&$top=2"
+        )
+        seen: list[str] = []
+        pages = 0
+        while url:
+            body = platform_server.arm("GET", url).json()
+            pages += 1
+            assert len(body["value"]) <= 2
+            seen += [g["name"] for g in body["value"]]
+            link = body.get("nextLink")
+            if link:
+                assert link.startswith(platform_server.base_url)
+                assert "api-version=2024-11-01" in link
+            url = link[len(platform_server.base_url) :] if link else ""
+        assert names <= set(seen) and pages >= 2
+        assert len(seen) == len(set(seen))
+    finally:
+        for name in names:
+            resources.resource_groups.begin_delete(name).result()
+
+
+def test_disk_patch_updates_tags_and_sku(compute: Any, resource_group: str) -> None:
+    body = {
+        "location": "eastus",
+        "properties": {"diskSizeGB": 1, "creationData": {"createOption": "Empty"}},
+    }
+    compute.disks.begin_create_or_update(resource_group, "patched", body).result()
+    disk = compute.disks.begin_update(
+        resource_group, "patched", {"tags": {"stage": "test"}, "sku": {"name": "Premium_LRS"}}
+    ).result()
+    assert disk.tags == {"stage": "test"}
+    assert disk.sku.name == "Premium_LRS" and disk.sku.tier == "Premium"
+    assert compute.disks.get(resource_group, "patched").tags == {"stage": "test"}
