@@ -3,7 +3,8 @@
 Run: .venv/bin/python bench/convert.py [--dir /var/tmp] [--repeat 3]
 
 Cases (issue 2): a 4 GiB sparse raw with ~0.5 GiB of data, a 4 GiB dense raw, an 8 GiB qcow2
-with 1 GiB of data, and `--in-place` on the sparse raw against qemu-img converting it. Each tool
+with 1 GiB of data, and `--in-place` on the sparse raw against qemu-img converting it (as a
+function call, and as a whole `azimg` process, Python start-up included). Each tool
 runs `--repeat` times, interleaved (azimg, qemu-img, qemu-img, azimg, ...) so drifting page-cache
 and load conditions hit both alike; the table shows medians. Neither tool syncs inside the timed
 part (qemu-img convert defaults to cache=unsafe, azimg to no fdatasync); after each run the output
@@ -86,7 +87,13 @@ class Row:
 
 
 def run_case(
-    name: str, src: Path, fmt: str, work: Path, repeat: int, in_place: bool = False
+    name: str,
+    src: Path,
+    fmt: str,
+    work: Path,
+    repeat: int,
+    in_place: bool = False,
+    via_cli: bool = False,
 ) -> Row:
     ours, theirs = work / "azimg.vhd", work / "qemu.vhd"
     a_times: list[float] = []
@@ -105,7 +112,11 @@ def run_case(
         if in_place:
             subprocess.run(["cp", "--sparse=always", str(src), str(ours)], check=True)
             settle(ours)
-            a_times.append(timed(lambda: make_fixed_in_place(ours)))
+            if via_cli:
+                cli = [sys.executable, "-m", "azimg.cli.main", "convert", "--in-place", str(ours)]
+                a_times.append(timed(lambda: subprocess.run(cli, check=True, capture_output=True)))
+            else:
+                a_times.append(timed(lambda: make_fixed_in_place(ours)))
         else:
             a_times.append(timed(lambda: convert(src, ours)))
         settle(ours)
@@ -162,6 +173,15 @@ def main() -> int:
             run_case("8 GiB qcow2 (1 GiB data)", qcow, "qcow2", work, args.repeat),
             run_case(
                 "--in-place 4 GiB sparse raw", sparse, "raw", work, args.repeat, in_place=True
+            ),
+            run_case(
+                "  same, CLI process (startup incl.)",
+                sparse,
+                "raw",
+                work,
+                args.repeat,
+                in_place=True,
+                via_cli=True,
             ),
         ]
         print(f"load average after:  {load()}")
