@@ -62,9 +62,13 @@ def _describe(path: Path) -> dict[str, Any]:
                     }
         else:
             try:
-                out["virtual_size"] = qemu_img.info(path, fmt.qemu_name)["virtual-size"]
+                facts = qemu_img.info(path, fmt.qemu_name)
             except AzimgError as err:
                 out["problem"] = str(err)
+            else:
+                out["virtual_size"] = facts["virtual-size"]
+                keep = ("cluster-size", "backing-filename", "encrypted", "dirty-flag")
+                out["qemu_img_info"] = {k: facts[k] for k in keep if k in facts}
         findings = check_container(fh)
     out["findings"] = [f.to_json() for f in findings]
     out["azure_ready"] = not any(f.is_blocking for f in findings) and fmt.is_vhd
@@ -85,7 +89,7 @@ def render(info: dict[str, Any]) -> str:
     ]
     if "problem" in info:
         lines.append(f"  problem          {info['problem']}")
-    for section in ("footer", "dynamic_header"):
+    for section in ("footer", "dynamic_header", "qemu_img_info"):
         if section in info:
             lines.append(f"  {section.replace('_', ' ')}:")
             for key, value in info[section].items():
