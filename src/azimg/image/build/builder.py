@@ -75,8 +75,7 @@ def build(
     )
     work = Path(tempfile.mkdtemp(prefix=".azimg-build-", dir=spec.output.parent))
     # The tree sits next to the cache so /usr and /boot can be hard links into it.
-    (cache_dir / "work").mkdir(parents=True, exist_ok=True)
-    tree = Path(tempfile.mkdtemp(prefix="root-", dir=cache_dir / "work"))
+    tree = Path(tempfile.mkdtemp(prefix="root-", dir=rootfs.work_dir(cache_dir)))
     try:
         stage("copy root")
         rootfs.copy_tree(cached.tree, tree)

@@ -25,6 +25,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -120,10 +121,10 @@ def cache_key(release: str, packages: tuple[str, ...]) -> str:
 
 
 @contextmanager
-def _locked(path: Path) -> Iterator[None]:
+def _locked(path: Path, *, shared: bool = False) -> Iterator[None]:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
+        fcntl.flock(fh, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
         try:
             yield
         finally:
@@ -163,11 +164,28 @@ def bootstrap(
     return CachedRoot(tree, key, hit=False)
 
 
+def work_dir(cache_dir: Path, *, stale_after: float = 6 * 3600) -> Path:
+    """Where build trees live (next to the cache, for hard links); sweeps ones a crash left."""
+    folder = cache_dir / "work"
+    folder.mkdir(parents=True, exist_ok=True)
+    now = time.time()
+    for old in folder.glob("root-*"):
+        if now - old.stat().st_mtime > stale_after:
+            shutil.rmtree(old, ignore_errors=True)
+    return folder
+
+
 def copy_tree(cached: Path, dest: Path) -> None:
     """A private copy of the cached tree at ``dest`` (new, empty): links where safe, else copies.
 
+    Holds the key's lock shared, so a ``--refresh`` elsewhere cannot swap the tree mid-copy.
     Falls back to a full copy when ``dest`` is on another filesystem.
     """
+    with _locked(cached.parent / f"{cached.name}.lock", shared=True):
+        _copy_tree(cached, dest)
+
+
+def _copy_tree(cached: Path, dest: Path) -> None:
     linked = sorted(str(p) for p in cached.iterdir() if p.name in LINKED)
     copied = sorted(str(p) for p in cached.iterdir() if p.name not in LINKED)
     if copied:
