@@ -626,23 +626,37 @@ def update(
 # --- the fill job ----------------------------------------------------------------------------
 
 
+def _mark(store: Store, rid: str, blob: BlobRef, state: str) -> bool:
+    """Set the provisioning state of the disk that owns ``blob``; False when that disk is gone
+    (deleted, or replaced by a new one of the same name). The ETag makes the write lose
+    cleanly against a concurrent delete instead of resurrecting the document."""
+    from azimg.platform.errors import PreconditionFailed
+
+    while True:
+        doc = store.meta.get(rid)
+        if doc is None or from_doc(doc).blob != blob:
+            return False
+        try:
+            store.meta.put(
+                _to_doc(replace(from_doc(doc), provisioning_state=state)), if_match=doc.etag
+            )
+            return True
+        except PreconditionFailed:
+            continue
+
+
 def run_fill(store: Store, op: Operation) -> None:
     """Copy the source bytes into the new disk and mark it Succeeded (idempotent)."""
     p = op.params
     src, dst = BlobRef.from_json(p["src"]), BlobRef.from_json(p["dst"])
     store.blobs.copy(src, dst)
-    doc = store.meta.get(p["disk_id"])
-    if doc is None:  # deleted meanwhile: drop the copy
+    if not _mark(store, p["disk_id"], dst, "Succeeded"):  # deleted meanwhile: drop the copy
         store.blobs.delete(dst)
-        return None
-    _save(store, replace(from_doc(doc), provisioning_state="Succeeded"))
     return None
 
 
 def fail_fill(store: Store, op: Operation, error: Mapping[str, Any]) -> None:
-    doc = store.meta.get(op.params["disk_id"])
-    if doc is not None:
-        _save(store, replace(from_doc(doc), provisioning_state="Failed"))
+    _mark(store, op.params["disk_id"], BlobRef.from_json(op.params["dst"]), "Failed")
 
 
 def run_revoke(store: Store, op: Operation) -> None:

@@ -347,21 +347,33 @@ def source_blob_of(store: Store, img: Image) -> BlobRef:
     return disks.source_from_resource(store, rid)[0].blob
 
 
+def _mark(store: Store, rid: str, blob: BlobRef, state: str) -> bool:
+    """As ``disks._mark``: only the image that owns ``blob``, never a resurrected one."""
+    from azimg.platform.errors import PreconditionFailed
+
+    while True:
+        doc = store.meta.get(rid)
+        if doc is None or from_doc(doc).os_disk_blob != blob:
+            return False
+        try:
+            store.meta.put(
+                _to_doc(replace(from_doc(doc), provisioning_state=state)), if_match=doc.etag
+            )
+            return True
+        except PreconditionFailed:
+            continue
+
+
 def run_copy(store: Store, op: Operation) -> None:
     src, dst = BlobRef.from_json(op.params["src"]), BlobRef.from_json(op.params["dst"])
     store.blobs.copy(src, dst)
-    doc = store.meta.get(op.params["image_id"])
-    if doc is None:
+    if not _mark(store, op.params["image_id"], dst, "Succeeded"):
         store.blobs.delete(dst)
-        return None
-    _save(store, replace(from_doc(doc), provisioning_state="Succeeded"))
     return None
 
 
 def fail_copy(store: Store, op: Operation, error: Mapping[str, Any]) -> None:
-    doc = store.meta.get(op.params["image_id"])
-    if doc is not None:
-        _save(store, replace(from_doc(doc), provisioning_state="Failed"))
+    _mark(store, op.params["image_id"], BlobRef.from_json(op.params["dst"]), "Failed")
 
 
 def job_specs() -> dict[str, JobSpec]:
