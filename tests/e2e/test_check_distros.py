@@ -175,6 +175,18 @@ CASES: list[tuple[str, Any, str, dict[str, Any], dict[str, Any], str | None]] = 
         "RHEL-03",
     ),
     ("rhel-initramfs-without-hv", rhel, "xfs", {"initrd_modules": ("hv_netvsc",)}, {}, "RHEL-04"),
+    (
+        "rhel-7-without-dhcp-profile",
+        rhel,
+        "xfs",
+        {
+            "/etc/os-release": 'ID="rhel"\nVERSION_ID="7.9"\n',
+            "/etc/NetworkManager/system-connections/eth0.nmconnection": None,
+            "/etc/cloud/cloud.cfg.d/99-no-network.cfg": "network: {config: disabled}\n",
+        },
+        {},
+        "RHEL-07",
+    ),
     ("oracle-good", oracle, "xfs", {}, {}, None),
     (
         "oracle-uek2-kernel",

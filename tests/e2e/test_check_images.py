@@ -49,7 +49,8 @@ def _place(disk: Path, part: Path, offset: int) -> None:
         f"if={part}",
         f"of={disk}",
         "bs=1M",
-        f"seek={offset // MIB}",
+        f"seek={offset}",
+        "oflag=seek_bytes",
         "conv=notrunc,sparse",
         "status=none",
     )
@@ -124,6 +125,8 @@ def make_disk(
     fallback: bool = True,
     swap: bool = False,
     boot_code: bool = True,
+    first: int = MIB,
+    disk_size: int = 0,
     extra: tuple[tuple[str, int, Path | bytes], ...] = (),
 ) -> Path:
     """A raw disk: [BIOS-boot] [ESP] root [swap] — GPT or MBR, with GRUB's boot.img."""
@@ -146,16 +149,16 @@ def make_disk(
         swapfile.write_bytes(b"\0" * 4 * MIB)
         _run("mkswap", "-q", swapfile)
         parts.append((SWAP_GUID if scheme == "gpt" else "82", 4 * MIB, swapfile))
-    total = max(MIB + sum(s for _t, s, _c in parts) + 2 * MIB, 32 * MIB)  # SZ-01: >= 20 MiB
+    total = max(first + sum(s for _t, s, _c in parts) + 2 * MIB, 32 * MIB, disk_size)  # SZ-01
     with open(disk, "wb") as fh:
         fh.truncate(total)
     script = [f"label: {'gpt' if scheme == 'gpt' else 'dos'}"]
-    offset = MIB
+    offset = first
     for type_, size, _c in parts:
         script.append(f"start={offset // 512}, size={size // 512}, type={type_}")
         offset += size
     _run("sfdisk", "-q", disk, input="\n".join(script).encode() + b"\n")
-    offset = MIB
+    offset = first
     for _type, size, content in parts:
         if isinstance(content, Path):
             _place(disk, content, offset)
@@ -329,6 +332,21 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any], dict[str, Any], str]] = [
     ),
     ("32-bit-userland", {"/lib/systemd/systemd": elf_header(3, 1)}, {}, {}, "GEN-05"),
     ("no-partition-table", {}, {"scheme": "none"}, {}, "PT-01"),
+    ("hv-drivers-missing-debian-rule", {"initrd_modules": ()}, {}, {}, "DEB-02"),
+    (
+        "first-partition-before-1-MiB",
+        {},
+        {"scheme": "mbr", "esp": False, "first": 63 * 512},
+        {"marketplace": True},
+        "PT-02",
+    ),
+    (
+        "3-TiB-MBR-disk",  # sparse: only a few sectors are ever written or read
+        {},
+        {"scheme": "mbr", "esp": False, "disk_size": 3 * 1024**4},
+        {},
+        "SZ-03",
+    ),
 ]
 
 
