@@ -330,3 +330,46 @@ def test_disk_patch_updates_tags_and_sku(compute: Any, resource_group: str) -> N
     assert disk.tags == {"stage": "test"}
     assert disk.sku.name == "Premium_LRS" and disk.sku.tier == "Premium"
     assert compute.disks.get(resource_group, "patched").tags == {"stage": "test"}
+
+
+@pytest.mark.parametrize(
+    ("claims", "code"),
+    [
+        ({"exp": -60}, "ExpiredAuthenticationToken"),
+        ({"aud": "https://vault.azure.net"}, "InvalidAuthenticationToken"),
+        ({"iss": "https://login.example/other/v2.0"}, "InvalidAuthenticationToken"),
+    ],
+    ids=["expired", "wrong-audience", "wrong-issuer"],
+)
+def test_tokens_signed_by_us_but_wrong_get_401(
+    platform_server: PlatformServer, claims: dict[str, Any], code: str
+) -> None:
+    """Signed with the platform's own key (read from its data directory), so only the named
+    claim makes the token unacceptable."""
+    import time
+
+    import jwt
+
+    key = (platform_server.data_dir / "identity" / "token-signing.pem").read_bytes()
+    tenant = platform_server.info["AZURE_TENANT_ID"]
+    now = int(time.time())
+    body = {
+        "aud": "https://management.core.windows.net/",
+        "iss": f"{platform_server.base_url}/{tenant}/v2.0",
+        "tid": tenant,
+        "oid": str(uuid.uuid4()),
+        "iat": now - 120,
+        "nbf": now - 120,
+        "exp": now + 600,
+    }
+    body.update({k: (now + v if k == "exp" else v) for k, v in claims.items()})
+    token = jwt.encode(body, key, algorithm="RS256")
+    r = requests.get(
+        f"{platform_server.base_url}/subscriptions",
+        params={"api-version": "2022-12-01"},
+        headers={"Authorization": f"Bearer {token}"},
+        verify=platform_server.ca_bundle,
+        timeout=10,
+    )
+    assert r.status_code == 401
+    assert r.json()["error"]["code"] == code
