@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import os
 import posixpath
+import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
-from azimg.errors import AzimgError
+from azimg.errors import AzimgError, CorruptImage
 from azimg.image import inspect as insp
 from azimg.image.findings import Finding, Severity, Status
 from azimg.image.guestfs import GuestFS, exists
@@ -41,6 +42,7 @@ from azimg.image.rules import (
     ubuntu,
 )
 
+T = TypeVar("T")
 Evaluate = Callable[[insp.ImageFacts, CheckContext], list[Finding]]
 SCOPES: tuple[tuple[str, Evaluate], ...] = (
     ("generation", generation.evaluate),
@@ -358,6 +360,17 @@ def _mounts(root_fs: GuestFS, img: Any, root_number: int, layout: insp.DiskLayou
     return mounts
 
 
+# What a reader bug on hostile bytes looks like; the user gets one line, not a traceback.
+READER_FAILURES = (ValueError, IndexError, KeyError, OverflowError, struct.error, MemoryError)
+
+
+def _open(fn: Callable[[Any], T], arg: Any) -> T:
+    try:
+        return fn(arg)
+    except READER_FAILURES as err:
+        raise CorruptImage(f"cannot read the image: {type(err).__name__}: {err}") from err
+
+
 def check_image(path: str | os.PathLike[str], ctx: CheckContext) -> Report:
     """Run every applicable rule on the image at ``path``."""
     from azimg.disk.guest import open_guest
@@ -371,7 +384,7 @@ def check_image(path: str | os.PathLike[str], ctx: CheckContext) -> Report:
     container = _container_findings(spath)
     notes: list[str] = []
     try:
-        img = open_guest(spath)
+        img = _open(open_guest, spath)
     except AzimgError as err:
         if any(f.is_blocking for f in container):
             return Report(
@@ -385,8 +398,8 @@ def check_image(path: str | os.PathLike[str], ctx: CheckContext) -> Report:
             )
         raise
     with img:
-        layout, ids = _layout(img)
-        root_gp, why = _find_root(img)
+        layout, ids = _open(_layout, img)
+        root_gp, why = _open(_find_root, img)
         root_label = None
         if root_gp is None:
             kind = _bsd_kind(layout, img) or "unknown"

@@ -20,6 +20,7 @@ from __future__ import annotations
 import posixpath
 import re
 import shlex
+import struct
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -731,7 +732,7 @@ def _with_initramfs(fs: GuestFS, k: KernelInfo) -> KernelInfo:
         modules = list_initramfs_modules(fs, k.initramfs)
     except ImportError:
         return _replace(k, initramfs_error=f"{k.initramfs}: the initramfs reader is not installed")
-    except (AzimgError, OSError, ValueError, EOFError, MemoryError) as err:
+    except Exception as err:  # zlib/lzma/zstd/lz4 failures on hostile bytes are not ours
         return _replace(k, initramfs_error=f"{k.initramfs}: {err}")
     return _replace(k, initramfs_modules=frozenset(_module_name(m) for m in modules))
 
@@ -1306,6 +1307,20 @@ class BudgetFS:
         return data
 
 
+# Hostile guest bytes can make a reader fail in these ways; the facet becomes "unreadable".
+FACET_FAILURES = (
+    AzimgError,
+    OSError,
+    ValueError,
+    UnicodeError,
+    RecursionError,
+    IndexError,
+    KeyError,
+    OverflowError,
+    struct.error,
+)
+
+
 def gather(fs: GuestFS, *, read_initramfs: bool = True) -> GuestFacts:
     """All facts about the guest root ``fs`` (mount /boot and the ESP over it first)."""
     unreadable: dict[str, str] = {}
@@ -1314,7 +1329,7 @@ def gather(fs: GuestFS, *, read_initramfs: bool = True) -> GuestFacts:
     def safe(facet: str, fn: Callable[[], T], default: T) -> T:
         try:
             return fn()
-        except (AzimgError, OSError, ValueError, UnicodeError, RecursionError) as err:
+        except FACET_FAILURES as err:
             unreadable[facet] = f"{type(err).__name__}: {err}"
             return default
 
