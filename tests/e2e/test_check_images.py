@@ -520,3 +520,13 @@ def test_corrupt_partition_table_is_one_line_exit_2(tmp_path: Path, good_disk: P
     assert p.returncode == 2, p.stdout + p.stderr
     assert "Traceback" not in p.stderr and len(p.stderr.strip().splitlines()) == 1
     assert "GPT" in p.stderr or "CRC" in p.stderr.upper(), p.stderr
+
+
+def test_bad_compressed_initramfs_is_unreadable_and_exit_2(tmp_path: Path) -> None:
+    garbage = b"\x1f\x8b\x08\x00" + bytes(range(256)) * 64  # gzip magic, then nonsense
+    tree = make_root(tmp_path, **{f"/boot/initrd.img-{KVER}": garbage})
+    r = check(make_disk(tmp_path, tree))
+    by = {f.rule: f for f in r.findings}
+    assert by["KRN-02"].status is Status.unreadable and by["DEB-02"].status is Status.unreadable
+    assert blockers(r) == set() and r.exit_code == 2
+    assert r.why_unreadable is not None and "KRN-02" in r.why_unreadable

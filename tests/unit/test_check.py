@@ -32,6 +32,10 @@ def test_exit_codes() -> None:
     assert (
         report(finding("A-1", Severity.blocker, Status.unreadable), unreadable="ufs").exit_code == 2
     )
+    blind = report(finding("KRN-02", Severity.blocker, Status.unreadable))
+    assert blind.exit_code == 2 and blind.why_unreadable is not None
+    assert "KRN-02" in blind.why_unreadable
+    assert report(finding("W-1", Severity.warning, Status.unreadable)).exit_code == 0
     both = report(finding("A-1", Severity.blocker, Status.failed), unreadable="ufs")
     assert both.exit_code == 1  # a blocker found outranks "could not read everything"
 

@@ -53,6 +53,6 @@ def register(app: typer.Typer) -> None:
         )
         report = check_image(image, ctx)
         emit(report.to_json(), output, lambda _r: render_text(report, show_passed=show_all))
-        if report.exit_code == 2 and report.unreadable_reason:
-            print(f"azimg: error: {report.unreadable_reason}", file=sys.stderr)
+        if report.exit_code == 2:
+            print(f"azimg: error: {report.why_unreadable}", file=sys.stderr)
         raise typer.Exit(report.exit_code)

@@ -10,8 +10,9 @@ rules per scope → ``Report``. This module is the only renderer (text table gro
 severity + summary line, and JSON), as STYLE.md rule 11 asks.
 
 Exit codes: 0 no failed blocker; 1 a blocker failed; 2 the image could not be read — the
-container could not be opened, or no root filesystem could be read (BSD UFS/FFS, LUKS, LVM):
-the report is still printed, with every rule that needed the root marked ``unreadable``.
+container could not be opened, no root filesystem could be read (BSD UFS/FFS, LUKS, LVM), or a
+blocker rule could not be evaluated (e.g. a corrupt initramfs): the report is still printed,
+with every rule that could not read what it needs marked ``unreadable``.
 """
 
 from __future__ import annotations
@@ -90,7 +91,20 @@ class Report:
     def exit_code(self) -> int:
         if self.blockers:
             return 1
-        return 2 if self.unreadable_reason else 0
+        return 2 if self.why_unreadable else 0
+
+    @property
+    def why_unreadable(self) -> str | None:
+        """Why the verdict is incomplete: the root could not be read, or a blocker rule could
+        not be evaluated (exit 2 — "no blockers" would claim what was not checked)."""
+        if self.unreadable_reason:
+            return self.unreadable_reason
+        blind = [f for f in self.unreadable if f.severity is Severity.blocker]
+        if not blind:
+            return None
+        first = blind[0].evidence[0].detail if blind[0].evidence else ""
+        ids = ", ".join(f.rule for f in blind)
+        return f"{len(blind)} blocker check(s) could not be read ({ids}): {first}"
 
     def summary(self) -> str:
         gens = self.generations.label if self.generations else "unknown"
@@ -120,7 +134,7 @@ class Report:
                 "passed": sum(1 for f in self.findings if f.status is Status.passed),
                 "exit_code": self.exit_code,
             },
-            "unreadable_reason": self.unreadable_reason,
+            "unreadable_reason": self.why_unreadable,
             "notes": list(self.notes),
             "seconds": round(self.seconds, 3),
             "bytes_read": self.bytes_read,
@@ -500,9 +514,9 @@ def render_text(report: Report, *, show_passed: bool = False) -> str:
                 )
             if f.fix and f.status is Status.failed:
                 lines.append(f"  {'':<6} {'':<{width}}    fix: {f.fix}")
-    if report.unreadable_reason:
+    if report.why_unreadable:
         lines.append("")
-        lines.append(f"unreadable: {report.unreadable_reason}")
+        lines.append(f"unreadable: {report.why_unreadable}")
     lines.append("")
     lines.append(report.summary())
     return "\n".join(lines)
