@@ -17,6 +17,7 @@ us read gigabytes.
 
 from __future__ import annotations
 
+import dataclasses
 import posixpath
 import re
 import shlex
@@ -731,8 +732,8 @@ def _with_initramfs(fs: GuestFS, k: KernelInfo) -> KernelInfo:
     try:
         modules = list_initramfs_modules(fs, k.initramfs)
     except Exception as err:  # zlib/lzma/zstd/lz4 failures on hostile bytes are not ours
-        return _replace(k, initramfs_error=f"{k.initramfs}: {err}")
-    return _replace(k, initramfs_modules=frozenset(_module_name(m) for m in modules))
+        return dataclasses.replace(k, initramfs_error=f"{k.initramfs}: {err}")
+    return dataclasses.replace(k, initramfs_modules=frozenset(_module_name(m) for m in modules))
 
 
 def list_initramfs_modules(fs: GuestFS, path: str) -> list[str]:
@@ -742,12 +743,6 @@ def list_initramfs_modules(fs: GuestFS, path: str) -> list[str]:
     data = fs.read_file(resolve(fs, path), limit=256 * 1024 * 1024)
     found = initramfs.read_initramfs(data)
     return sorted(found.modules | found.builtin)
-
-
-def _replace(obj: T, **changes: Any) -> T:
-    import dataclasses
-
-    return dataclasses.replace(obj, **changes)  # type: ignore[type-var]
 
 
 def _arch(fs: GuestFS) -> tuple[Located | None, int | None]:
