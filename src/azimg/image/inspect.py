@@ -339,6 +339,7 @@ class GuestFacts:
     files: Mapping[str, str] = field(default_factory=dict)  # a few raw config files by path
     present: frozenset[str] = frozenset()  # PROBE_PATHS that exist
     ptp_hyperv_rule: bool = False  # a udev rule creates /dev/ptp_hyperv
+    grubenv_symlink: bool | None = None  # /boot/grub2/grubenv is a link (None: absent)
     unreadable: Mapping[str, str] = field(default_factory=dict)  # facet -> why
 
     def units(self, *names: str) -> bool:
@@ -1166,6 +1167,11 @@ def _udev_rules(fs: GuestFS) -> frozenset[str]:
     return frozenset(out)
 
 
+def _grubenv_symlink(fs: GuestFS) -> bool | None:
+    st = _lstat(fs, "/boot/grub2/grubenv")
+    return None if st is None else st.is_symlink
+
+
 def _ptp_hyperv_rule(fs: GuestFS) -> bool:
     for d in ("/etc/udev/rules.d", "/usr/lib/udev/rules.d", "/lib/udev/rules.d"):
         for name in _listdir(fs, d):
@@ -1412,6 +1418,7 @@ def gather(fs: GuestFS, *, read_initramfs: bool = True) -> GuestFacts:
         chrony_refclock_ptp=safe("chrony", lambda: _chrony(fs), None),
         udev_rules=safe("udev", lambda: _udev_rules(fs), frozenset()),
         ptp_hyperv_rule=safe("udev", lambda: _ptp_hyperv_rule(fs), False),
+        grubenv_symlink=safe("cmdline", lambda: _grubenv_symlink(fs), None),
         initramfs_config=safe("initramfs-config", lambda: _initramfs_config(fs), ()),
         apt_sources=safe("packages", lambda: _apt_sources(fs), ()),
         yum_repos=safe("packages", lambda: _yum_repos(fs), ()),

@@ -62,6 +62,12 @@ RHEL_13 = Rule(
     "cloud.cfg.d has 05_logging.cfg and 10-azure-kvp.cfg",
     "write the files (Red Hat's own images carry them)",
 )
+RHEL_06 = Rule(
+    "RHEL-06",
+    W,
+    "RHEL 8+: /boot/grub2/grubenv is a regular file",
+    "replace the link with the file it points to (grub2-editenv create, then set the entries)",
+)
 RHEL_09 = Rule("RHEL-09", A, "ClientAliveInterval 180", "set it in /etc/ssh/sshd_config")
 RHEL_11 = Rule("RHEL-11", W, "root's temporary password is locked again", "passwd -l root")
 
@@ -162,6 +168,16 @@ def common(
                 ev(cai.where if cai else "/etc/ssh/sshd_config", cai.value if cai else "not set"),
             )
         )
+        if major(g) >= 8 and g.grubenv_symlink is not None:
+            out.append(
+                RHEL_06.check(
+                    not g.grubenv_symlink,
+                    ev(
+                        "/boot/grub2/grubenv",
+                        ("symbolic link" if g.grubenv_symlink else "regular file"),
+                    ),
+                )
+            )
         grub = g.files.get("/etc/default/grub")
         if major(g) >= 8 and grub is not None:
             ok = "ENABLE_BLSCFG=true" in grub.replace('"', "")
