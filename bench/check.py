@@ -142,6 +142,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="azimg-bench-check-"))
     try:
         image = args.image or build_image(args.size, tmp / "bench.vhd")
+        load_before = os.getloadavg()[0]
         size = image.stat().st_size
         ours = [run_ours(image) for _ in range(args.runs)]
         kernel_env = supermin_kernel(tmp)
@@ -153,7 +154,10 @@ def main() -> None:
         walls = [o["wall_s"] for o in ours]
         checks = [o["check_s"] for o in ours]
         last = ours[-1]
-        print(f"image: {image} ({size / 2**30:.2f} GiB file), load: {os.getloadavg()[0]:.2f}")
+        print(
+            f"image: {image} ({size / 2**30:.2f} GiB file), 1-min load before/after: "
+            f"{load_before:.2f}/{os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs"
+        )
         print(f"{'tool':<28}{'min s':>9}{'median s':>10}{'bytes read':>16}  result")
         print(
             f"{'azimg check (process)':<28}{min(walls):>9.2f}{statistics.median(walls):>10.2f}"
