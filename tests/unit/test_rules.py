@@ -375,3 +375,21 @@ def test_sz_03_disks_over_2_tib_need_gpt_and_gen2(
 
 def test_small_disks_do_not_get_sz_03(base: GuestFacts) -> None:
     assert "SZ-03" not in run(base)
+
+
+def test_gen_08_nvme_readiness(base: GuestFacts) -> None:
+    assert "GEN-08" not in run(base)
+    f = run(base, nvme=True)["GEN-08"]  # the good tree has no nvme module nor io_timeout
+    assert f.status is Status.failed and "nvme_core.io_timeout" in " ".join(
+        e.detail for e in f.evidence
+    )
+    ready = replace(
+        base,
+        cmdline=replace(base.cmdline, args=(*base.cmdline.args, "nvme_core.io_timeout=240")),
+        kernels=tuple(
+            replace(k, initramfs_modules=(k.initramfs_modules or frozenset()) | {"nvme"})
+            for k in base.kernels
+        ),
+    )
+    assert run(ready, nvme=True, generation="2")["GEN-08"].status is Status.passed
+    assert run(ready, nvme=True, generation="1")["GEN-08"].status is Status.failed

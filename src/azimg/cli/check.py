@@ -36,6 +36,9 @@ def register(app: typer.Typer) -> None:
         marketplace: bool = typer.Option(
             False, "--marketplace", help="apply Marketplace certification severities"
         ),
+        nvme: bool = typer.Option(
+            False, "--nvme", help="the VM size uses remote NVMe for the OS disk (Gen2 only)"
+        ),
         show_all: bool = typer.Option(False, "--all", help="list passed rules too"),
         output: OutputFormat = OUTPUT_OPTION,
     ) -> None:
@@ -50,6 +53,7 @@ def register(app: typer.Typer) -> None:
             generalized=generalized,
             generation=generation.value if generation else None,
             marketplace=marketplace,
+            nvme=nvme,
         )
         report = check_image(image, ctx)
         emit(report.to_json(), output, lambda _r: render_text(report, show_passed=show_all))

@@ -25,6 +25,7 @@ class CheckContext:
     generalized: bool = True  # False: a specialized disk (attach, no provisioning)
     generation: str | None = None  # "1" | "2" as uploaded (--hyper-v-generation), None: any
     marketplace: bool = False  # apply the Marketplace certification severities
+    nvme: bool = False  # the VM size attaches the OS disk over remote NVMe (GEN-08)
 
 
 @dataclass(frozen=True)

@@ -411,6 +411,16 @@ TIM_03 = Rule(
 TIM_04 = Rule("TIM-04", A, "only one time daemon enabled", "disable the extra time daemons")
 
 
+GEN_08 = Rule(
+    "GEN-08",
+    W,
+    "remote NVMe: Gen2, nvme in the initramfs (or built in), nvme_core.io_timeout=240, "
+    "fstab free of /dev/sd* and /dev/nvme*",
+    "add nvme to the initramfs driver list, nvme_core.io_timeout=240 to the command line, "
+    "UUID= in fstab; deploy as Gen2",
+)
+
+
 def _ver(v: str) -> tuple[int, ...]:
     v = v.split(":", 1)[-1]
     return tuple(int(x) for x in re.findall(r"\d+", v.split("-", 1)[0])[:4])
@@ -461,7 +471,28 @@ def evaluate(facts: ImageFacts, ctx: CheckContext) -> list[Finding]:
     out += _accounts(g, ctx)
     out += _ssh_time_udev(g, ctx)
     out += _extras(g)
+    if ctx.nvme:
+        out.append(_nvme(facts, ctx))
     return out
+
+
+def _nvme(facts: ImageFacts, ctx: CheckContext) -> Finding:
+    g = facts.guest
+    problems = []
+    if ctx.generation == "1":
+        problems.append(ev("--generation", "remote NVMe needs Gen2"))
+    k = default_kernel(g)
+    if k is not None and not k.built_in("nvme"):
+        if k.initramfs_modules is None:
+            return GEN_08.unreadable(k.initramfs_error or "no initramfs listing")
+        if "nvme" not in k.initramfs_modules:
+            problems.append(ev(k.initramfs or "/boot", "nvme not in the initramfs"))
+    if g.cmdline.value("nvme_core.io_timeout") != "240":
+        problems.append(ev(g.cmdline.where or "boot config", "nvme_core.io_timeout=240 absent"))
+    problems += [
+        ev(e.where, e.spec) for e in g.fstab or () if re.match(r"^/dev/(sd[a-z]|nvme\d)", e.spec)
+    ]
+    return GEN_08.check(not problems, *problems or (ev("initramfs, cmdline, fstab", "ready"),))
 
 
 def _extras(g: GuestFacts) -> list[Finding]:
