@@ -1,0 +1,92 @@
+"""The durable job runner with a real store: what a restart does with rows left InProgress."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from azimg.platform.errors import InvalidVhd
+from azimg.platform.jobs import Jobs, JobSpec
+from azimg.platform.settings import Settings
+from azimg.platform.store import Operation, Store, open_store
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    s = open_store(Settings(data_dir=tmp_path, regions=("eastus",)))
+    yield s
+    s.close()
+
+
+def _left_behind(store: Store, kind: str, op_id: str) -> None:
+    """A row exactly as a killed process leaves it: written, never finished."""
+    store.meta.add_operation(
+        Operation(
+            id=op_id,
+            kind=kind,
+            status="InProgress",
+            action="put",
+            resource_id="/subscriptions/s/resourceGroups/r/providers/X/y/z",
+            location="eastus",
+            params={"n": 7},
+        )
+    )
+
+
+def test_restart_reruns_resumable_jobs_and_fails_the_others(store: Store) -> None:
+    ran: list[Mapping[str, Any]] = []
+    failed: list[tuple[str, Mapping[str, Any]]] = []
+    jobs = Jobs(store, workers=1)
+    jobs.register(
+        "again", JobSpec(run=lambda s, op: ran.append(op.params) or {"ok": True}, resumable=True)
+    )
+    jobs.register(
+        "once",
+        JobSpec(
+            run=lambda s, op: None,
+            on_fail=lambda s, op, err: failed.append((op.id, err)),
+            resumable=False,
+        ),
+    )
+    _left_behind(store, "again", "op-a")
+    _left_behind(store, "once", "op-b")
+    _left_behind(store, "gone", "op-c")  # a kind nobody registers any more
+    jobs.start()
+    try:
+        assert jobs.wait("op-a", 30).status == "Succeeded"
+        assert jobs.get("op-a").output == {"ok": True}
+        assert ran == [{"n": 7}]
+        b = jobs.get("op-b")
+        assert b.status == "Failed" and b.error["code"] == "OperationInterrupted"
+        assert [i for i, _ in failed] == ["op-b"]
+        assert jobs.get("op-c").status == "Failed"
+        assert store.meta.operations_in_progress() == []
+    finally:
+        jobs.stop()
+
+
+def test_a_failing_job_records_the_arm_error_and_runs_on_fail(store: Store) -> None:
+    seen = threading.Event()
+
+    def run(s: Store, op: Operation) -> None:
+        raise InvalidVhd("cookie is not conectix", target="footer")
+
+    jobs = Jobs(store, workers=1)
+    jobs.register("bad", JobSpec(run=run, on_fail=lambda s, op, err: seen.set()))
+    jobs.start()
+    try:
+        op = jobs.submit("bad", action="post", resource_id="/subscriptions/s/x", location="eastus")
+        done = jobs.wait(op.id, 30)
+        assert done.status == "Failed"
+        assert done.error == {
+            "code": "InvalidVhd",
+            "message": "cookie is not conectix",
+            "target": "footer",
+        }
+        assert seen.is_set()
+    finally:
+        jobs.stop()
