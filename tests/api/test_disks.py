@@ -564,3 +564,46 @@ def test_snapshot_read_access_downloads_the_vhd(
     ).result()
     assert compute.snapshots.get(resource_group, "snap-read").disk_state == "ActiveSAS"
     assert download(sas.access_sas) == vhd.read_bytes()
+
+
+def test_grow_moves_the_footer_and_keeps_the_data(
+    compute: Any, resource_group: str, vhd: Path
+) -> None:
+    from azure.storage.blob import BlobClient
+
+    from azimg.disk.vhd import Footer
+
+    upload_disk(compute, resource_group, "grow", vhd)
+    data = vhd.read_bytes()
+    old_footer = Footer.unpack(data[-512:], at=len(data) - 512)
+    with pytest.raises(HttpResponseError) as err:  # shrinking is refused
+        compute.disks.begin_update(
+            resource_group, "grow", {"properties": {"diskSizeGB": 0}}
+        ).result()
+    assert err.value.error.code == "InvalidParameter"
+    grown = compute.disks.begin_update(
+        resource_group, "grow", {"properties": {"diskSizeGB": 2}}
+    ).result()
+    assert grown.disk_size_gb == 2 and grown.disk_size_bytes == 2 * 1024**3
+    sas = compute.disks.begin_grant_access(
+        resource_group, "grow", {"access": "Read", "durationInSeconds": 600}
+    ).result()
+    client = BlobClient.from_blob_url(sas.access_sas)
+    assert client.get_blob_properties().size == 2 * 1024**3 + 512
+    head = client.download_blob(offset=0, length=len(data)).readall()
+    assert head[: len(data) - 512] == data[:-512]  # the guest's bytes did not move
+    assert head[len(data) - 512 :] == bytes(512)  # the old footer is gone
+    raw = client.download_blob(offset=2 * 1024**3, length=512).readall()
+    footer = Footer.unpack(raw, at=2 * 1024**3)
+    assert footer.current_size == 2 * 1024**3 and footer.unique_id == old_footer.unique_id
+    with pytest.raises(HttpResponseError) as err:  # not while a SAS is out
+        compute.disks.begin_update(
+            resource_group, "grow", {"properties": {"diskSizeGB": 3}}
+        ).result()
+    assert err.value.error.code == "OperationNotAllowed"
+    compute.disks.begin_revoke_access(resource_group, "grow").result()
+    with pytest.raises(HttpResponseError) as err:
+        compute.disks.begin_update(
+            resource_group, "grow", {"properties": {"diskSizeGB": 1}}
+        ).result()
+    assert err.value.error.code == "BadRequest"

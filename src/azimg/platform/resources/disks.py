@@ -454,10 +454,7 @@ def create_or_update(
         if creation:
             _immutable_checks(current, region=region, creation=creation)
         if size_gb is not None and size_gb != current.disk_size_gb:
-            raise NotImplementedFeature(
-                f"Resizing a {kind.noun} is not implemented by azimg.",
-                target="properties.diskSizeGB",
-            )
+            current = _grow(store, current, size_gb, kind)
         updated = replace(
             current,
             tags=clean_tags if tags is not None else current.tags,
@@ -585,6 +582,47 @@ def create_or_update(
     return _save(store, disk), fill
 
 
+def _grow(store: Store, d: Disk, size_gb: Any, kind: Kind) -> Disk:
+    """Resize to ``size_gb``: grow only, only while no VM runs on it and no SAS is out. The
+    VHD footer moves to the new end (same unique id); the old footer's page becomes zeros."""
+    from azimg.disk.vhd import Footer
+
+    if not isinstance(size_gb, int) or not 1 <= size_gb <= MAX_DISK_GB:
+        raise InvalidParameter(
+            f"The value {size_gb} of diskSizeGB is out of range; it must be 1 to {MAX_DISK_GB}.",
+            target="properties.diskSizeGB",
+        )
+    if kind is not DISK:
+        raise OperationNotAllowed(
+            "The size of a snapshot cannot be changed.", target="properties.diskSizeGB"
+        )
+    new_size = size_gb * GIB
+    if new_size < d.disk_size_bytes:
+        raise BadRequest(
+            f"Disk '{d.name}' cannot be shrunk from {d.disk_size_gb} GB to {size_gb} GB; "
+            "only increasing the size is supported.",
+            target="properties.diskSizeGB",
+        )
+    if d.disk_state not in ("Unattached", "Reserved") or d.provisioning_state != "Succeeded":
+        raise OperationNotAllowed(
+            f"Disk '{d.name}' can be resized only when it is unattached or its VM is "
+            f"deallocated; it is {d.disk_state}.",
+            target="properties.diskSizeGB",
+        )
+    old = d.disk_size_bytes
+    raw = store.blobs.read(d.blob, old, FOOTER)
+    try:
+        unique = Footer.unpack(raw, at=old).unique_id
+    except Exception:  # a footer we cannot read: the new one gets a fresh id
+        unique = None
+    store.blobs.resize(d.blob, new_size + FOOTER)
+    store.blobs.write_pages(
+        d.blob, new_size, Footer.for_fixed_disk(new_size, unique_id=unique).pack()
+    )
+    store.blobs.clear_pages(d.blob, old, old + FOOTER)
+    return replace(d, disk_size_bytes=new_size)
+
+
 def update(
     store: Store,
     *,
@@ -602,9 +640,7 @@ def update(
         store, subscription_id=subscription_id, resource_group=resource_group, name=name, kind=kind
     )
     if "diskSizeGB" in properties and properties["diskSizeGB"] != current.disk_size_gb:
-        raise NotImplementedFeature(
-            f"Resizing a {kind.noun} is not implemented by azimg.", target="properties.diskSizeGB"
-        )
+        current = _grow(store, current, properties["diskSizeGB"], kind)
     os_type = properties.get("osType")
     generation = properties.get("hyperVGeneration")
     updated = replace(

@@ -88,6 +88,12 @@ class FilesystemBlobStore:
         finally:
             os.close(fd)
 
+    def resize(self, ref: BlobRef, size: int) -> None:
+        with self._open_rw(ref) as fd:
+            os.ftruncate(fd, size)
+        with self._lock(ref):
+            self._save_ranges(ref, page_ranges.remove(self._load_ranges(ref), size, 1 << 62))
+
     def write_pages(self, ref: BlobRef, offset: int, data: bytes) -> None:
         with self._open_rw(ref) as fd:
             view = memoryview(data)
