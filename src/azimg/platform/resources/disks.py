@@ -206,6 +206,11 @@ def _save(store: Store, d: Disk) -> Disk:
     return d
 
 
+def save(store: Store, d: Disk) -> Disk:
+    """Store a ``Disk`` another resource type made (a VM's OS disk), in this module's format."""
+    return _save(store, d)
+
+
 def _id(kind: Kind, subscription_id: str, resource_group: str, name: str) -> str:
     return resource_id(subscription_id, resource_group, kind.type, name)
 
