@@ -93,3 +93,11 @@ def test_commas_in_paths_are_escaped() -> None:
 def test_serial_console_is_appended_not_truncated() -> None:
     argv = qemu_argv(make_machine(), make_files())
     assert "file,id=ser0,path=/run/vm/serial.log,append=on" in option(argv, "-chardev")
+
+
+def test_an_attached_vhd_is_raw_with_the_footer_cut_off() -> None:
+    files = make_files(os_disk=Path("/b/disk.vhd"), os_disk_format="raw", os_disk_size=1048576)
+    drives = option(qemu_argv(make_machine(), files), "-drive")
+    assert "if=none,id=os0,driver=raw,size=1048576,file.filename=/b/disk.vhd,discard=unmap" in (
+        drives
+    )

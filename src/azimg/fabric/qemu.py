@@ -12,6 +12,8 @@ The command line is what the real agents were seen to accept (provisioning.md §
   QEMU's own (empty) network namespace, where the VM host relays them. IMDS goes through a
   ``guestfwd`` command that must never write to stderr (it would reach the guest).
 - ``hostfwd`` puts the guest's SSH on 127.0.0.1:2222 inside that namespace only.
+- An attached (specialized) disk is its fixed VHD used in place: the raw driver with an explicit
+  ``size`` keeps the 512-byte footer out of the guest's sight, and writes land in the disk.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ class MachineFiles:
     serial_log: Path
     qmp_socket: Path
     imds_socket: Path
+    os_disk_size: int | None = None  # raw only: what the guest sees (hides a VHD footer)
     disc: Path | None = None  # provisioning media; None for specialized VMs
     ovmf_vars: Path | None = None  # the VM's own copy (Gen2)
 
@@ -84,9 +87,15 @@ def qemu_argv(m: Machine, f: MachineFiles, *, qemu: str = "qemu-system-x86_64") 
         "-smbios", f"type=3,manufacturer=Microsoft Corporation,asset={ASSET_TAG}",
     ]  # fmt: skip
     argv += ["-device", "virtio-scsi-pci,id=scsi0"]
+    if f.os_disk_size is not None:
+        if f.os_disk_format != "raw":
+            raise AssertionError("a size limit only applies to a raw OS disk")
+        os_drive = f"driver=raw,size={f.os_disk_size},file.filename={_escape(str(f.os_disk))}"
+    else:
+        os_drive = f"file={_escape(str(f.os_disk))},format={f.os_disk_format}"
     argv += [
         "-drive",
-        f"if=none,id=os0,file={_escape(str(f.os_disk))},format={f.os_disk_format},discard=unmap",
+        f"if=none,id=os0,{os_drive},discard=unmap",
         "-device", "scsi-hd,drive=os0,bus=scsi0.0,bootindex=0",
     ]  # fmt: skip
     if f.disc is not None:

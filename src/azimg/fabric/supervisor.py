@@ -20,6 +20,7 @@ import contextlib
 import hashlib
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -28,11 +29,12 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 from azimg.errors import AzimgError, InvalidArgument
+from azimg.fabric import accel
 from azimg.fabric import provisioning as prov
 from azimg.fabric.guestserver import GuestServer
 from azimg.fabric.imds import InstanceMetadata, route_imds, smbios_uuid
@@ -76,7 +78,9 @@ class VmSpec:
     provisioning: LinuxProvisioning | None  # None: specialized, no disc, no wait
     provisioning_timeout_s: float = 1200.0
     os_disk_format: str = "qcow2"
-    accel: str = "tcg"
+    os_disk_size: int | None = None  # raw disks: the guest-visible size (a VHD minus its footer)
+    accel: str = "tcg"  # tcg | kvm | auto (KVM after a boot self-test, see fabric/accel.py)
+    serial_log: Path | None = None  # default: serial.log in the VM's runtime directory
 
 
 def mac_for(vm_id: str) -> str:
@@ -98,6 +102,7 @@ class _Running:
     timer: threading.Timer | None = None
     agent: AgentStatus | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
+    cleaned: threading.Event = field(default_factory=threading.Event)
 
 
 class Supervisor:
@@ -107,6 +112,8 @@ class Supervisor:
         self._events = events
         self._vms: dict[str, _Running] = {}
         self._lock = threading.Lock()
+        self._accel_lock = threading.Lock()
+        self._kvm_verdict: bool | None = None
         # One long-lived thread spawns every VM host: see the module docstring.
         self._spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fabric-spawn")
         self.reap_stale()
@@ -119,6 +126,10 @@ class Supervisor:
         return self.root / name
 
     def serial_log(self, name: str) -> Path:
+        with self._lock:
+            vm = self._vms.get(name)
+        if vm is not None and vm.spec.serial_log is not None:
+            return vm.spec.serial_log
         return self.rundir(name) / "serial.log"
 
     def request_log(self, name: str) -> Path:
@@ -128,12 +139,16 @@ class Supervisor:
         """Boot ``spec``; returns once QEMU is launched (not booted)."""
         require_tools(spec.generation)
         with self._lock:
-            if spec.name in self._vms:
+            previous = self._vms.get(spec.name)
+        if previous is not None:
+            if previous.process.poll() is None:
                 raise InvalidArgument(f"VM {spec.name} is already running")
+            previous.cleaned.wait(30)  # its host exited; let its cleanup finish first
         rundir = self.rundir(spec.name)
         rundir.mkdir(parents=True, exist_ok=True)
-        # Unix socket paths are limited to 108 bytes; keep them short and per VM.
-        sockdir = Path("/tmp") / f"azimg-vm-{hashlib.sha256(str(rundir).encode()).hexdigest()[:16]}"
+        # Unix socket paths are limited to 108 bytes: short, and fresh for every boot.
+        tag = f"{hashlib.sha256(str(rundir).encode()).hexdigest()[:12]}-{secrets.token_hex(3)}"
+        sockdir = Path("/tmp") / f"azimg-vm-{tag}"
         sockdir.mkdir(mode=0o700, exist_ok=True)
         disc = None
         if spec.provisioning is not None:
@@ -157,7 +172,8 @@ class Supervisor:
         files = MachineFiles(
             os_disk=spec.os_disk,
             os_disk_format=spec.os_disk_format,
-            serial_log=rundir / "serial.log",
+            os_disk_size=spec.os_disk_size,
+            serial_log=spec.serial_log or rundir / "serial.log",
             qmp_socket=sockdir / "qmp.sock",
             imds_socket=sockdir / "imds.sock",
             disc=disc,
@@ -169,8 +185,9 @@ class Supervisor:
             memory_mib=spec.memory_mib,
             smbios_uuid=smbios_uuid(spec.vm_id, spec.generation),
             mac=mac_for(spec.vm_id),
-            accel=spec.accel,
+            accel="tcg",
         )
+        machine = replace(machine, accel=self._accel(spec.accel, machine, files))
         state = prov.Provisioning(
             outcome=prov.Outcome.IN_PROGRESS if spec.provisioning else prov.Outcome.COMPLETE
         )
@@ -226,6 +243,19 @@ class Supervisor:
         ).start()
         self._events.provisioning(spec.name, state)
 
+    def _accel(self, mode: str, machine: Machine, files: MachineFiles) -> str:
+        """TCG, or KVM once a boot self-test of this VM's disk passed on this host."""
+
+        def self_test() -> bool:
+            with self._accel_lock:
+                if self._kvm_verdict is None:
+                    self._kvm_verdict = accel.cached_kvm_verdict(
+                        lambda: accel.boot_self_test(machine, files, accel="kvm")
+                    )
+                return self._kvm_verdict
+
+        return accel.choose_accel(mode, self_test)
+
     def _spawn(self, rundir: Path, ssh_fd: int) -> subprocess.Popen[bytes]:
         log = (rundir / "vmhost.log").open("ab")
         try:
@@ -240,9 +270,6 @@ class Supervisor:
 
     def _watch(self, vm: _Running) -> None:
         code = vm.process.wait()
-        with self._lock:
-            if self._vms.get(vm.spec.name) is vm:
-                del self._vms[vm.spec.name]
         if vm.timer is not None:
             vm.timer.cancel()
         for server in vm.servers:
@@ -251,6 +278,11 @@ class Supervisor:
         (vm.rundir / "vmhost.pid").unlink(missing_ok=True)
         (vm.rundir / "qemu.pid").unlink(missing_ok=True)
         shutil.rmtree(vm.sockdir, ignore_errors=True)
+        # Only now may the name boot again: nothing of this run is left to clean up.
+        with self._lock:
+            if self._vms.get(vm.spec.name) is vm:
+                del self._vms[vm.spec.name]
+        vm.cleaned.set()
         self._events.stopped(vm.spec.name, code)
 
     def stop(self, name: str, *, graceful: bool = False, timeout_s: float = 60.0) -> int:
@@ -260,15 +292,22 @@ class Supervisor:
             try:
                 with Qmp(vm.sockdir / "qmp.sock", timeout=5) as qmp:
                     qmp.command("system_powerdown")
-                return vm.process.wait(timeout=timeout_s)
+                vm.process.wait(timeout=timeout_s)
+                return self._wait_cleaned(vm)
             except (QmpError, subprocess.TimeoutExpired, OSError):
                 pass
-        vm.process.send_signal(signal.SIGTERM)
-        try:
-            return vm.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(vm.process.pid, signal.SIGKILL)
-            return vm.process.wait()
+        if vm.process.poll() is None:
+            vm.process.send_signal(signal.SIGTERM)
+            try:
+                vm.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(vm.process.pid, signal.SIGKILL)
+        return self._wait_cleaned(vm)
+
+    def _wait_cleaned(self, vm: _Running) -> int:
+        code = vm.process.wait()
+        vm.cleaned.wait(30)
+        return code
 
     def restart(self, name: str) -> None:
         """A hard reset, as Azure's restart is from the guest's point of view."""

@@ -38,6 +38,8 @@ class Settings:
     public_host: str | None = None  # host name put into URLs and the certificate, if not host
     job_workers: int = 2
     replication_rate: int | None = None  # bytes/s per gallery replica copy; None = full speed
+    vm_provisioning_timeout: float = 1200.0  # s until OSProvisioningTimedOut (Azure: ~20 min)
+    vm_accel: str = "auto"  # tcg | kvm | auto: KVM only after a boot self-test passes
 
     def __post_init__(self) -> None:
         if not self.regions:
@@ -89,5 +91,9 @@ class Settings:
             env["database_url"] = v
         if v := os.environ.get("AZIMG_REPLICATION_RATE"):
             env["replication_rate"] = int(v)
+        if v := os.environ.get("AZIMG_VM_PROVISIONING_TIMEOUT"):
+            env["vm_provisioning_timeout"] = float(v)
+        if v := os.environ.get("AZIMG_VM_ACCEL"):
+            env["vm_accel"] = v
         env.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**env)  # type: ignore[arg-type]
