@@ -1,8 +1,9 @@
 """``azimg build debian``: the stages in order, each reported, output renamed into place last.
 
-Stages: bootstrap (cached) → unpack → configure → partition → root filesystem → ESP → GRUB →
-VHD. Work happens in a hidden directory next to the output, so the final rename stays on one
-filesystem and a failure at any stage leaves no file at the output path.
+Stages: bootstrap (cached) → copy root → configure → partition → root filesystem → ESP → GRUB
+→ VHD. The disk is assembled in a hidden directory next to the output, so the final rename stays
+on one filesystem and a failure at any stage leaves no file at the output path; the root tree is
+assembled next to the cache (see rootfs.copy_tree).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from azimg.disk.convert import make_fixed_in_place
 from azimg.errors import InvalidArgument
 from azimg.image.build import bootloader, customize, layout, rootfs, tools
 from azimg.image.build.customize import Identity
@@ -59,8 +61,6 @@ def build(
             hint="run it with sudo",
         )
     tools.require_all()
-    from azimg.disk.convert import make_fixed_in_place
-
     cache_dir = spec.cache_dir or rootfs.default_cache_dir()
     marks: list[tuple[str, float]] = []
 
