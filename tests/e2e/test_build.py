@@ -291,3 +291,20 @@ def test_unreachable_mirror_fails_cleanly(tmp_path: Path) -> None:
     assert not out.exists()
     assert not list((cache / "rootfs").glob("*.tar"))
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".azimg-build")]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--release", "nosuchrelease"], "Debian release 'nosuchrelease' is not on"),
+        (["--packages", "no-such-package-azimg"], "'no-such-package-azimg' is not in Debian"),
+    ],
+)
+def test_archive_refusals_fail_cleanly(tmp_path: Path, args: list[str], message: str) -> None:
+    out = tmp_path / "x.vhd"
+    proc = _azimg("build", "debian", "-o", str(out), "--cache-dir", str(tmp_path / "c"), *args)
+    assert proc.returncode == 2
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("azimg: error:") and message in last
+    assert not out.exists()
+    assert not list((tmp_path / "c" / "rootfs").glob("*/etc"))

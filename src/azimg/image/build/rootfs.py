@@ -31,7 +31,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from azimg.errors import AzimgError
+from azimg.errors import AzimgError, InvalidArgument
 from azimg.image.build import mirror as mirror_mod
 from azimg.image.build.tools import ToolFailed, run
 
@@ -87,6 +87,13 @@ _UNREACHABLE = re.compile(
     r"Could not connect)",
     re.IGNORECASE,
 )
+
+
+_MISSING_PACKAGE = re.compile(
+    r"Unable to locate package (\S+)|Package '?(\S+?)'? has no installation"
+)
+# apt's own error lines, not mmdebstrap's "failed to run" summary.
+_APT_ERROR = re.compile(r"^E: (?!mmdebstrap failed|.*failed to run|apt-get .* failed)")
 
 
 class MirrorUnreachable(AzimgError):
@@ -218,9 +225,26 @@ def _mmdebstrap(
         run(argv, what=f"bootstrapping Debian {release} with mmdebstrap", log=log)
     except ToolFailed as err:
         text = log.read_text(errors="replace") if log.is_file() else ""
+        archives = ", ".join(dict.fromkeys(s.split()[1] for s in sources))
+        if "does not have a Release file" in text:
+            raise InvalidArgument(
+                f"Debian release {release!r} is not on {archives}",
+                hint="check --release (e.g. bookworm) or --mirror",
+            ) from err
         if _UNREACHABLE.search(text):
             raise MirrorUnreachable(
-                f"cannot reach the Debian archive ({', '.join(s.split()[1] for s in sources)})",
+                f"cannot reach the Debian archive ({archives})",
                 hint="check the network or pass --mirror URI of a reachable Debian mirror",
+            ) from err
+        missing = _MISSING_PACKAGE.search(text)
+        if missing:
+            raise InvalidArgument(
+                f"package {missing.group(1) or missing.group(2)!r} is not in Debian {release}",
+                hint="check --packages",
+            ) from err
+        first = next((ln for ln in text.splitlines() if _APT_ERROR.match(ln)), None)
+        if first:
+            raise ToolFailed(
+                f"bootstrapping Debian {release} failed: {first}", hint=str(log)
             ) from err
         raise
