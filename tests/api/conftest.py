@@ -43,6 +43,7 @@ class PlatformServer:
     port: int
     regions: str = "eastus,westus,westeurope"
     database_url: str | None = None
+    env: dict[str, str] = field(default_factory=dict)
     proc: subprocess.Popen[str] | None = None
     info: dict[str, str] = field(default_factory=dict)
 
@@ -76,7 +77,9 @@ class PlatformServer:
         if self.database_url:
             cmd += ["--database-url", self.database_url]
         log = open(self.data_dir.parent / f"{self.data_dir.name}-server.log", "a")  # noqa: SIM115
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True)
+        self.proc = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=log, text=True, env={**os.environ, **self.env}
+        )
         assert self.proc.stdout is not None
         lines = []
         deadline = time.monotonic() + timeout
@@ -184,9 +187,12 @@ def make_server(
     trusts it too."""
     made: list[PlatformServer] = []
 
-    def make(database_url: str | None = None) -> PlatformServer:
+    def make(database_url: str | None = None, env: dict[str, str] | None = None) -> PlatformServer:
         server = PlatformServer(
-            data_dir=tmp_path / f"data{len(made)}", port=free_port(), database_url=database_url
+            data_dir=tmp_path / f"data{len(made)}",
+            port=free_port(),
+            database_url=database_url,
+            env=env or {},
         )
         server.data_dir.mkdir()
         shutil.copytree(platform_server.data_dir / "tls", server.data_dir / "tls")
@@ -266,6 +272,42 @@ def postgres_url(postgres_server: str) -> str:
     ) as conn:
         conn.execute(f"CREATE DATABASE {name}")
     return postgres_server + name
+
+
+AZURITE_KEY = (
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+)
+
+
+@pytest.fixture(scope="session")
+def azurite_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A Blob API account served by Azurite (installed by setup.sh into .tools); its
+    well-known dev account key is ``AZURITE_KEY``."""
+    tool = Path(__file__).resolve().parents[2] / ".tools" / "node_modules" / ".bin"
+    tool = tool / "azurite-blob"
+    if not tool.exists():
+        raise RuntimeError(f"{tool} is missing: run ./setup.sh")
+    port = free_port()
+    cmd = [str(tool), "--blobHost", "127.0.0.1", "--blobPort", str(port), "--silent"]
+    cmd += ["--location", str(tmp_path_factory.mktemp("azurite")), "--disableTelemetry"]
+    cmd += ["--skipApiVersionCheck"]
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError("azurite did not start") from None
+            time.sleep(0.2)
+    try:
+        yield f"http://127.0.0.1:{port}/devstoreaccount1"
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(30)
 
 
 @pytest.fixture(scope="session")

@@ -133,3 +133,34 @@ def test_platform_on_postgresql(make_server: Any, postgres_url: str, tmp_path: P
     assert download(read.access_sas) == vhd.read_bytes()
     server.resource_client().resource_groups.begin_delete("pg").result()
     assert server.data_dir.joinpath("metadata.sqlite").exists() is False
+
+
+@pytest.mark.slow
+def test_platform_with_blobs_in_the_blob_api(
+    make_server: Any, azurite_url: str, tmp_path: Path
+) -> None:
+    """Bytes in a storage account (Azurite) instead of files: upload, copy, read back."""
+    from tests.api.conftest import AZURITE_KEY
+    from tests.api.helpers import upload_disk
+
+    vhd = make_vhd(tmp_path, mib=20, seed=11)
+    server: PlatformServer = make_server(
+        env={"AZIMG_BLOB_URL": azurite_url, "AZIMG_BLOB_KEY": AZURITE_KEY}
+    )
+    compute, resources = server.compute_client(), server.resource_client()
+    resources.resource_groups.create_or_update("blobapi", {"location": "eastus"})
+    disk = upload_disk(compute, "blobapi", "os", vhd)
+    assert disk.disk_state == "Unattached"
+    compute.snapshots.begin_create_or_update(
+        "blobapi",
+        "snap",
+        {
+            "location": "eastus",
+            "properties": {"creationData": {"createOption": "Copy", "sourceResourceId": disk.id}},
+        },
+    ).result()
+    read = compute.snapshots.begin_grant_access(
+        "blobapi", "snap", {"access": "Read", "durationInSeconds": 600}
+    ).result()
+    assert download(read.access_sas) == vhd.read_bytes()
+    assert not any(server.data_dir.joinpath("blobs").glob("*/*"))  # nothing went to files

@@ -28,6 +28,12 @@ def register(app: typer.Typer) -> None:
         database_url: str | None = typer.Option(
             None, "--database-url", help="SQLAlchemy URL (default SQLite in the data directory)"
         ),
+        blob_url: str | None = typer.Option(
+            None,
+            "--blob-url",
+            help="keep blobs in this Blob API account (Azure Storage, Azurite); key in "
+            "$AZIMG_BLOB_KEY",
+        ),
         public_host: str | None = typer.Option(
             None, "--public-host", help="host name clients use, put in URLs and the certificate"
         ),
@@ -47,6 +53,7 @@ def register(app: typer.Typer) -> None:
             port=port,
             regions=tuple(regions.split(",")) if regions else None,
             database_url=database_url,
+            blob_url=blob_url,
             public_host=public_host,
         )
         info = connection_info(settings)

@@ -35,6 +35,8 @@ class Settings:
     port: int = 8443
     regions: tuple[str, ...] = DEFAULT_REGIONS
     database_url: str | None = None  # None → SQLite at data_dir/metadata.sqlite
+    blob_url: str | None = None  # Blob API account URL (Azure Storage, Azurite); None → files
+    blob_key: str | None = None  # that account's shared key (AZIMG_BLOB_KEY)
     public_host: str | None = None  # host name put into URLs and the certificate, if not host
     job_workers: int = 2
     replication_rate: int | None = None  # bytes/s per gallery replica copy; None = full speed
@@ -89,6 +91,10 @@ class Settings:
             env["regions"] = tuple(x for x in v.split(",") if x.strip())
         if v := os.environ.get("AZIMG_DATABASE_URL"):
             env["database_url"] = v
+        if v := os.environ.get("AZIMG_BLOB_URL"):
+            env["blob_url"] = v
+        if v := os.environ.get("AZIMG_BLOB_KEY"):
+            env["blob_key"] = v
         if v := os.environ.get("AZIMG_REPLICATION_RATE"):
             env["replication_rate"] = int(v)
         if v := os.environ.get("AZIMG_VM_PROVISIONING_TIMEOUT"):

@@ -26,13 +26,28 @@ class Store:
 
 
 def open_store(settings: Settings) -> Store:
-    """The embedded backends: SQL metadata (SQLite unless a URL says otherwise) and files."""
-    from azimg.platform.store.filesystem import FilesystemBlobStore
+    """SQL metadata (SQLite unless a URL says otherwise) and blobs in files, or in the Blob
+    API when ``blob_url`` names a storage account (one container per region)."""
     from azimg.platform.store.sql import SqlMetadataStore
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    blobs: BlobStore
+    if settings.blob_url:
+        from azimg.platform.store.azure_blob import AzureBlobStore
+
+        account = settings.blob_url.rstrip("/").rsplit("/", 1)[-1].split(".")[0]
+        credential = (
+            {"account_name": account, "account_key": settings.blob_key}
+            if settings.blob_key
+            else None
+        )
+        blobs = AzureBlobStore(settings.blob_url, credential, settings.regions)
+    else:
+        from azimg.platform.store.filesystem import FilesystemBlobStore
+
+        blobs = FilesystemBlobStore(settings.blob_root, settings.regions)
     return Store(
         meta=SqlMetadataStore(settings.effective_database_url),
-        blobs=FilesystemBlobStore(settings.blob_root, settings.regions),
+        blobs=blobs,
         regions=settings.regions,
     )
