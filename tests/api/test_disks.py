@@ -3,6 +3,7 @@ flow, read access, and the rules Azure enforces (with Azure's error codes)."""
 
 from __future__ import annotations
 
+import os
 import uuid
 from pathlib import Path
 from typing import Any
@@ -607,3 +608,49 @@ def test_grow_moves_the_footer_and_keeps_the_data(
             resource_group, "grow", {"properties": {"diskSizeGB": 1}}
         ).result()
     assert err.value.error.code == "BadRequest"
+
+
+def test_parallel_page_writes_land_intact(
+    compute: Any, resource_group: str, tmp_path: Path
+) -> None:
+    """Four writers at once (as azcopy and the SDK's max_concurrency do)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from azure.storage.blob import BlobClient
+
+    data = os.urandom(24 * MIB)
+    vhd = tmp_path / "dense.raw"
+    vhd.write_bytes(data)
+    from azimg.disk.convert import convert
+
+    convert(vhd, tmp_path / "dense.vhd")
+    image = (tmp_path / "dense.vhd").read_bytes()
+    compute.disks.begin_create_or_update(
+        resource_group,
+        "parallel",
+        {
+            "location": "eastus",
+            "properties": {
+                "creationData": {"createOption": "Upload", "uploadSizeBytes": len(image)}
+            },
+        },
+    ).result()
+    sas = compute.disks.begin_grant_access(
+        resource_group, "parallel", {"access": "Write", "durationInSeconds": 600}
+    ).result()
+    client = BlobClient.from_blob_url(sas.access_sas)
+    step = 1024 * 1024
+
+    def put(off: int) -> None:
+        chunk = image[off : off + step]
+        client.upload_page(chunk, offset=off, length=len(chunk))
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(put, range(0, len(image) - 512, step)))
+    client.upload_page(image[-512:], offset=len(image) - 512, length=512)
+    assert [(r.start, r.end) for r in client.list_page_ranges()] == [(0, len(image) - 1)]
+    compute.disks.begin_revoke_access(resource_group, "parallel").result()
+    read = compute.disks.begin_grant_access(
+        resource_group, "parallel", {"access": "Read", "durationInSeconds": 600}
+    ).result()
+    assert download(read.access_sas) == image
