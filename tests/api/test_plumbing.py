@@ -375,3 +375,67 @@ def test_tokens_signed_by_us_but_wrong_get_401(
     )
     assert r.status_code == 401
     assert r.json()["error"]["code"] == code
+
+
+def _follow(platform_server: PlatformServer, url: str) -> requests.Response:
+    """Poll a Location URL the way az's AAZ poller does: 202 means wait (Retry-After)."""
+    import time
+
+    deadline = time.monotonic() + 60
+    while True:
+        r = platform_server.arm("GET", url[len(platform_server.base_url) :])
+        if r.status_code != 202 or time.monotonic() > deadline:
+            return r
+        assert r.headers["Retry-After"] == "1"
+        time.sleep(0.1)
+
+
+def test_location_urls_answer_with_the_final_result(
+    platform_server: PlatformServer, compute: Any, resource_group: str
+) -> None:
+    """az reads the result from Location even for PUT (final-state-via location, §3.3)."""
+    base = (
+        f"/subscriptions/{platform_server.subscription_id}/resourceGroups/{resource_group}"
+        "/providers/Microsoft.Compute/disks"
+    )
+    src = compute.disks.begin_create_or_update(
+        resource_group,
+        "loc-src",
+        {
+            "location": "eastus",
+            "properties": {"diskSizeGB": 1, "creationData": {"createOption": "Empty"}},
+        },
+    ).result()
+    put = platform_server.arm(
+        "PUT",
+        f"{base}/loc-copy?api-version=2025-01-02",
+        json={
+            "location": "eastus",
+            "properties": {"creationData": {"createOption": "Copy", "sourceResourceId": src.id}},
+        },
+    )
+    assert put.status_code == 202
+    assert put.headers["Retry-After"] == "1"
+    assert put.headers["Location"].endswith("&monitor=true")
+    status = platform_server.arm(
+        "GET", put.headers["Azure-AsyncOperation"][len(platform_server.base_url) :]
+    ).json()
+    assert status["status"] in ("InProgress", "Succeeded")
+    final = _follow(platform_server, put.headers["Location"])
+    assert final.status_code == 200
+    assert final.json()["name"] == "loc-copy"
+    assert final.json()["properties"]["provisioningState"] == "Succeeded"
+
+    grant = platform_server.arm(
+        "POST",
+        f"{base}/loc-copy/beginGetAccess?api-version=2025-01-02",
+        json={"access": "Read", "durationInSeconds": 60},
+    )
+    assert grant.status_code == 202
+    assert (
+        _follow(platform_server, grant.headers["Location"])
+        .json()["accessSAS"]
+        .startswith(platform_server.base_url + "/blob/")
+    )
+    revoke = platform_server.arm("POST", f"{base}/loc-copy/endGetAccess?api-version=2023-04-02")
+    assert _follow(platform_server, revoke.headers["Location"]).status_code == 200
