@@ -19,7 +19,7 @@ APT_PACKAGES=(
   mmdebstrap debian-archive-keyring arch-test ca-certificates
   fdisk e2fsprogs xfsprogs dosfstools mtools
   grub-pc-bin grub-efi-amd64-bin grub-common
-  cpio zstd xz-utils lz4 libguestfs-tools
+  cpio zstd xz-utils lz4 bzip2 libguestfs-tools
   iproute2 util-linux openssh-client socat
   python3-venv nodejs npm
   postgresql
