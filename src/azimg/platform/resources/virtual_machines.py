@@ -734,10 +734,7 @@ def _save_clone_disk(
         hyper_v_generation=f"V{source.facts.generation}",
         managed_by=vm_rid,
     )
-    body = asdict(d)
-    body["blob"] = blob.to_json()
-    body["zones"] = []
-    store.meta.put(Document(id=d.id, type=d.type, body=body, location=region, blobs=(blob,)))
+    disks.save(store, d)
 
 
 def mark_deleting(store: Store, vm: VirtualMachine) -> VirtualMachine:
@@ -795,7 +792,34 @@ def generalize(store: Store, *, subscription_id: str, resource_group: str, name:
             f"Operation 'generalize' is not allowed on VM '{vm.name}' since the VM is "
             f"{vm.power_state}."
         )
+    if vm.os_disk.format == "qcow2":
+        # It will never boot again, and images are captured from it: give its OS disk the
+        # fixed-VHD bytes every disk consumer expects.
+        vm = replace(vm, os_disk=_flatten_clone(store, vm))
     _save(store, replace(vm, generalized=True))
+
+
+def image_source(store: Store, *, vm_id: str, region: str) -> Any:
+    """For managed images captured from a VM (``images._from_vm``): its OS disk's bytes."""
+    from azimg.platform.resources.images import ImageSource
+
+    vm = get_by_id(store, vm_id)
+    if vm.location != region:
+        raise InvalidParameter(
+            f"The virtual machine '{vm.name}' is in region '{vm.location}'; the image must be "
+            "in the same region.",
+            target="properties.sourceVirtualMachine.id",
+        )
+    disk = disks.get_by_id(store, vm.os_disk_id)
+    return ImageSource(
+        resource_id=vm.id,
+        blob=disk.blob,
+        disk_size_bytes=disk.disk_size_bytes,
+        location=vm.location,
+        os_type="Linux",
+        hyper_v_generation=f"V{vm.generation}",
+        generalized=vm.generalized and vm.os_disk.format == "vhd",
+    )
 
 
 def boot_diagnostics_blob(vm: VirtualMachine) -> BlobRef:
@@ -1151,9 +1175,9 @@ def _run_delete(store: Store, op: Operation) -> None:
             store.meta.delete(doc.id)
             for blob in doc.blobs:
                 store.blobs.delete(blob)
-        elif vm.os_disk.format == "qcow2":
-            _flatten_clone(store, vm, doc)
         else:
+            if vm.os_disk.format == "qcow2":
+                _flatten_clone(store, vm)
             disks.set_attachment(store, disk_id=doc.id, vm_id=None, state="Unattached")
     store.blobs.delete(boot_diagnostics_blob(vm))
     store.meta.delete(vm.id)
@@ -1161,9 +1185,9 @@ def _run_delete(store: Store, op: Operation) -> None:
         shutil.rmtree(host.supervisor.rundir(vm.vm_id), ignore_errors=True)
 
 
-def _flatten_clone(store: Store, vm: VirtualMachine, doc: Document) -> None:
-    """A detached clone becomes an ordinary disk: its bytes flattened into a fixed VHD."""
-    d = disks.from_doc(doc)
+def _flatten_clone(store: Store, vm: VirtualMachine) -> OsDiskFile:
+    """The VM's qcow2 clone flattened into a fixed VHD, which becomes its OS disk's blob."""
+    d = disks.get_by_id(store, vm.os_disk_id)
     src = store.blobs.local_path(vm.os_disk.blob)
     vhd_ref = BlobRef(d.location, f"osdisk-{vm.vm_id}.vhd")
     dst = store.blobs.local_path(vhd_ref)
@@ -1175,11 +1199,9 @@ def _flatten_clone(store: Store, vm: VirtualMachine, doc: Document) -> None:
         check=True,
     )  # fmt: skip
     tmp.replace(dst)
-    body = dict(doc.body)
-    body.update(blob=vhd_ref.to_json(), managed_by=None, disk_state="Unattached")
-    store.meta.put(Document(id=doc.id, type=doc.type, body=body, location=doc.location,
-                            blobs=(vhd_ref,)))  # fmt: skip
+    disks.save(store, replace(d, blob=vhd_ref))
     store.blobs.delete(vm.os_disk.blob)
+    return OsDiskFile(blob=vhd_ref, format="vhd", size=vm.os_disk.size)
 
 
 def _fail_create(store: Store, op: Operation, error: Mapping[str, Any]) -> None:
