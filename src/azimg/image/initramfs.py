@@ -31,7 +31,7 @@ from azimg.disk.cpio import CpioEntry, iter_cpio
 from azimg.errors import CorruptImage, UnsupportedFormat
 
 HV_DRIVERS = ("hv_vmbus", "hv_storvsc", "hv_netvsc")
-MAX_UNPACKED = 1024 * 1024 * 1024
+MAX_UNPACKED = 512 * 1024 * 1024  # RHEL dracut images unpack to ~150 MB; a bomb stops here
 MAX_ENTRIES = 500_000
 CHUNK = 256 * 1024
 OUT_STEP = 1024 * 1024
