@@ -4,6 +4,7 @@ resource-type parsing, the SQL metadata store's ETag conditions, the filesystem 
 from __future__ import annotations
 
 import os
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -248,3 +249,20 @@ def test_store_if_match_star_means_exists(meta: SqlMetadataStore) -> None:
         meta.put(Document(id="/x/y", type="t", body={}), if_match="*")
     meta.put(Document(id="/x/y", type="t", body={}))
     meta.put(Document(id="/x/y", type="t", body={"v": 2}), if_match="*")
+
+
+def test_many_reader_threads_do_not_exhaust_the_pool(meta: SqlMetadataStore) -> None:
+    """More threads than SQLAlchemy's pool size (5 + 10) each read and keep reading."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    meta.put(Document(id="/r/1", type="t", body={"v": 1}))
+    barrier = threading.Barrier(24)
+
+    def read(_: int) -> int:
+        barrier.wait(30)  # all 24 threads hold their connection at the same time
+        got = meta.get("/r/1")
+        assert got is not None
+        return int(got.body["v"])
+
+    with ThreadPoolExecutor(24) as pool:
+        assert sum(pool.map(read, range(24))) == 24

@@ -10,6 +10,7 @@ conditions exact without relying on SQLite's deferred-transaction upgrade behavi
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 import uuid
 from collections.abc import Mapping, Sequence
@@ -118,7 +119,11 @@ class SqlMetadataStore:
         (SQLAlchemy's pool checkout and statement building cost more than the read)."""
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = self.engine.raw_connection()
+            # A connection of this thread's own, outside SQLAlchemy's pool: holding a pooled
+            # one per thread would exhaust the pool once more threads than its size read.
+            conn = sqlite3.connect(
+                self.engine.url.database or ":memory:", check_same_thread=False, timeout=30
+            )
             self._local.conn = conn
         row = conn.execute(self._GET_SQL, (resource_id.lower(),)).fetchone()
         if row is None:
