@@ -501,3 +501,50 @@ def test_no_agent_times_out(
         client.virtual_machines.begin_delete(group, "vm-silent").result()
     finally:
         server.stop()
+
+
+def test_serve_crash_reaps_its_vms(
+    tmp_path_factory: pytest.TempPathFactory,
+    vm_server: PlatformServer,
+    built_image: Callable[..., Path],
+) -> None:
+    """kill -9 of `azimg serve`: its QEMU dies with it, and the restarted platform says so."""
+    server = _start_server(
+        tmp_path_factory.mktemp("vmcrash"), MAIN_TIMEOUT_S, tls_from=vm_server.data_dir / "tls"
+    )
+    try:
+        client = server.compute_client()
+        group = f"rg-crash-{uuid.uuid4().hex[:6]}"
+        server.resource_client().resource_groups.create_or_update(group, {"location": LOCATION})
+        disk_id = upload_vhd(client, group, "os", built_image(specialized=True), "V1")
+        body = {
+            "location": LOCATION,
+            "properties": {
+                "hardwareProfile": {"vmSize": "Standard_B1ms"},
+                "storageProfile": {
+                    "osDisk": {"osType": "Linux", "createOption": "Attach",
+                               "managedDisk": {"id": disk_id}}
+                },
+            },
+        }  # fmt: skip
+        vm = client.virtual_machines.begin_create_or_update(group, "vm-crash", body).result()
+        rundir = server.data_dir / "fabric" / vm.vm_id
+        qemu_pid = int((rundir / "qemu.pid").read_text())
+        assert Path(f"/proc/{qemu_pid}").exists()
+        server.kill()
+        deadline = time.monotonic() + 30
+        while Path(f"/proc/{qemu_pid}").exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not Path(f"/proc/{qemu_pid}").exists(), "QEMU outlived azimg serve"
+        server.start()
+        client = server.compute_client()
+        assert codes(client, group, "vm-crash") == [
+            "ProvisioningState/succeeded", "PowerState/stopped",
+        ]  # fmt: skip
+        client.virtual_machines.begin_start(group, "vm-crash").result()
+        assert codes(client, group, "vm-crash")[1] == "PowerState/running"
+        assert Path(f"/proc/{int((rundir / 'qemu.pid').read_text())}").exists()
+        client.virtual_machines.begin_delete(group, "vm-crash").result()
+        assert client.disks.get(group, "os").disk_state == "Unattached"
+    finally:
+        server.stop()
