@@ -161,6 +161,11 @@ def render(store: Store, rid: str) -> dict[str, Any]:
     return public(store, vms.get_by_id(store, rid))
 
 
+def _refuse_filter(request: Request) -> None:
+    if request.query_params.get("$filter"):
+        raise NotImplementedFeature("$filter on VM lists is not implemented by azimg.")
+
+
 def _get(store: Store, subscription_id: str, resource_group: str, name: str) -> VirtualMachine:
     return vms.get(store, subscription_id=subscription_id, resource_group=resource_group, name=name)
 
@@ -307,6 +312,7 @@ def retrieve_boot_diagnostics_data(
 def list_by_resource_group(
     subscription_id: str, resource_group: str, request: Request, store: StoreDep
 ) -> dict[str, Any]:
+    _refuse_filter(request)
     expand = request.query_params.get("$expand")
     items = vms.list_by_resource_group(
         store, subscription_id=subscription_id, resource_group=resource_group
@@ -316,6 +322,7 @@ def list_by_resource_group(
 
 @router.get("/subscriptions/{subscription_id}/providers/microsoft.compute/virtualmachines")
 def list_by_subscription(subscription_id: str, request: Request, store: StoreDep) -> dict[str, Any]:
+    _refuse_filter(request)
     check_subscription(store, subscription_id)
     expand = request.query_params.get("$expand")
     if request.query_params.get("statusOnly", "").lower() == "true":
@@ -331,6 +338,7 @@ def list_by_subscription(subscription_id: str, request: Request, store: StoreDep
 def list_by_location(
     subscription_id: str, location: str, request: Request, store: StoreDep
 ) -> dict[str, Any]:
+    _refuse_filter(request)
     check_subscription(store, subscription_id)
     items = [
         vm

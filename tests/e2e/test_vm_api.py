@@ -1,0 +1,209 @@
+"""virtualMachines API rules through the real SDK, with tiny disks that never need to boot an OS.
+
+The refusals happen before anything is cloned or booted; the one VM that is created attaches a
+20 MiB non-bootable disk (QEMU runs firmware only) to check the ARM shapes around it.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+
+from tests.api.conftest import PlatformServer
+from tests.e2e.test_vm import LOCATION, _start_server, publish_version, upload_vhd
+
+MIB = 1024 * 1024
+KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE6k5NxJpQb3e0qk0Tt4Q2wYt3u5yVb1m9+Lg0b7vG8p t@x"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PlatformServer]:
+    srv = _start_server(tmp_path_factory.mktemp("vmapi"), 600)
+    old = os.environ.get("REQUESTS_CA_BUNDLE")
+    os.environ["REQUESTS_CA_BUNDLE"] = srv.ca_bundle
+    try:
+        yield srv
+    finally:
+        srv.stop()
+        if old is None:
+            os.environ.pop("REQUESTS_CA_BUNDLE", None)
+        else:
+            os.environ["REQUESTS_CA_BUNDLE"] = old
+
+
+@pytest.fixture(scope="module")
+def compute(server: PlatformServer) -> Any:
+    return server.compute_client()
+
+
+@pytest.fixture(scope="module")
+def group(server: PlatformServer) -> str:
+    name = f"rg-vmapi-{uuid.uuid4().hex[:6]}"
+    server.resource_client().resource_groups.create_or_update(name, {"location": LOCATION})
+    return name
+
+
+@pytest.fixture(scope="module")
+def tiny_vhd(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("tiny")
+    raw = d / "tiny.raw"
+    with raw.open("wb") as fh:
+        fh.truncate(20 * MIB)
+        fh.write(b"not an operating system")
+    subprocess.run(
+        [sys.executable, "-m", "azimg.cli.main", "convert", str(raw), str(d / "tiny.vhd")],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return d / "tiny.vhd"
+
+
+@pytest.fixture(scope="module")
+def version_id(compute: Any, group: str, tiny_vhd: Path) -> str:
+    return publish_version(compute, group, tiny_vhd, generation="V1")
+
+
+def body(**properties: Any) -> dict[str, Any]:
+    return {"location": LOCATION, "properties": {"hardwareProfile": {"vmSize": "Standard_B1s"},
+                                                 **properties}}  # fmt: skip
+
+
+def os_profile(**overrides: Any) -> dict[str, Any]:
+    profile: dict[str, Any] = {
+        "computerName": "c1",
+        "adminUsername": "opsadmin",
+        "linuxConfiguration": {
+            "disablePasswordAuthentication": True,
+            "ssh": {
+                "publicKeys": [{"path": "/home/opsadmin/.ssh/authorized_keys", "keyData": KEY}]
+            },
+        },
+    }
+    profile.update(overrides)
+    return profile
+
+
+def error_of(compute: Any, group: str, name: str, payload: dict[str, Any]) -> tuple[int, str, str]:
+    with pytest.raises(HttpResponseError) as err:
+        compute.virtual_machines.begin_create_or_update(group, name, payload).result()
+    return err.value.status_code, err.value.error.code, err.value.error.message
+
+
+def test_generalized_version_needs_os_profile(compute: Any, group: str, version_id: str) -> None:
+    payload = body(storageProfile={"imageReference": {"id": version_id}})
+    status, code, message = error_of(compute, group, "vm-noprofile", payload)
+    assert (status, code) == (400, "InvalidParameter")
+    assert message == "Required parameter 'osProfile' is missing (null)."
+    with pytest.raises(ResourceNotFoundError):
+        compute.virtual_machines.get(group, "vm-noprofile")
+
+
+@pytest.mark.parametrize(
+    ("profile", "target"),
+    [
+        (os_profile(adminUsername="admin"), "osProfile.adminUsername"),
+        (os_profile(linuxConfiguration={"disablePasswordAuthentication": True}),
+         "linuxConfiguration"),
+        (os_profile(adminPassword="weak", linuxConfiguration={
+            "disablePasswordAuthentication": False}), "adminPassword"),
+    ],
+)  # fmt: skip
+def test_os_profile_refusals(
+    compute: Any, group: str, version_id: str, profile: dict[str, Any], target: str
+) -> None:
+    payload = body(storageProfile={"imageReference": {"id": version_id}}, osProfile=profile)
+    with pytest.raises(HttpResponseError) as err:
+        compute.virtual_machines.begin_create_or_update(group, "vm-bad", payload).result()
+    assert (err.value.status_code, err.value.error.code) == (400, "InvalidParameter")
+    assert err.value.error.target == target
+
+
+@pytest.mark.parametrize(
+    ("payload", "status", "code"),
+    [
+        ({"location": LOCATION, "properties": {"hardwareProfile": {"vmSize": "Standard_X9"}}},
+         400, "InvalidParameter"),
+        ({"location": LOCATION, "properties": {"hardwareProfile": {"vmSize": "Standard_B1s"},
+                                               "availabilitySet": {"id": "x"}}},
+         400, "NotSupported"),
+        ({"location": LOCATION, "properties": {"hardwareProfile": {"vmSize": "Standard_B1s"},
+          "storageProfile": {"imageReference": {"publisher": "Debian", "offer": "debian-12",
+                                                "sku": "12", "version": "latest"}}}},
+         501, "NotImplemented"),
+        ({"location": "mars", "properties": {}}, 400, "LocationNotAvailableForResourceType"),
+    ],
+)  # fmt: skip
+def test_request_refusals(
+    compute: Any, group: str, payload: dict[str, Any], status: int, code: str
+) -> None:
+    with pytest.raises(HttpResponseError) as err:
+        compute.virtual_machines.begin_create_or_update(group, "vm-bad", payload).result()
+    assert (err.value.status_code, err.value.error.code) == (status, code)
+
+
+def test_attached_disk_lifecycle_and_rules(
+    compute: Any, group: str, tiny_vhd: Path, server: PlatformServer, version_id: str
+) -> None:
+    disk_id = upload_vhd(compute, group, "tiny-os", tiny_vhd, "V1")
+    attach = {"osType": "Linux", "createOption": "Attach", "managedDisk": {"id": disk_id}}
+    # An attached OS disk and an image, or an attached disk and an osProfile: Azure's refusals.
+    status, code, message = error_of(
+        compute, group, "vm-x",
+        body(storageProfile={"osDisk": attach, "imageReference": {"id": version_id}}),
+    )  # fmt: skip
+    assert (status, code) == (400, "InvalidParameter")
+    assert message.startswith("Cannot attach an existing OS disk")
+    status, code, message = error_of(
+        compute, group, "vm-x", body(storageProfile={"osDisk": attach}, osProfile=os_profile())
+    )
+    assert (status, code, message) == (
+        400,
+        "InvalidParameter",
+        "Parameter 'osProfile' is not allowed.",
+    )
+    # A VM that attaches it: created at once (no provisioning), running, the disk is its own.
+    vm = compute.virtual_machines.begin_create_or_update(
+        group, "vm-tiny", {**body(storageProfile={"osDisk": attach}), "tags": {"a": "b"}}
+    ).result()
+    assert vm.provisioning_state == "Succeeded"
+    assert vm.tags == {"a": "b"}
+    assert vm.hardware_profile.vm_size == "Standard_B1s"
+    assert vm.storage_profile.os_disk.create_option == "Attach"
+    assert vm.os_profile is None
+    got = compute.virtual_machines.get(group, "vm-tiny", expand="instanceView")
+    assert [s.code for s in got.instance_view.statuses] == [
+        "ProvisioningState/succeeded", "PowerState/running",
+    ]  # fmt: skip
+    disk = compute.disks.get(group, "tiny-os")
+    assert (disk.managed_by, disk.disk_state) == (vm.id, "Attached")
+    # Neither a second VM nor a delete may take the disk while it is attached.
+    status, code, _ = error_of(compute, group, "vm-thief", body(storageProfile={"osDisk": attach}))
+    assert (status, code) == (409, "OperationNotAllowed")
+    with pytest.raises(HttpResponseError) as err:
+        compute.disks.begin_delete(group, "tiny-os").result()
+    assert err.value.error.code == "OperationNotAllowed"
+    # generalize refuses a running VM; $filter is refused by name.
+    with pytest.raises(HttpResponseError) as err:
+        compute.virtual_machines.generalize(group, "vm-tiny")
+    assert err.value.status_code == 409
+    with pytest.raises(HttpResponseError) as err:
+        list(compute.virtual_machines.list(group, filter="startswith(name,'vm')"))
+    assert err.value.status_code == 501
+    # Boot diagnostics hand out a read-only SAS URL of the serial console's blob (its bytes
+    # are checked in test_vm.py, where a kernel writes to it; firmware alone writes nothing).
+    url = compute.virtual_machines.retrieve_boot_diagnostics_data(group, "vm-tiny")
+    assert url.serial_console_log_blob_uri.startswith(f"{server.base_url}/blob/")
+    assert "&sp=r&" in url.serial_console_log_blob_uri
+    compute.virtual_machines.begin_delete(group, "vm-tiny").result()
+    with pytest.raises(ResourceNotFoundError):
+        compute.virtual_machines.get(group, "vm-tiny")
+    disk = compute.disks.get(group, "tiny-os")
+    assert (disk.managed_by, disk.disk_state) == (None, "Unattached")
+    assert not (server.data_dir / "fabric" / vm.vm_id).exists()
