@@ -90,3 +90,26 @@ def test_a_failing_job_records_the_arm_error_and_runs_on_fail(store: Store) -> N
         assert seen.is_set()
     finally:
         jobs.stop()
+
+
+def test_a_dedicated_job_does_not_hold_a_pool_worker(store: Store) -> None:
+    """Replication lasts as long as its bytes take; short jobs must not queue behind it."""
+    release = threading.Event()
+    jobs = Jobs(store, workers=1)
+    jobs.register("long", JobSpec(run=lambda s, op: release.wait(60) and None, dedicated=True))
+    jobs.register("short", JobSpec(run=lambda s, op: {"ok": True}))
+    jobs.start()
+    try:
+        long_ops = [
+            jobs.submit("long", action="put", resource_id=f"/x/{i}", location="eastus")
+            for i in range(2)
+        ]
+        short = jobs.submit("short", action="put", resource_id="/x/s", location="eastus")
+        # The one pool worker is free: the short job ends while both long ones still run.
+        assert jobs.wait(short.id, 30).status == "Succeeded"
+        assert all(jobs.get(op.id).status == "InProgress" for op in long_ops)
+        release.set()
+        assert all(jobs.wait(op.id, 30).status == "Succeeded" for op in long_ops)
+    finally:
+        release.set()
+        jobs.stop()

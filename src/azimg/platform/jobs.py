@@ -34,6 +34,9 @@ class JobSpec:
     run: RunFn
     on_fail: FailFn | None = None
     resumable: bool = False
+    # A job that lasts as long as its bytes take (replication) gets a thread of its own, so it
+    # never holds one of the pool's few workers while short jobs (a snapshot, a revoke) wait.
+    dedicated: bool = False
 
 
 def error_body(err: BaseException) -> dict[str, Any]:
@@ -147,7 +150,12 @@ class Jobs:
         assert self._pool is not None, "Jobs.start() was not called"
         with self._guard:
             self._done[op.id] = threading.Event()
-        self._pool.submit(self._run, op)
+        if self.specs[op.kind].dedicated:
+            threading.Thread(
+                target=self._run, args=(op,), name=f"azimg-job-{op.kind}", daemon=True
+            ).start()
+        else:
+            self._pool.submit(self._run, op)
 
     def _run(self, op: Operation) -> None:
         spec = self.specs[op.kind]

@@ -1494,7 +1494,7 @@ def _run_delete(store: Store, op: Operation) -> Mapping[str, Any] | None:
 def job_specs() -> dict[str, JobSpec]:
     return {
         JOB_REPLICATE: JobSpec(
-            run=_run_replication, on_fail=_on_replication_failed, resumable=True
+            run=_run_replication, on_fail=_on_replication_failed, resumable=True, dedicated=True
         ),
         JOB_DELETE: JobSpec(run=_run_delete, resumable=True),
     }
