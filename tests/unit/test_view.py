@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from azimg.disk.view import detect_format, open_view
+from azimg.disk.detect import detect_format
+from azimg.disk.view import open_view
 from azimg.errors import CorruptImage, UnsupportedFormat
 
 MiB = 1024 * 1024

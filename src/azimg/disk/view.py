@@ -26,22 +26,21 @@ from __future__ import annotations
 
 import bisect
 import io
-import json
 import os
 import shutil
 import struct
-import subprocess
 import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import BinaryIO, Protocol
 
-from azimg.errors import CorruptImage, ToolMissing, UnsupportedFormat
+from azimg.disk import qemu_img
+from azimg.disk.detect import VMDK_SPARSE_MAGIC, detect_format
+from azimg.disk.vhd import FOOTER_COOKIE, DiskType, Footer, open_vhd
+from azimg.errors import AzimgError, CorruptImage, ToolMissing, UnsupportedFormat
 
 SECTOR = 512
-_QCOW2_MAGIC = b"QFI\xfb"
-_VMDK_SPARSE_MAGIC = b"KDMV"
-_VHD_COOKIE = b"conectix"
-_VHDX_MAGIC = b"vhdxfile"
+
 # qcow2 header prefix: magic, version, backing_file_offset, backing_file_size, cluster_bits,
 # size, crypt_method (QEMU docs/interop/qcow2.txt, "Header").
 _QCOW2_HEADER = struct.Struct(">4sIQIIQI")
@@ -251,49 +250,17 @@ class ImageView:
         self.close()
 
 
-def detect_format(fh: BinaryIO) -> str:
-    """Container format by magic (prerequisites.md §2): vhdx, vhd, qcow2, vmdk or raw."""
-    fh.seek(0, io.SEEK_END)
-    file_size = fh.tell()
-    fh.seek(0)
-    head = fh.read(SECTOR)
-    if head.startswith(_VHDX_MAGIC):
-        return "vhdx"
-    if head.startswith(_QCOW2_MAGIC):
-        return "qcow2"
-    if head.startswith(_VMDK_SPARSE_MAGIC) or head.startswith(b"# Disk DescriptorFile"):
-        return "vmdk"
-    if file_size >= SECTOR:
-        fh.seek(file_size - SECTOR)
-        if fh.read(8) == _VHD_COOKIE:
-            return "vhd"
-    # The old 511-byte footer some tools wrote.
-    if file_size >= SECTOR - 1:
-        fh.seek(file_size - (SECTOR - 1))
-        if fh.read(8) == _VHD_COOKIE:
-            return "vhd"
-    if head.startswith(_VHD_COOKIE):
-        return "vhd"
-    return "raw"
-
-
-def _qemu_img(*args: str) -> subprocess.CompletedProcess[str]:
-    exe = shutil.which("qemu-img")
-    if exe is None:
-        raise ToolMissing("qemu-img", "qemu-utils")
-    return subprocess.run([exe, *args], capture_output=True, text=True, check=False)
-
-
-def _qemu_error(proc: subprocess.CompletedProcess[str], path: str) -> CorruptImage:
-    msg = (proc.stderr.strip().splitlines() or ["qemu-img failed"])[-1]
-    return CorruptImage(f"qemu-img cannot read {path}: {msg}")
+def _qemu_failure(err: AzimgError, path: str) -> CorruptImage:
+    return CorruptImage(f"qemu-img cannot read {path}: {err.message}")
 
 
 def _virtual_size(path: str, fmt: str) -> int:
-    proc = _qemu_img("info", "-f", fmt, "--output=json", path)
-    if proc.returncode != 0:
-        raise _qemu_error(proc, path)
-    info = json.loads(proc.stdout)
+    try:
+        info = qemu_img.info(Path(path), fmt)
+    except ToolMissing:
+        raise
+    except AzimgError as err:
+        raise _qemu_failure(err, path) from None
     if info.get("encrypted"):
         raise UnsupportedFormat(f"{path} is an encrypted {fmt}; decrypt it before reading")
     return int(info["virtual-size"])
@@ -301,11 +268,14 @@ def _virtual_size(path: str, fmt: str) -> int:
 
 def _map_extents(path: str, fmt: str) -> list[MapExtent] | None:
     """The image's extent map, or None when it cannot be read by direct file offsets."""
-    proc = _qemu_img("map", "-f", fmt, "--output=json", path)
-    if proc.returncode != 0:
-        raise _qemu_error(proc, path)
+    try:
+        runs = qemu_img.block_map(Path(path), fmt)
+    except ToolMissing:
+        raise
+    except AzimgError as err:
+        raise _qemu_failure(err, path) from None
     extents: list[MapExtent] = []
-    for run in json.loads(proc.stdout):
+    for run in runs:
         if run.get("depth", 0) != 0:
             return None  # data from a backing file: not in this file
         if run.get("data"):
@@ -320,10 +290,13 @@ def _map_extents(path: str, fmt: str) -> list[MapExtent] | None:
 def _convert_to_temp(path: str, fmt: str, size: int) -> TempRawReader:
     tmpdir = tempfile.mkdtemp(prefix="azimg-view-")
     raw = os.path.join(tmpdir, "disk.raw")
-    proc = _qemu_img("convert", "-q", "-f", fmt, "-O", "raw", path, raw)
-    if proc.returncode != 0:
+    try:
+        qemu_img.convert_to_raw(Path(path), fmt, Path(raw))
+    except AzimgError as err:
         shutil.rmtree(tmpdir, ignore_errors=True)
-        raise _qemu_error(proc, path)
+        if isinstance(err, ToolMissing):
+            raise
+        raise _qemu_failure(err, path) from None
     return TempRawReader(open(raw, "rb"), size, tmpdir)
 
 
@@ -349,8 +322,9 @@ def open_view(path: str | os.PathLike[str], *, allow_convert: bool = True) -> Im
     except IsADirectoryError:
         raise UnsupportedFormat(f"{spath} is a directory, not a disk image") from None
     try:
-        fmt = detect_format(fh)
+        detected = detect_format(fh)
         file_size = fh.seek(0, io.SEEK_END)
+        fmt = "vhd" if detected.is_vhd else str(detected)
         if fmt == "vhdx":
             raise UnsupportedFormat(
                 f"{spath} is VHDX; Azure takes VHD",
@@ -380,7 +354,7 @@ def _is_sparse_vmdk(fh: BinaryIO) -> bool:
     """A monolithic sparse VMDK keeps its grains in this file, uncompressed unless flagged."""
     fh.seek(0)
     head = fh.read(12)
-    if not head.startswith(_VMDK_SPARSE_MAGIC) or len(head) < 12:
+    if not head.startswith(VMDK_SPARSE_MAGIC) or len(head) < 12:
         return False
     (flags,) = struct.unpack_from("<I", head, 8)
     return not flags & (1 << 16)  # bit 16: compressed grains (streamOptimized)
@@ -388,24 +362,16 @@ def _is_sparse_vmdk(fh: BinaryIO) -> bool:
 
 def _open_vhd(fh: BinaryIO, path: str, file_size: int) -> ImageView:
     fh.seek(file_size - SECTOR)
-    footer = fh.read(SECTOR)
-    if footer[:8] == _VHD_COOKIE:
-        (disk_type,) = struct.unpack_from(">I", footer, 60)
-        (current_size,) = struct.unpack_from(">Q", footer, 48)
-        if disk_type == 2:
+    tail = fh.read(SECTOR)
+    if tail[:8] == FOOTER_COOKIE:
+        # Tolerant read: a footer whose checksum is wrong must not stop the guest being read
+        # (the container rules report it).
+        footer = Footer.unpack(tail, at=file_size - SECTOR, verify=False)
+        if footer.disk_type == DiskType.fixed:
             # Fixed: the data is the file before the footer; the footer's size is what the
             # guest sees (checked against the file length by the container rules).
-            return ImageView(
-                "vhd-fixed", "direct", FileReader(fh, min(current_size, file_size - SECTOR))
-            )
-    try:
-        from azimg.disk.vhd import open_vhd  # landed by the disk-formats engineer
-    except ImportError:
-        raise UnsupportedFormat(f"{path}: dynamic VHD support is not available") from None
+            size = min(footer.current_size, file_size - SECTOR)
+            return ImageView("vhd-fixed", "direct", FileReader(fh, size))
     fh.seek(0)
     disk = open_vhd(fh)
-    kind = str(getattr(disk, "kind", "dynamic"))
-    kind = kind.rsplit(".", 1)[-1].lower()
-    if kind == "fixed":
-        return ImageView("vhd-fixed", "vhd", VhdReader(fh, disk))
-    return ImageView("vhd-dynamic", "vhd", VhdReader(fh, disk))
+    return ImageView(f"vhd-{disk.kind}", "vhd", VhdReader(fh, disk))
