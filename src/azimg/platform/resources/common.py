@@ -6,7 +6,7 @@ Pure domain helpers; they raise the platform's ARM errors and know nothing about
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,6 +15,7 @@ from azimg.platform.errors import (
     InvalidResourceName,
     LocationNotAvailableForResourceType,
     ParentResourceNotFound,
+    PreconditionFailed,
     ResourceGroupNotFound,
     ResourceNotFound,
     SubscriptionNotFound,
@@ -175,3 +176,25 @@ def system_data(app_id: str, created_at: str | None = None, *, now: str | None =
         "lastModifiedByType": "Application",
         "lastModifiedAt": now,
     }
+
+
+def update_if(store: Store, rid: str, change: Callable[[Document], Document | None]) -> bool:
+    """Write ``change(doc)`` under the document's ETag, retrying when someone else wrote first.
+
+    ``change`` returns None when the document is no longer the one the caller meant (deleted,
+    or replaced by a new one of the same name); then nothing is written and the answer is
+    False. A background job's late write therefore loses cleanly against a concurrent delete
+    instead of resurrecting the document.
+    """
+    while True:
+        doc = store.meta.get(rid)
+        if doc is None:
+            return False
+        new = change(doc)
+        if new is None:
+            return False
+        try:
+            store.meta.put(new, if_match=doc.etag)
+            return True
+        except PreconditionFailed:
+            continue

@@ -41,6 +41,7 @@ from azimg.platform.resources.common import (
     require_resource_group,
     resource_id,
     system_data,
+    update_if,
     utc_now,
 )
 from azimg.platform.store import BlobRef, Document, Operation, Store
@@ -669,21 +670,13 @@ def update(
 
 def _mark(store: Store, rid: str, blob: BlobRef, state: str) -> bool:
     """Set the provisioning state of the disk that owns ``blob``; False when that disk is gone
-    (deleted, or replaced by a new one of the same name). The ETag makes the write lose
-    cleanly against a concurrent delete instead of resurrecting the document."""
-    from azimg.platform.errors import PreconditionFailed
+    (deleted, or replaced by a new one of the same name)."""
 
-    while True:
-        doc = store.meta.get(rid)
-        if doc is None or from_doc(doc).blob != blob:
-            return False
-        try:
-            store.meta.put(
-                _to_doc(replace(from_doc(doc), provisioning_state=state)), if_match=doc.etag
-            )
-            return True
-        except PreconditionFailed:
-            continue
+    def change(doc: Document) -> Document | None:
+        disk = from_doc(doc)
+        return _to_doc(replace(disk, provisioning_state=state)) if disk.blob == blob else None
+
+    return update_if(store, rid, change)
 
 
 def run_fill(store: Store, op: Operation) -> None:

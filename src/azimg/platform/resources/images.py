@@ -33,6 +33,7 @@ from azimg.platform.resources.common import (
     require_resource_group,
     resource_id,
     system_data,
+    update_if,
     utc_now,
 )
 from azimg.platform.store import BlobRef, Document, Operation, Store
@@ -349,19 +350,14 @@ def source_blob_of(store: Store, img: Image) -> BlobRef:
 
 def _mark(store: Store, rid: str, blob: BlobRef, state: str) -> bool:
     """As ``disks._mark``: only the image that owns ``blob``, never a resurrected one."""
-    from azimg.platform.errors import PreconditionFailed
 
-    while True:
-        doc = store.meta.get(rid)
-        if doc is None or from_doc(doc).os_disk_blob != blob:
-            return False
-        try:
-            store.meta.put(
-                _to_doc(replace(from_doc(doc), provisioning_state=state)), if_match=doc.etag
-            )
-            return True
-        except PreconditionFailed:
-            continue
+    def change(doc: Document) -> Document | None:
+        image = from_doc(doc)
+        if image.os_disk_blob != blob:
+            return None
+        return _to_doc(replace(image, provisioning_state=state))
+
+    return update_if(store, rid, change)
 
 
 def run_copy(store: Store, op: Operation) -> None:
