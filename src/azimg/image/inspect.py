@@ -925,87 +925,74 @@ def _swap(fs: GuestFS) -> tuple[tuple[str, ...], tuple[str, ...]]:
     return files, units
 
 
+def _is_ifcfg(name: str) -> bool:
+    return name.startswith("ifcfg-") and name != "ifcfg-lo"
+
+
+# Each network stack: where its files live, which names count, and the lines that mark DHCP, a
+# static address, a MAC binding and (ifupdown) an interface named after one NIC.
+_IFUPDOWN_MARKS = (
+    (r"^iface\s+\S+\s+inet6?\s+dhcp", "dhcp"),
+    (r"^iface\s+\S+\s+inet\s+static", "static"),
+    (r"^\s*hwaddress\s", "mac"),
+    (r"^(auto|allow-hotplug|iface)\s+(eth\d|en\w+)", "named"),
+)
+_IFCFG_MARKS = (
+    (r"^BOOTPROTO=['\"]?dhcp", "dhcp"),
+    (r"^(IPADDR|GATEWAY)\d*=", "static"),
+    (r"^(HWADDR|MACADDR)=", "mac"),
+)
+_NETWORK_DIRS: tuple[tuple[str, Callable[[str], bool], tuple[tuple[str, str], ...]], ...] = (
+    ("/etc/network/interfaces.d", lambda _n: True, _IFUPDOWN_MARKS),
+    (
+        "/etc/netplan",
+        lambda _n: True,
+        (
+            (r"dhcp4:\s*(true|yes)", "dhcp"),
+            (r"^\s*(addresses|gateway4|gateway6):\s*\S", "static"),
+            (r"macaddress:", "mac"),
+        ),
+    ),
+    (
+        "/etc/systemd/network",
+        lambda _n: True,
+        (
+            (r"^DHCP\s*=\s*(yes|true|ipv4|both)", "dhcp"),
+            (r"^(Address|Gateway)\s*=", "static"),
+            (r"^MACAddress\s*=", "mac"),
+        ),
+    ),
+    ("/etc/sysconfig/network-scripts", _is_ifcfg, _IFCFG_MARKS),
+    ("/etc/sysconfig/network", _is_ifcfg, _IFCFG_MARKS),
+    (
+        "/etc/NetworkManager/system-connections",
+        lambda _n: True,
+        (
+            (r"^method\s*=\s*auto", "dhcp"),
+            (r"^address\d*\s*=", "static"),
+            (r"^mac-address\s*=", "mac"),
+        ),
+    ),
+)
+
+
+def _network_config_files(fs: GuestFS) -> list[tuple[str, tuple[tuple[str, str], ...]]]:
+    """Every network config file in the guest, in stack order, with the marks to look for."""
+    found = [("/etc/network/interfaces", _IFUPDOWN_MARKS)]
+    for directory, counts, marks in _NETWORK_DIRS:
+        found += [(f"{directory}/{n}", marks) for n in _listdir(fs, directory) if counts(n)]
+    return found
+
+
 def _network(fs: GuestFS) -> NetworkInfo:
     dhcp, static, mac, named = [], [], [], []
-
-    def scan(path: str, text: str, rules: list[tuple[str, list[Located]]]) -> None:
-        for n, line in _lines(text):
-            for pattern, bucket in rules:
+    buckets = {"dhcp": dhcp, "static": static, "mac": mac, "named": named}
+    for path, marks in _network_config_files(fs):
+        text = read_text(fs, path)
+        for n, line in _lines(text or ""):
+            for pattern, bucket in marks:
                 if re.search(pattern, line, re.I):
-                    bucket.append(Located(line, f"{path}:{n}"))
-
-    ifupdown = ["/etc/network/interfaces"] + [
-        f"/etc/network/interfaces.d/{n}" for n in _listdir(fs, "/etc/network/interfaces.d")
-    ]
-    for path in ifupdown:
-        text = read_text(fs, path)
-        if text:
-            scan(
-                path,
-                text,
-                [
-                    (r"^iface\s+\S+\s+inet6?\s+dhcp", dhcp),
-                    (r"^iface\s+\S+\s+inet\s+static", static),
-                    (r"^\s*hwaddress\s", mac),
-                    (r"^(auto|allow-hotplug|iface)\s+(eth\d|en\w+)", named),
-                ],
-            )
-    for name in _listdir(fs, "/etc/netplan"):
-        path = f"/etc/netplan/{name}"
-        text = read_text(fs, path)
-        if text:
-            scan(
-                path,
-                text,
-                [
-                    (r"dhcp4:\s*(true|yes)", dhcp),
-                    (r"^\s*(addresses|gateway4|gateway6):\s*\S", static),
-                    (r"macaddress:", mac),
-                ],
-            )
-    for d in ("/etc/systemd/network",):
-        for name in _listdir(fs, d):
-            path = f"{d}/{name}"
-            text = read_text(fs, path)
-            if text:
-                scan(
-                    path,
-                    text,
-                    [
-                        (r"^DHCP\s*=\s*(yes|true|ipv4|both)", dhcp),
-                        (r"^(Address|Gateway)\s*=", static),
-                        (r"^MACAddress\s*=", mac),
-                    ],
-                )
-    for d in ("/etc/sysconfig/network-scripts", "/etc/sysconfig/network"):
-        for name in _listdir(fs, d):
-            if not name.startswith("ifcfg-") or name == "ifcfg-lo":
-                continue
-            path = f"{d}/{name}"
-            text = read_text(fs, path)
-            if text:
-                scan(
-                    path,
-                    text,
-                    [
-                        (r"^BOOTPROTO=['\"]?dhcp", dhcp),
-                        (r"^(IPADDR|GATEWAY)\d*=", static),
-                        (r"^(HWADDR|MACADDR)=", mac),
-                    ],
-                )
-    for name in _listdir(fs, "/etc/NetworkManager/system-connections"):
-        path = f"/etc/NetworkManager/system-connections/{name}"
-        text = read_text(fs, path)
-        if text:
-            scan(
-                path,
-                text,
-                [
-                    (r"^method\s*=\s*auto", dhcp),
-                    (r"^address\d*\s*=", static),
-                    (r"^mac-address\s*=", mac),
-                ],
-            )
+                    buckets[bucket].append(Located(line, f"{path}:{n}"))
     persistent = tuple(
         f"/etc/udev/rules.d/{n}"
         for n in ("70-persistent-net.rules", "85-persistent-net-cloud-init.rules")
