@@ -79,7 +79,7 @@ JOB_CREATE = "virtualMachines.create"
 JOB_POWER = "virtualMachines.power"
 JOB_DELETE = "virtualMachines.delete"
 DEFAULT_PROVISIONING_TIMEOUT = 1200.0  # Azure: about 20 minutes
-COMPLETE_GRACE_S = 5.0  # OSProvisioningComplete → Succeeded when no agent reports sooner
+COMPLETE_GRACE_S = 10.0  # OSProvisioningComplete → Succeeded when no agent reports sooner
 
 
 @dataclass(frozen=True)
