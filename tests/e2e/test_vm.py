@@ -355,12 +355,14 @@ def test_two_gen1_cloud_init_vms_from_one_version(
     cli = [sys.executable, "-m", "azimg.cli.main", "vm"]
     data = ["--data-dir", str(vm_server.data_dir)]
     via_cli = subprocess.run(
-        [*cli, "ssh", "vm-b", "-g", group, "-i", str(ssh_key), *data, "hostname"],
+        [*cli, "ssh", "vm-b", "-g", group, "-i", str(ssh_key), *data,
+         "cloud-init status --wait >/dev/null; hostname"],
         capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
     )  # fmt: skip
     assert (via_cli.returncode, via_cli.stdout) == (0, "host-vm-b\n"), via_cli.stderr
     console = subprocess.run([*cli, "console", "vm-b", *data], capture_output=True, timeout=60)
     assert b"Linux version" in console.stdout
+    # cloud-init has finished (status --wait above), so its closing line is on the console.
     assert b"Datasource DataSourceAzure [seed=/dev/sr0]" in console.stdout  # read our UDF disc
     # Copy-on-write: a file written in vm-a exists nowhere else.
     token = f"azimg-cow-{uuid.uuid4().hex}"
