@@ -218,6 +218,8 @@ def test_generalized_image_contents(built_image: ImageFactory, variant: str) -> 
             assert "ResourceDisk.Format=y" in conf and "ResourceDisk.EnableSwap=y" in conf
         if variant != "cloud-init":
             assert "iface eth0 inet dhcp" in text("/etc/network/interfaces.d/eth0")
+            # sshd must find host keys at first boot: no active cloud-init makes them first.
+            assert fs.lstat("/etc/systemd/system/ssh.service.wants/azimg-ssh-hostkeys.service")
 
 
 def test_specialized_image_carries_its_account(built_image: ImageFactory) -> None:
@@ -239,6 +241,8 @@ def test_specialized_image_carries_its_account(built_image: ImageFactory) -> Non
         assert "Provisioning.Agent=disabled" in text("/etc/waagent.conf").splitlines()
         assert fs.lstat("/etc/systemd/system/ssh.service.wants/azimg-ssh-hostkeys.service")
         assert not [n for n in fs.listdir("/etc/ssh") if n.startswith("ssh_host_")]
+        # cloud-init is disabled on a specialized disk, so the image itself configures eth0.
+        assert "iface eth0 inet dhcp" in text("/etc/network/interfaces.d/eth0")
 
 
 def test_warm_build_reports_what_it_built(built_image: ImageFactory, tmp_path: Path) -> None:

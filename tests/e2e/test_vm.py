@@ -7,10 +7,10 @@ honest assertion it can, and at most two VMs run at once:
   adminUsername, ``hostname`` = computerName, BIOS firmware (SeaBIOS), a file written in one is
   absent in the other and in every byte the platform stores except that VM's own clone;
 - a Gen2 VM from a waagent-only version: OSProvisioningComplete through OVMF, provisioned by
-  waagent itself from our UDF disc, its status and the host name it reports, boot diagnostics
-  (no SSH: the built waagent image's sshd stays down, see the note at that test);
+  waagent itself from our UDF disc, SSH as adminUsername and ``hostname`` = computerName, its
+  status and the host name it reports, boot diagnostics;
 - a specialized disk attached: running without a provisioning wait, its own host name on the
-  serial console, power lifecycle, one owner at a time;
+  serial console and over SSH as its baked account, power lifecycle, one owner at a time;
 - an image without an agent: OSProvisioningTimedOut after the configured timeout.
 """
 
@@ -32,7 +32,7 @@ from azure.core.exceptions import HttpResponseError
 
 from azimg.fabric.imds import smbios_uuid, vm_id_from_system_uuid
 from tests.api.conftest import PlatformServer, free_port
-from tests.images import SPECIALIZED_HOSTNAME
+from tests.images import SPECIALIZED_HOSTNAME, SPECIALIZED_USER, ImageFactory
 
 pytestmark = pytest.mark.slow
 
@@ -401,10 +401,9 @@ def test_gen2_waagent_vm_through_ovmf(
         assert time.monotonic() < deadline, "waagent never reported its status"
         time.sleep(3)
         view = compute.virtual_machines.instance_view(group, "vm-wa")
-    # Not checked here: SSH. The waagent image from `azimg build` boots with no SSH host keys
-    # (deprovisioned), sshd fails until systemd's start limit, and waagent's regenerated keys
-    # only reach sshd through `systemctl try-reload-or-restart ssh`, which skips a failed
-    # unit; so nothing listens on port 22. An image fix, not a platform one.
+    # SSH as the provisioned admin, with the key from osProfile; the guest's own host name.
+    port = connection(vm_server, vm.vm_id)["sshPort"]
+    assert ssh(port, "waadmin", ssh_key, "hostname; whoami").split() == ["host-wa", "waadmin"]
     assert view.vm_agent.vm_agent_version.startswith("2.")
     assert view.hyper_v_generation == "V2"
     # waagent reports the guest's own host name (socket.gethostname()) in its status.
@@ -439,7 +438,7 @@ def test_gen2_waagent_vm_through_ovmf(
 
 
 def test_specialized_disk_boots_without_provisioning(
-    compute: Any, group: str, vm_server: PlatformServer, built_image: Callable[..., Path],
+    compute: Any, group: str, vm_server: PlatformServer, built_image: ImageFactory,
 ) -> None:  # fmt: skip
     vhd = built_image(specialized=True)
     disk_id = upload_vhd(compute, group, "special-os", vhd, "V1")
@@ -474,6 +473,10 @@ def test_specialized_disk_boots_without_provisioning(
     # It really boots as is: its serial console (boot diagnostics) reaches the login prompt
     # of the host name baked into the image, not one a platform would provision.
     wait_for_console(compute, group, "vm-special", f"{SPECIALIZED_HOSTNAME} login:".encode())
+    # ... and answers SSH as the account baked into it, with the key baked into it.
+    port = connection(vm_server, vm.vm_id)["sshPort"]
+    who = ssh(port, SPECIALIZED_USER, built_image.ssh_private_key, "hostname; whoami")
+    assert who.split() == [SPECIALIZED_HOSTNAME, SPECIALIZED_USER]
     # Power lifecycle.
     compute.virtual_machines.begin_power_off(group, "vm-special", skip_shutdown=True).result()
     assert codes(compute, group, "vm-special")[1] == "PowerState/stopped"

@@ -32,15 +32,17 @@ def apply(tree: Path, spec: BuildSpec, ids: Identity, grub_cfg: str, cmdline: st
     _purge_unused_agents(tree, spec.agent)
     _write_fstab(tree, ids)
     _write_grub_config(tree, grub_cfg, cmdline)
-    _write_network(tree, spec.agent)
+    _write_network(tree, spec)
     _write_sshd(tree, spec)
     if spec.agent is Agent.cloud_init:
         _configure_cloud_init(tree, disabled=spec.specialized is not None)
     if spec.agent in (Agent.cloud_init, Agent.waagent):
         _configure_waagent(tree, spec)
     _generalize(tree)
-    if spec.specialized is not None or spec.agent is Agent.none:
-        # Nobody else will create SSH host keys on first boot.
+    if spec.agent is not Agent.cloud_init or spec.specialized is not None:
+        # Only an active cloud-init makes host keys before sshd starts. waagent makes them
+        # during provisioning, after sshd has failed for want of them, and its
+        # `try-reload-or-restart ssh` skips a failed unit: nothing would listen on port 22.
         _install_hostkey_unit(tree)
     if spec.specialized is not None:
         _bake_account(tree, spec.specialized)
@@ -98,11 +100,12 @@ def _write_grub_config(tree: Path, grub_cfg: str, cmdline: str) -> None:
     )
 
 
-def _write_network(tree: Path, agent: Agent) -> None:
+def _write_network(tree: Path, spec: BuildSpec) -> None:
     # NET-01/02: DHCP on the first NIC, named eth0 (net.ifnames=0), bound to no MAC.
     # allow-hotplug, not auto: boot does not wait for a NIC that is not there.
-    # With cloud-init, its renderer writes this stanza itself from IMDS (fallback: eth0 DHCP).
-    if agent is not Agent.cloud_init:
+    # An active cloud-init's renderer writes this stanza itself from IMDS (fallback: eth0
+    # DHCP); on a specialized image cloud-init is disabled, so the image carries it.
+    if spec.agent is not Agent.cloud_init or spec.specialized is not None:
         _write(
             tree,
             "/etc/network/interfaces.d/eth0",
@@ -233,7 +236,7 @@ def _gid(tree: Path, group: str) -> int:
     return 0
 
 
-HOSTKEY_UNIT = f"""# {MARK}: no provisioning agent regenerates host keys on this image
+HOSTKEY_UNIT = f"""# {MARK}: sshd needs host keys before any agent could make them
 [Unit]
 Description=Generate the SSH host keys this image ships without
 Before=ssh.service
