@@ -4,7 +4,9 @@ Each target starts from a REAL image (mkfs, sfdisk, cpio + compressors). A clean
 records which byte ranges the reader parses; hypothesis then overwrites bytes inside those
 ranges (through an in-memory patch layer, the image file is never copied) and the reader must
 answer with a result or a clear error: AzimgError (CorruptImage, UnsupportedFormat) or the
-os-style errors of the GuestFS contract, never another exception, never a hang (deadline).
+os-style errors of the GuestFS contract, never another exception, never a hang. The hang
+guard is a generous per-test timeout, not a per-example deadline: a deadline is a timing
+assert, and it failed a loaded 2-core CI machine on a slow but finite example.
 """
 
 from __future__ import annotations
@@ -30,8 +32,9 @@ from azimg.image.guestfs import GuestFS
 from azimg.image.initramfs import read_initramfs
 
 FUZZ = settings(
-    max_examples=60, deadline=3000, suppress_health_check=[HealthCheck.too_slow], derandomize=True
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True
 )
+pytestmark = pytest.mark.timeout(600)
 ALLOWED = (AzimgError, FileNotFoundError, NotADirectoryError, IsADirectoryError)
 
 
