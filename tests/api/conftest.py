@@ -9,6 +9,7 @@ plus ``base_url`` and ``credential_scopes``, trusting our CA through ``REQUESTS_
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -161,21 +162,25 @@ class PlatformServer:
         )
 
 
+@contextlib.contextmanager
+def trusted(server: PlatformServer) -> Iterator[PlatformServer]:
+    """``server`` with REQUESTS_CA_BUNDLE on its CA (MSAL reads it process-wide); afterwards the
+    server is stopped and the variable restored."""
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("REQUESTS_CA_BUNDLE", server.ca_bundle)
+        try:
+            yield server
+        finally:
+            server.stop()
+
+
 @pytest.fixture(scope="session")
 def platform_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PlatformServer]:
     server = PlatformServer(data_dir=tmp_path_factory.mktemp("platform") / "data", port=free_port())
     server.data_dir.mkdir()
     server.start()
-    old = os.environ.get("REQUESTS_CA_BUNDLE")
-    os.environ["REQUESTS_CA_BUNDLE"] = server.ca_bundle
-    try:
+    with trusted(server):
         yield server
-    finally:
-        server.stop()
-        if old is None:
-            os.environ.pop("REQUESTS_CA_BUNDLE", None)
-        else:
-            os.environ["REQUESTS_CA_BUNDLE"] = old
 
 
 @pytest.fixture

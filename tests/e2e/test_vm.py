@@ -31,7 +31,7 @@ import pytest
 from azure.core.exceptions import HttpResponseError
 
 from azimg.fabric.imds import smbios_uuid, vm_id_from_system_uuid
-from tests.api.conftest import PlatformServer, free_port
+from tests.api.conftest import PlatformServer, free_port, trusted
 from tests.images import SPECIALIZED_HOSTNAME, SPECIALIZED_USER, ImageFactory
 
 pytestmark = pytest.mark.slow
@@ -50,31 +50,17 @@ def _start_server(root: Path, timeout_s: float, *, tls_from: Path | None = None)
     server.data_dir.mkdir(parents=True)
     if tls_from is not None:  # one CA for both servers: MSAL reads REQUESTS_CA_BUNDLE globally
         shutil.copytree(tls_from, server.data_dir / "tls")
-    old = os.environ.get("AZIMG_VM_PROVISIONING_TIMEOUT")
-    os.environ["AZIMG_VM_PROVISIONING_TIMEOUT"] = str(timeout_s)
-    try:
+    with pytest.MonkeyPatch.context() as env:  # the server reads it once, at start
+        env.setenv("AZIMG_VM_PROVISIONING_TIMEOUT", str(timeout_s))
         server.start()
-    finally:
-        if old is None:
-            os.environ.pop("AZIMG_VM_PROVISIONING_TIMEOUT", None)
-        else:
-            os.environ["AZIMG_VM_PROVISIONING_TIMEOUT"] = old
     return server
 
 
 @pytest.fixture(scope="module")
 def vm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PlatformServer]:
     server = _start_server(tmp_path_factory.mktemp("vmplatform"), MAIN_TIMEOUT_S)
-    old = os.environ.get("REQUESTS_CA_BUNDLE")
-    os.environ["REQUESTS_CA_BUNDLE"] = server.ca_bundle
-    try:
+    with trusted(server):
         yield server
-    finally:
-        server.stop()
-        if old is None:
-            os.environ.pop("REQUESTS_CA_BUNDLE", None)
-        else:
-            os.environ["REQUESTS_CA_BUNDLE"] = old
 
 
 @pytest.fixture(scope="module")

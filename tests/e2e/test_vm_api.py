@@ -6,7 +6,6 @@ The refusals happen before anything is cloned or booted; the one VM that is crea
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import uuid
@@ -17,7 +16,7 @@ from typing import Any
 import pytest
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
-from tests.api.conftest import PlatformServer
+from tests.api.conftest import PlatformServer, trusted
 from tests.e2e.test_vm import LOCATION, _start_server, publish_version, upload_vhd
 
 MIB = 1024 * 1024
@@ -27,16 +26,8 @@ KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE6k5NxJpQb3e0qk0Tt4Q2wYt3u5yVb1m9+Lg
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PlatformServer]:
     srv = _start_server(tmp_path_factory.mktemp("vmapi"), 600)
-    old = os.environ.get("REQUESTS_CA_BUNDLE")
-    os.environ["REQUESTS_CA_BUNDLE"] = srv.ca_bundle
-    try:
+    with trusted(srv):
         yield srv
-    finally:
-        srv.stop()
-        if old is None:
-            os.environ.pop("REQUESTS_CA_BUNDLE", None)
-        else:
-            os.environ["REQUESTS_CA_BUNDLE"] = old
 
 
 @pytest.fixture(scope="module")
