@@ -43,8 +43,8 @@ from typing import Any
 
 from azimg.disk.convert import convert
 from azimg.disk.guest import GuestPartition, open_guest
+from azimg.disk.guestfs import GuestFS, GuestStat
 from azimg.errors import AzimgError, InvalidArgument, ToolMissing
-from azimg.image.guestfs import GuestFS, GuestStat
 
 # Paths whose *contents* go (the directory stays, as waagent and cloud-init leave it).
 EMPTY_DIRS = (
