@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "build",
     "check",
     "generalize",
+    "upload",
     "serve",
     "credentials",
     "vm",
