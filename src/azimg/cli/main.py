@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "check",
     "generalize",
     "upload",
+    "publish",
     "serve",
     "credentials",
     "vm",
