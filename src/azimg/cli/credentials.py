@@ -1,7 +1,8 @@
 """`azimg credentials` — print how to reach the platform and sign in, from the data directory.
 
 Works without a running server: the tenant, subscription and service principal are read (or
-made, on first use) from the metadata store, and the CA bundle from the data directory.
+made, on first use) from the metadata store the data directory recorded (SQLite in it, or the
+PostgreSQL database ``serve --database-url`` named), and the CA bundle from the data directory.
 """
 
 from __future__ import annotations
@@ -71,10 +72,17 @@ def register(app: typer.Typer) -> None:
         data_dir: Path | None = DATA_DIR_OPTION,
         host: str | None = typer.Option(None, "--host", help="address the server binds"),
         port: int | None = typer.Option(None, "--port", help="HTTPS port of the server"),
+        database_url: str | None = typer.Option(
+            None,
+            "--database-url",
+            help="metadata database, as given to serve (default: what the data dir recorded)",
+        ),
         output: OutputFormat = OUTPUT_OPTION,
     ) -> None:
         """Print the platform's endpoints, CA bundle and service-principal credentials."""
         from azimg.platform.settings import Settings
 
-        settings = Settings.from_env(data_dir=data_dir, host=host, port=port)
+        settings = Settings.from_env(
+            data_dir=data_dir, host=host, port=port, database_url=database_url
+        )
         emit(connection_info(settings), output, render_text)

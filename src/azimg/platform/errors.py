@@ -4,6 +4,12 @@ This module imports nothing (STYLE.md house rule 3). The HTTP status of each cla
 table in ``azimg.platform.arm.errors``; domain code raises these and never thinks about HTTP.
 ARM errors render as the ``{"error": {code, message, target}}`` envelope; ``StorageError``
 subclasses render as the Storage XML ``<Error>`` document on the blob endpoint.
+
+Messages are declared with the class, as templates (moto's and cloud-init's way): a class
+sets ``template`` (``str.format`` fields) and, where it always names the same property,
+``target``; code raises ``ClassName.of(field=value, ...)``. Where one Azure code carries
+several messages, each message is a subclass with the same ``code`` (see the disk errors).
+Plain ``ClassName(message, target=...)`` still works for classes not converted yet.
 """
 
 
@@ -11,11 +17,19 @@ class PlatformError(Exception):
     """Base of every client-visible error: ``code`` is the wire code, ``message`` the text."""
 
     code = "InternalServerError"
+    template = "An internal error occurred."
+    target: str | None = None
 
     def __init__(self, message: str, *, target: str | None = None) -> None:
         super().__init__(message)
         self.message = message
-        self.target = target
+        if target is not None:
+            self.target = target
+
+    @classmethod
+    def of(cls, *, target: str | None = None, **fields: object) -> "PlatformError":
+        """The error with its message rendered from ``template``."""
+        return cls(cls.template.format(**fields), target=target)
 
 
 # --- ARM: request shape --------------------------------------------------------------------
@@ -33,6 +47,24 @@ class MissingApiVersionParameter(PlatformError):
 
 class InvalidApiVersionParameter(PlatformError):
     code = "InvalidApiVersionParameter"
+    template = "The api-version '{version}' is invalid. The supported versions are '{supported}'."
+    target = "api-version"
+
+
+class MissingSubscriptionRegistration(PlatformError):
+    """The SDK's auto-registration policy reads the last quoted token: the namespace."""
+
+    code = "MissingSubscriptionRegistration"
+    template = (
+        "The subscription is not registered to use namespace '{namespace}'. See "
+        "https://aka.ms/rps-not-found for how to register subscriptions."
+    )
+
+
+class InvalidFilterInQueryString(PlatformError):
+    code = "InvalidFilterInQueryString"
+    template = "Invalid $filter '{filter}' specified in the query string. {reason}"
+    target = "$filter"
 
 
 class InvalidRequestContent(PlatformError):
@@ -92,18 +124,33 @@ class RouteNotFound(PlatformError):
 
 class SubscriptionNotFound(PlatformError):
     code = "SubscriptionNotFound"
+    template = "The subscription '{subscription}' could not be found."
 
 
 class ResourceGroupNotFound(PlatformError):
     code = "ResourceGroupNotFound"
+    template = "Resource group '{resource_group}' could not be found."
 
 
 class ResourceNotFound(PlatformError):
     code = "ResourceNotFound"
+    template = (
+        "The Resource '{type}/{name}' under resource group '{resource_group}' was not found. "
+        "For more details please go to https://aka.ms/ARMResourceNotFoundFix"
+    )
 
 
 class ParentResourceNotFound(PlatformError):
     code = "ParentResourceNotFound"
+    template = (
+        "Can not perform requested operation on nested resource. Parent resource '{parent}' "
+        "not found."
+    )
+
+
+class ProviderNotFound(RouteNotFound):
+    code = "InvalidResourceNamespace"
+    template = "The resource namespace '{namespace}' is invalid."
 
 
 class OperationNotFound(PlatformError):

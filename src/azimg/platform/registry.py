@@ -24,7 +24,9 @@ from azimg.platform.arm import gallery_versions as arm_gallery_versions
 from azimg.platform.arm import identity as arm_identity
 from azimg.platform.arm import images as arm_images
 from azimg.platform.arm import operations as arm_operations
+from azimg.platform.arm import providers as arm_providers
 from azimg.platform.arm import resource_groups as arm_resource_groups
+from azimg.platform.arm import resources_generic as arm_resources_generic
 from azimg.platform.arm import snapshots as arm_snapshots
 from azimg.platform.arm import subscriptions as arm_subscriptions
 from azimg.platform.arm import virtual_machines as arm_virtual_machines
@@ -251,6 +253,12 @@ COMPUTE = Provider(
     ),
 )
 
+
+def _plumbing(rtype: str, versions: tuple[str, ...]) -> ResourceType:
+    """A Microsoft.Resources type ARM itself serves (not tracked, no regions)."""
+    return ResourceType("Microsoft.Resources", rtype, versions, generic=False, regional=False)
+
+
 RESOURCES = Provider(
     "Microsoft.Resources",
     (
@@ -261,15 +269,20 @@ RESOURCES = Provider(
             router=arm_resource_groups.router,
             renderer=arm_resource_groups.render,
             generic=False,
+            regional=False,
         ),
-        ResourceType("Microsoft.Resources", "subscriptions", _SUBSCRIPTIONS, generic=False),
-        ResourceType("Microsoft.Resources", "tenants", _SUBSCRIPTIONS, generic=False),
-        ResourceType("Microsoft.Resources", "providers", _RESOURCES, generic=False),
-        ResourceType("Microsoft.Resources", "resources", _RESOURCES, generic=False),
+        _plumbing("subscriptions", _SUBSCRIPTIONS),
+        _plumbing("tenants", _SUBSCRIPTIONS),
+        _plumbing("providers", _RESOURCES),
+        _plumbing("resources", _RESOURCES),
         ResourceType(
-            "Microsoft.Resources", "subscriptions/resourceGroups", _RESOURCES, generic=False
+            "Microsoft.Resources",
+            "subscriptions/resourceGroups",
+            _RESOURCES,
+            generic=False,
+            regional=False,
         ),
-        ResourceType("Microsoft.Resources", "operations", _RESOURCES, generic=False),
+        _plumbing("operations", _RESOURCES),
     ),
     always_registered=True,
 )
@@ -281,6 +294,8 @@ PROVIDERS: tuple[Provider, ...] = (COMPUTE, RESOURCES)
 #: the hot path.
 PLUMBING_ROUTERS: tuple[APIRouter, ...] = (
     arm_operations.router,
+    arm_resources_generic.router,
+    arm_providers.router,
     arm_subscriptions.router,
     arm_identity.router,
 )

@@ -7,6 +7,7 @@ come from a flag of ``azimg serve`` or an ``AZIMG_*`` environment variable.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from dataclasses import dataclass, field
@@ -70,8 +71,45 @@ class Settings:
         return f"https://{self.url_host}:{self.port}"
 
     @property
+    def metadata_record(self) -> Path:
+        """Where the data dir records the URL of its metadata store (``record_metadata``)."""
+        return self.data_dir / "metadata.json"
+
+    def recorded_database_url(self) -> str | None:
+        try:
+            raw = json.loads(self.metadata_record.read_text())
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as err:
+            raise InvalidArgument(f"cannot read {self.metadata_record}: {err}") from None
+        url = raw.get("database_url") if isinstance(raw, dict) else None
+        if not isinstance(url, str) or not url:
+            raise InvalidArgument(f"{self.metadata_record} names no database_url")
+        return url
+
+    @property
     def effective_database_url(self) -> str:
-        return self.database_url or f"sqlite:///{self.data_dir / 'metadata.sqlite'}"
+        """The metadata store of this data dir: the one it recorded when first opened (so
+        ``azimg credentials --data-dir D`` finds a PostgreSQL platform's identity), else
+        ``database_url``, else SQLite in the data dir. A ``database_url`` that differs from
+        the recorded one is refused: one data dir, one platform, one identity."""
+        recorded = self.recorded_database_url()
+        if recorded is not None and self.database_url and self.database_url != recorded:
+            raise InvalidArgument(
+                f"the data dir {self.data_dir} keeps its metadata at a different database "
+                f"(recorded in {self.metadata_record}); --database-url does not match it"
+            )
+        return recorded or self.database_url or f"sqlite:///{self.data_dir / 'metadata.sqlite'}"
+
+    def record_metadata(self) -> None:
+        """Write ``metadata_record`` once (mode 0600: a URL may carry a password)."""
+        if self.metadata_record.exists():
+            return
+        tmp = self.metadata_record.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump({"database_url": self.effective_database_url}, f)
+        os.replace(tmp, self.metadata_record)
 
     @property
     def blob_root(self) -> Path:

@@ -23,7 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from azimg.platform import registry
 from azimg.platform.arm import blob
 from azimg.platform.arm import errors as arm_errors
-from azimg.platform.arm.routing import CanonicalPathMiddleware
+from azimg.platform.arm.routing import CanonicalPathMiddleware, HeadAsGetMiddleware
 from azimg.platform.errors import PlatformError
 from azimg.platform.identity import Identity
 from azimg.platform.jobs import Jobs
@@ -66,6 +66,9 @@ def create_app(settings: Settings, store: Store) -> FastAPI:
     app.state.jobs = jobs
     app.state.services = services
     app.state.renderers = registry.renderers()
+    app.state.types = registry.TYPES
+    app.state.providers = registry.PROVIDERS
+    app.state.api_versions = {k: t.api_versions for k, t in registry.TYPES.items()}
 
     app.mount("/blob", blob.create_blob_app(store))
     for router in registry.routers():
@@ -75,5 +78,6 @@ def create_app(settings: Settings, store: Store) -> FastAPI:
     app.add_exception_handler(RequestValidationError, arm_errors.validation_error_handler)
     app.add_exception_handler(StarletteHTTPException, arm_errors.http_error_handler)
     app.add_exception_handler(Exception, arm_errors.internal_error_handler)
-    app.add_middleware(CanonicalPathMiddleware)
+    app.add_middleware(HeadAsGetMiddleware)
+    app.add_middleware(CanonicalPathMiddleware)  # added last = runs first
     return app

@@ -10,6 +10,7 @@ more than the work (measured: 3x the whole GET).
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -20,7 +21,9 @@ from azimg.platform.errors import (
     MissingApiVersionParameter,
 )
 from azimg.platform.identity import Caller, Identity
+from azimg.platform.ids import resource_type
 from azimg.platform.jobs import Jobs
+from azimg.platform.resources import providers
 from azimg.platform.settings import Settings
 from azimg.platform.store import Store
 
@@ -32,15 +35,37 @@ async def get_caller(request: Request) -> Caller:
     return identity.verify(request.headers.get("authorization"))
 
 
+def api_type(path: str) -> str:
+    """The registered type whose api-versions govern ``path`` (lower-cased, canonical path):
+    the resource type for provider paths, the Microsoft.Resources type for ARM's own."""
+    segs = path.strip("/").lower().split("/")
+    if "providers" in segs:
+        i = len(segs) - 1 - segs[::-1].index("providers")
+        rest = segs[i + 1 :]
+        if len(rest) < 2 or (len(rest) == 2 and rest[1] in ("register", "unregister")):
+            return "microsoft.resources/providers"
+        return resource_type(path)
+    if segs[0] == "tenants":
+        return "microsoft.resources/tenants"
+    if segs[0] != "subscriptions" or len(segs) <= 2:
+        return "microsoft.resources/subscriptions"
+    if segs[2] == "resources" or (len(segs) == 5 and segs[4] == "resources"):
+        return "microsoft.resources/resources"
+    if segs[2] == "resourcegroups":
+        return "microsoft.resources/resourcegroups"
+    return "microsoft.resources/subscriptions"
+
+
 async def get_api_version(request: Request) -> str:
+    """Present, dated, and (for a registered type) one of the versions the type serves."""
     value = request.query_params.get("api-version")
     if value is None:
         raise MissingApiVersionParameter()
-    if not _API_VERSION.match(value):
-        raise InvalidApiVersionParameter(
-            f"The api-version '{value}' is invalid. The supported versions are dated, "
-            "e.g. '2026-03-02'.",
-            target="api-version",
+    versions: Mapping[str, tuple[str, ...]] = request.app.state.api_versions
+    supported = versions.get(api_type(request.url.path))
+    if not _API_VERSION.match(value) or (supported is not None and value not in supported):
+        raise InvalidApiVersionParameter.of(
+            version=value, supported=",".join(supported or sorted(set().union(*versions.values())))
         )
     return value
 
@@ -86,10 +111,32 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 JsonBody = Annotated[dict[str, Any], Depends(get_json_body)]
 
 
+_WRITES = frozenset({"PUT", "PATCH", "POST", "DELETE"})
+
+
+def check_registration(request: Request) -> None:
+    """A write under ``/subscriptions/{s}/.../providers/{namespace}/{type}`` needs the
+    namespace registered for the subscription (409 MissingSubscriptionRegistration)."""
+    segs = request.url.path.strip("/").split("/")
+    if request.method not in _WRITES or "providers" not in segs or segs[0] != "subscriptions":
+        return
+    i = segs.index("providers")
+    if len(segs) - i < 3 or (segs[-1] in ("register", "unregister") and len(segs) - i == 3):
+        return
+    namespace = segs[i + 1]
+    for p in request.app.state.providers:
+        if p.namespace.lower() == namespace and not p.always_registered:
+            providers.require_registered(
+                request.app.state.store, subscription_id=segs[1], namespace=p.namespace
+            )
+
+
 async def arm_checks(request: Request) -> None:
-    """Token (401), then api-version (400): one dependency, as each costs FastAPI a solve."""
+    """Token (401), api-version (400), provider registration (409): one dependency, as
+    each costs FastAPI a solve."""
     await get_caller(request)
     await get_api_version(request)
+    check_registration(request)
 
 
 #: Router-level dependencies of every ARM route (order = ARM's order of checks).

@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 STATUS: dict[type[e.PlatformError], int] = {
     e.MissingApiVersionParameter: 400,
     e.InvalidApiVersionParameter: 400,
+    e.MissingSubscriptionRegistration: 409,
+    e.InvalidFilterInQueryString: 400,
     e.InvalidRequestContent: 400,
     e.InvalidParameter: 400,
     e.BadRequest: 400,

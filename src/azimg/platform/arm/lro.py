@@ -96,5 +96,3 @@ def monitor_response(
     if op.output is None:
         return Response(status_code=200)
     return JSONResponse(dict(op.output))
-
-

@@ -1,4 +1,4 @@
-"""Resource groups: PUT/GET/HEAD/PATCH/DELETE, lists, and the generic resource list."""
+"""Resource groups: PUT/GET/HEAD/PATCH/DELETE and lists (generic lists: resources_generic)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from azimg.platform.arm.models import parse
 from azimg.platform.arm.paging import page
 from azimg.platform.resources import resource_groups
 from azimg.platform.resources.resource_groups import ResourceGroup
-from azimg.platform.store import Document, Store
+from azimg.platform.store import Store
 
 router = APIRouter(dependencies=ARM_DEPENDENCIES, tags=["resourceGroups"])
 BASE = "/subscriptions/{subscription_id}/resourcegroups"
@@ -108,33 +108,6 @@ def delete(
 def list_by_subscription(subscription_id: str, request: Request, store: StoreDep) -> dict[str, Any]:
     rgs = resource_groups.list_by_subscription(store, subscription_id=subscription_id)
     return page(request, [public(rg) for rg in rgs])
-
-
-def _generic(docs: list[Document]) -> list[dict[str, Any]]:
-    return [
-        {
-            "id": d.id,
-            "name": d.id.rsplit("/", 1)[1],
-            "type": d.type,
-            "location": d.location,
-            "tags": d.body.get("tags", {}),
-        }
-        for d in docs
-    ]
-
-
-@router.get(BASE + "/{name}/resources")
-def list_resources(
-    subscription_id: str, name: str, request: Request, store: StoreDep
-) -> dict[str, Any]:
-    docs = resource_groups.list_resources(store, subscription_id=subscription_id, name=name)
-    return page(request, _generic(docs))
-
-
-@router.get("/subscriptions/{subscription_id}/resources")
-def list_all_resources(subscription_id: str, request: Request, store: StoreDep) -> dict[str, Any]:
-    docs = resource_groups.list_all_resources(store, subscription_id=subscription_id)
-    return page(request, _generic(docs))
 
 
 RENDERERS = {"microsoft.resources/resourcegroups": render}

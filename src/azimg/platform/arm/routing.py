@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 ARM_ROOTS = frozenset({"subscriptions", "providers", "tenants", "metadata", "resources"})
 
@@ -57,3 +57,34 @@ class CanonicalPathMiddleware:
                 scope["path"] = new
                 scope["raw_path"] = quote(new, safe="/:@!$&'()*+,;=-._~").encode()
         await self.app(scope, receive, send)
+
+
+class HeadAsGetMiddleware:
+    """``HEAD`` on a provider resource (``resources.check_existence_by_id``): ARM answers
+    it for every type from the type's GET — 204 when it exists, the GET's error status
+    (404) otherwise, never a body. Resource groups declare their own HEAD."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] != "http"
+            or scope["method"] != "HEAD"
+            or "/providers/" not in scope["path"]
+            or not scope["path"].startswith("/subscriptions/")
+        ):
+            await self.app(scope, receive, send)
+            return
+        scope = dict(scope)
+        scope["method"] = "GET"
+
+        async def send_head(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status = 204 if message["status"] == 200 else message["status"]
+                headers = [(k, v) for k, v in message.get("headers", []) if k != b"content-length"]
+                await send({"type": "http.response.start", "status": status, "headers": headers})
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                await send({"type": "http.response.body", "body": b""})
+
+        await self.app(scope, receive, send_head)

@@ -14,6 +14,7 @@ from azimg.platform.errors import (
     InvalidResourceName,
     LocationNotAvailableForResourceType,
     ParentResourceNotFound,
+    PlatformError,
     ResourceGroupNotFound,
     ResourceNotFound,
     SubscriptionNotFound,
@@ -51,22 +52,19 @@ def type_of(rid: str) -> str:
 
 def check_subscription(store: Store, subscription_id: str) -> None:
     if store.meta.get(f"/subscriptions/{subscription_id}") is None:
-        raise SubscriptionNotFound(f"The subscription '{subscription_id}' could not be found.")
+        raise SubscriptionNotFound.of(subscription=subscription_id)
 
 
 def require_resource_group(store: Store, subscription_id: str, resource_group: str) -> Document:
     check_subscription(store, subscription_id)
     doc = store.meta.get(rg_id(subscription_id, resource_group))
     if doc is None:
-        raise ResourceGroupNotFound(f"Resource group '{resource_group}' could not be found.")
+        raise ResourceGroupNotFound.of(resource_group=resource_group)
     return doc
 
 
-def not_found(rtype: str, name: str, resource_group: str) -> ResourceNotFound:
-    return ResourceNotFound(
-        f"The Resource '{rtype}/{name}' under resource group '{resource_group}' was not found. "
-        "For more details please go to https://aka.ms/ARMResourceNotFoundFix"
-    )
+def not_found(rtype: str, name: str, resource_group: str) -> PlatformError:
+    return ResourceNotFound.of(type=rtype, name=name, resource_group=resource_group)
 
 
 def require_document(store: Store, rid: str, rtype: str) -> Document:
@@ -80,10 +78,7 @@ def require_document(store: Store, rid: str, rtype: str) -> Document:
     if len(segs) > 8:
         parent = "/" + "/".join(segs[:-2])
         if store.meta.get(parent) is None:
-            raise ParentResourceNotFound(
-                "Can not perform requested operation on nested resource. Parent resource "
-                f"'{'/'.join(segs[7:-2:2])}' not found."
-            )
+            raise ParentResourceNotFound.of(parent="/".join(segs[7:-2:2]))
     raise not_found(rtype, parts["name"], parts["resource_group"])
 
 

@@ -71,10 +71,15 @@ def list_tenants(store: Store) -> list[Tenant]:
     ]
 
 
-def list_locations(store: Store, *, subscription_id: str) -> list[Location]:
-    get(store, subscription_id=subscription_id)
+def region_facts(store: Store) -> list[Location]:
+    """The platform's regions with their display names (no subscription needed)."""
     out = []
     for region in store.regions:
         display, geo, physical = _REGION_FACTS.get(region, (region, "Other", region))
         out.append(Location(region, display, geo, physical))
     return out
+
+
+def list_locations(store: Store, *, subscription_id: str) -> list[Location]:
+    get(store, subscription_id=subscription_id)
+    return region_facts(store)

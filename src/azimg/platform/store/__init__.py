@@ -85,8 +85,6 @@ def open_store(settings: Settings) -> Store:
         from azimg.platform.store.filesystem import FilesystemBlobStore
 
         blobs = FilesystemBlobStore(settings.blob_root, settings.regions)
-    return Store(
-        meta=SqlMetadataStore(settings.effective_database_url),
-        blobs=blobs,
-        regions=settings.regions,
-    )
+    meta = SqlMetadataStore(settings.effective_database_url)
+    settings.record_metadata()  # after the store opened: a bad URL records nothing
+    return Store(meta=meta, blobs=blobs, regions=settings.regions)
