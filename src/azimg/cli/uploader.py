@@ -196,7 +196,7 @@ def preflight(image: Path, generation: str | None, *, force: bool) -> tuple[str,
     return ("V2" if gens is not None and gens.gen2 else "V1"), warnings
 
 
-def _put_pages(
+def put_pages(
     sas_url: str,
     fh_path: Path,
     pieces: list[tuple[int, int]],
@@ -317,7 +317,7 @@ def upload(
             pieces = missing(pieces, _present_ranges(sas))
         total = sum(n for _, n in pieces)
         advance = progress(total) if progress else (lambda _n: None)
-        sent = _put_pages(sas, src.path, pieces, src.footer, src.data_size, threads, advance)
+        sent = put_pages(sas, src.path, pieces, src.footer, src.data_size, threads, advance)
         compute.disks.begin_revoke_access(resource_group, name).result()
         final = compute.disks.get(resource_group, name)
         return UploadResult(
