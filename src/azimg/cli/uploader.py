@@ -293,7 +293,8 @@ def upload(
                 )  # fmt: skip
             resumed = disk.disk_state == "ActiveUpload"
         else:
-            where = location or conn.resource_group_location(compute, resource_group)
+            group_at = conn.resource_group_location(compute, resource_group, create_in=location)
+            where = location or group_at
             body: dict[str, Any] = {
                 "location": where,
                 "sku": {"name": "Standard_LRS"},
@@ -309,7 +310,9 @@ def upload(
                 body["properties"]["hyperVGeneration"] = gen
             disk = compute.disks.begin_create_or_update(resource_group, name, body).result()
         access = compute.disks.begin_grant_access(
-            resource_group, name, {"access": "Write", "durationInSeconds": GRANT_SECONDS}
+            resource_group,
+            name,
+            {"access": "Write", "durationInSeconds": GRANT_SECONDS},
         ).result()
         sas = access.access_sas
         pieces = chunks(src.runs, src.data_size)
