@@ -23,6 +23,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from azimg.platform.arm import errors as arm_errors
+from azimg.platform.arm.guards import RequestGuardMiddleware
 from azimg.platform.arm.routing import CanonicalPathMiddleware
 from azimg.platform.errors import PlatformError
 from azimg.platform.identity import Identity
@@ -94,7 +95,12 @@ def _job_modules() -> list[ModuleType]:
 def create_app(settings: Settings, store: Store) -> FastAPI:
     from azimg.platform.resources import resource_groups
 
-    identity = Identity(store.meta, settings.data_dir, settings.base_url)
+    identity = Identity(
+        store.meta,
+        settings.data_dir,
+        settings.base_url,
+        throttle_window=settings.auth_throttle_window,
+    )
     jobs = Jobs(store, workers=settings.job_workers)
 
     releasers = {}
@@ -149,4 +155,5 @@ def create_app(settings: Settings, store: Store) -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, arm_errors.http_error_handler)
     app.add_exception_handler(Exception, arm_errors.internal_error_handler)
     app.add_middleware(CanonicalPathMiddleware)
+    app.add_middleware(RequestGuardMiddleware, base_url=settings.base_url)  # outermost
     return app
