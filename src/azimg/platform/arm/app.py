@@ -49,6 +49,10 @@ def _router_modules() -> list[ModuleType]:
         "gallery_images",
         "gallery_versions",
         "virtual_machines",
+        "network.virtual_networks",
+        "network.network_interfaces",
+        "network.public_ip_addresses",
+        "network.network_security_groups",
     ):
         mod = _import_optional(f"azimg.platform.arm.{optional}")
         if mod is not None:
