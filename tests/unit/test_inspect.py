@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from azimg.image.guestfs import DirectoryFS
+from azimg.disk.guestfs import DirectoryFS
 from azimg.image.inspect import MountedFS, gather
 
 KVER = "6.1.0-27-cloud-amd64"

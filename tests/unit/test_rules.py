@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
+from azimg.disk.guestfs import DirectoryFS
 from azimg.image.check import evaluate
 from azimg.image.findings import Finding, Severity, Status
-from azimg.image.guestfs import DirectoryFS
 from azimg.image.inspect import (
     BIOS_BOOT_GUID,
     ESP_GUID,

@@ -25,10 +25,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from azimg.disk.guestfs import GuestFS, exists, read_text
 from azimg.errors import AzimgError, CorruptImage
 from azimg.image import inspect as insp
 from azimg.image.findings import Finding, Severity, Status
-from azimg.image.guestfs import GuestFS, exists
 from azimg.image.rules import (
     CheckContext,
     debian,
@@ -326,8 +326,6 @@ def _bsd_kind(layout: insp.DiskLayout, img: Any) -> str | None:
 
 def _mounts(root_fs: GuestFS, img: Any, root_number: int, layout: insp.DiskLayout) -> dict:
     """Mount what the root's fstab names at /boot, /boot/efi, /usr, /var (by id)."""
-    from azimg.image.guestfs import read_text
-
     by_id: dict[str, Any] = {}
     for gp in img.partitions:
         if gp.fs is None:

@@ -28,8 +28,8 @@ from typing import Any, TypeVar
 
 import yaml
 
+from azimg.disk.guestfs import DEFAULT_READ_LIMIT, GuestFS, GuestStat, read_text, resolve
 from azimg.errors import AzimgError, CorruptImage
-from azimg.image.guestfs import DEFAULT_READ_LIMIT, GuestFS, GuestStat, read_text, resolve
 
 T = TypeVar("T")
 
