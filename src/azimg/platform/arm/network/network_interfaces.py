@@ -271,6 +271,3 @@ def effective_network_security_groups(
 
 def render_by_id(store: Store, rid: str) -> dict[str, Any]:
     return render(nics.get_by_id(store, rid))
-
-
-RENDERERS = {"microsoft.network/networkinterfaces": render_by_id}

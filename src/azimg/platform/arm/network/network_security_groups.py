@@ -287,6 +287,3 @@ def get_default_rule(
 
 def render_by_id(store: Store, rid: str) -> dict[str, Any]:
     return render(store, nsgs.get_by_id(store, rid))
-
-
-RENDERERS = {"microsoft.network/networksecuritygroups": render_by_id}

@@ -145,6 +145,3 @@ def list_by_subscription(subscription_id: str, request: Request, store: StoreDep
 
 def render_by_id(store: Store, rid: str) -> dict[str, Any]:
     return render(store, pips.get_by_id(store, rid))
-
-
-RENDERERS = {"microsoft.network/publicipaddresses": render_by_id}

@@ -281,6 +281,3 @@ def delete_subnet(
 
 def render_by_id(store: Store, rid: str) -> dict[str, Any]:
     return render(store, virtual_networks.get_by_id(store, rid))
-
-
-RENDERERS = {"microsoft.network/virtualnetworks": render_by_id}
