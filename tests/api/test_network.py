@@ -546,3 +546,16 @@ def test_subnet_nsg_reference_must_exist(network: Any, resource_group: str) -> N
             ),
         ).result()
     assert _code(err) == "InvalidResourceReference"
+
+
+def test_double_slash_paths(platform_server: Any, network: Any, resource_group: str) -> None:
+    """az sends ``.../providers/Microsoft.Network//virtualNetworks/x`` (reference summary 5)."""
+    sub = platform_server.subscription_id
+    vnet(network, resource_group)
+    r = platform_server.arm(
+        "GET",
+        f"/subscriptions/{sub}/resourceGroups/{resource_group}/providers/Microsoft.Network/"
+        "/virtualNetworks/vnet1?api-version=2024-11-01",
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["name"] == "vnet1"

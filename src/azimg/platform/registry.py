@@ -22,16 +22,16 @@ from azimg.platform.arm import galleries as arm_galleries
 from azimg.platform.arm import gallery_images as arm_gallery_images
 from azimg.platform.arm import gallery_versions as arm_gallery_versions
 from azimg.platform.arm import identity as arm_identity
-from azimg.platform.arm.network import network_interfaces as arm_nics
-from azimg.platform.arm.network import network_security_groups as arm_nsgs
-from azimg.platform.arm.network import public_ip_addresses as arm_pips
-from azimg.platform.arm.network import virtual_networks as arm_vnets
 from azimg.platform.arm import images as arm_images
 from azimg.platform.arm import operations as arm_operations
 from azimg.platform.arm import resource_groups as arm_resource_groups
 from azimg.platform.arm import snapshots as arm_snapshots
 from azimg.platform.arm import subscriptions as arm_subscriptions
 from azimg.platform.arm import virtual_machines as arm_virtual_machines
+from azimg.platform.arm.network import network_interfaces as arm_nics
+from azimg.platform.arm.network import network_security_groups as arm_nsgs
+from azimg.platform.arm.network import public_ip_addresses as arm_pips
+from azimg.platform.arm.network import virtual_networks as arm_vnets
 from azimg.platform.errors import OperationNotAllowed
 from azimg.platform.jobs import Jobs, JobSpec
 from azimg.platform.resources import (
