@@ -516,3 +516,69 @@ def render_text(report: Report, *, show_passed: bool = False) -> str:
     lines.append("")
     lines.append(report.summary())
     return "\n".join(lines)
+
+
+# SARIF 2.1.0 for CI code scanning: one rule per rule id (its help is the fix), one result per
+# finding. Passed and n/a findings are results too (kind pass / notApplicable, level none), so a
+# scanner sees what was checked; failed ones carry the severity's level.
+SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+SARIF_LEVEL = {Severity.blocker: "error", Severity.warning: "warning", Severity.advice: "note"}
+SARIF_KIND = {
+    Status.failed: "fail",
+    Status.passed: "pass",
+    Status.unreadable: "review",
+    Status.not_applicable: "notApplicable",
+}
+
+
+def render_sarif(report: Report, *, tool_version: str) -> dict[str, Any]:
+    rules: dict[str, dict[str, Any]] = {}
+    results = []
+    artifact = {"uri": os.path.basename(report.image), "index": 0}
+    for f in report.findings:
+        if f.rule not in rules:
+            rules[f.rule] = {
+                "id": f.rule,
+                "shortDescription": {"text": f.title},
+                "help": {"text": f.fix or f.title},
+                "defaultConfiguration": {"level": SARIF_LEVEL[f.severity]},
+                "properties": {"severity": str(f.severity)},
+            }
+        failing = f.status in (Status.failed, Status.unreadable)
+        where = "; ".join(e.where + (f": {e.detail}" if e.detail else "") for e in f.evidence)
+        text = f"{f.title}" + (f" — {where}" if where else "")
+        if f.status is Status.failed and f.fix:
+            text += f". Fix: {f.fix}"
+        results.append(
+            {
+                "ruleId": f.rule,
+                "ruleIndex": list(rules).index(f.rule),
+                "kind": SARIF_KIND[f.status],
+                "level": SARIF_LEVEL[f.severity] if failing else "none",
+                "message": {"text": text},
+                "locations": [{"physicalLocation": {"artifactLocation": artifact}}],
+                "properties": {
+                    "status": str(f.status),
+                    "evidence": [{"where": e.where, "detail": e.detail} for e in f.evidence],
+                },
+            }
+        )
+    return {
+        "$schema": SARIF_SCHEMA,
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "azimg check",
+                        "version": tool_version,
+                        "informationUri": "https://learn.microsoft.com/azure/virtual-machines/linux/create-upload-generic",
+                        "rules": list(rules.values()),
+                    }
+                },
+                "artifacts": [{"location": {"uri": artifact["uri"]}}],
+                "results": results,
+                "properties": {"summary": report.summary(), "exitCode": report.exit_code},
+            }
+        ],
+    }
