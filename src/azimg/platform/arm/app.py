@@ -49,6 +49,7 @@ def _router_modules() -> list[ModuleType]:
         "gallery_images",
         "gallery_versions",
         "virtual_machines",
+        "deployments",
     ):
         mod = _import_optional(f"azimg.platform.arm.{optional}")
         if mod is not None:
@@ -109,6 +110,10 @@ def create_app(settings: Settings, store: Store) -> FastAPI:
             for kind, spec in mod.job_specs().items():
                 jobs.register(kind, spec)
 
+    from azimg.platform.resources.deployments import engine as deployments_engine
+
+    services = [deployments_engine.service(settings, store, jobs)]
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         # Services a resource type runs (the VM fabric) start before resumed jobs need them.
@@ -136,6 +141,7 @@ def create_app(settings: Settings, store: Store) -> FastAPI:
     app.state.identity = identity
     app.state.jobs = jobs
     app.state.renderers = {}
+    app.state.services = services
 
     from azimg.platform.arm import blob
 
