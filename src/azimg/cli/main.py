@@ -20,6 +20,8 @@ COMMAND_MODULES = (
     "build",
     "check",
     "generalize",
+    "upload",
+    "publish",
     "serve",
     "credentials",
     "vm",

@@ -232,7 +232,7 @@ class DeploymentService:
                 f"{records.state_of(doc)}; only Accepted or Running deployments can be.",
                 target=target.name,
             )
-        records.update(self.store, target.id, lambda d: records.with_private(d, cancel=True))
+        self.store.update(target.id, lambda d: records.with_private(d, cancel=True))
 
     def delete(self, target: Target) -> bool:
         doc = self.store.meta.get(target.id)
@@ -284,7 +284,7 @@ class DeploymentService:
                 return None
             return _finished(doc, "Failed", error=dict(error))
 
-        records.update(store, op.resource_id, change)
+        store.update(op.resource_id, change)
 
 
 def ctx_location(ctx: Context) -> str:
@@ -343,7 +343,7 @@ class Runner:
         self.plan: template.Plan | None = None
 
     def _update(self, **props: Any) -> None:
-        records.update(self.store, self.id, lambda d: records.with_properties(d, **props))
+        self.store.update(self.id, lambda d: records.with_properties(d, **props))
 
     def _canceled(self) -> bool:
         doc = self.store.meta.get(self.id)
@@ -376,10 +376,10 @@ class Runner:
                 "operations for usage details.",
                 "details": failures,
             }
-            records.update(self.store, self.id, lambda d: _finished(d, "Failed", error=error))
+            self.store.update(self.id, lambda d: _finished(d, "Failed", error=error))
             raise DeploymentFailed(error["message"])
         if self._canceled():
-            records.update(self.store, self.id, lambda d: _finished(d, "Canceled"))
+            self.store.update(self.id, lambda d: _finished(d, "Canceled"))
             raise DeploymentCanceled(f"The deployment '{target.name}' was canceled.")
         try:
             outputs = template.outputs(self.template, runtime)
@@ -387,11 +387,10 @@ class Runner:
                 self._complete_mode(target)
         except (PlatformError, ProviderError) as err:
             error = _error_of(err)
-            records.update(self.store, self.id, lambda d: _finished(d, "Failed", error=error))
+            self.store.update(self.id, lambda d: _finished(d, "Failed", error=error))
             raise DeploymentFailed(error["message"]) from None
         resources = [{"id": r.id} for r in self.plan.resources if r.condition and not r.existing]
-        records.update(
-            self.store,
+        self.store.update(
             self.id,
             lambda d: _finished(d, "Succeeded", outputs=outputs, outputResources=resources),
         )

@@ -13,19 +13,15 @@ import json
 import re
 import secrets
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from azimg.platform.errors import (
-    InvalidRequestContent,
-    NotImplementedFeature,
-    PreconditionFailed,
-)
+from azimg.platform.errors import InvalidRequestContent, NotImplementedFeature
 from azimg.platform.resources.deployments.errors import InvalidDeploymentName
 from azimg.platform.resources.deployments.functions.strings import murmur64
-from azimg.platform.store import Document, Store
+from azimg.platform.store import Document
 
 TYPE = "Microsoft.Resources/deployments"
 OP_TYPE = "Microsoft.Resources/deployments/operations"
@@ -247,20 +243,3 @@ def public_operation(doc: Document) -> dict[str, Any]:
         if not k.startswith("_"):
             out[k] = v
     return out
-
-
-def update(store: Store, rid: str, change: Callable[[Document], Document | None]) -> None:
-    """Compare-and-set on the ETag, retried on a conflict (``change`` must be pure)."""
-    for _ in range(20):
-        doc = store.meta.get(rid)
-        if doc is None:
-            return
-        new = change(doc)
-        if new is None:
-            return
-        try:
-            store.meta.put(new, if_match=doc.etag)
-            return
-        except PreconditionFailed:
-            continue
-    raise PreconditionFailed(f"'{rid}' kept changing; the update was not written.")
