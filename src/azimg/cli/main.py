@@ -14,7 +14,18 @@ import typer
 from azimg.errors import AzimgError
 
 # The order is the order of `azimg --help`.
-COMMAND_MODULES = ("convert", "info", "build", "check", "serve", "credentials", "vm")
+COMMAND_MODULES = (
+    "convert",
+    "info",
+    "build",
+    "check",
+    "generalize",
+    "upload",
+    "publish",
+    "serve",
+    "credentials",
+    "vm",
+)
 
 
 def build_app() -> typer.Typer:
