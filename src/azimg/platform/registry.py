@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from fastapi import APIRouter
 
 from azimg.platform import sources
+from azimg.platform.arm import deployments as arm_deployments
 from azimg.platform.arm import disks as arm_disks
 from azimg.platform.arm import galleries as arm_galleries
 from azimg.platform.arm import gallery_images as arm_gallery_images
@@ -44,6 +45,7 @@ from azimg.platform.resources import (
     snapshots,
     virtual_machines,
 )
+from azimg.platform.resources.deployments import engine as deployments_engine
 from azimg.platform.settings import Settings, normalise_location
 from azimg.platform.store import Document, Store
 
@@ -339,6 +341,15 @@ RESOURCES = Provider(
             "Microsoft.Resources", "subscriptions/resourceGroups", _RESOURCES, generic=False
         ),
         ResourceType("Microsoft.Resources", "operations", _RESOURCES, generic=False),
+        ResourceType(
+            "Microsoft.Resources",
+            "deployments",
+            ("2026-06-01", *_RESOURCES),  # 2026-06-01: azure-mgmt-resource-deployments 2.0.0
+            router=arm_deployments.router,
+            service=deployments_engine.service,
+            regional=False,
+            generic=False,
+        ),
     ),
     always_registered=True,
 )
