@@ -25,8 +25,6 @@ import pytest
 from azimg.fabric.network import Forward, Networks, Port, port_name
 from azimg.fabric.network_nft import Match, PortPolicy
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="VNets need root (CAP_NET_ADMIN)")
-
 SUBNET = IPv4Network("10.0.0.0/24")
 PUBLIC = "127.100.250.1"
 ECHO = """
@@ -113,6 +111,7 @@ class _Wire(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object]]:
+    assert os.geteuid() == 0, "VNets need root (CAP_NET_ADMIN), as the platform does"
     for tool in ("nft", "dhclient"):
         assert shutil.which(tool), f"{tool} is missing (setup.sh installs it)"
     tmp = tmp_path_factory.mktemp("vnet")
