@@ -132,9 +132,12 @@ def check_registration(request: Request) -> None:
 
 
 async def arm_checks(request: Request) -> None:
-    """Token (401), api-version (400), provider registration (409): one dependency, as
-    each costs FastAPI a solve."""
-    await get_caller(request)
+    """Token (401, and its tenant must own the subscription in the path), api-version
+    (400), provider registration (409): one dependency, as each costs FastAPI a solve."""
+    caller = await get_caller(request)
+    subscription_id = request.path_params.get("subscription_id")
+    if subscription_id:
+        request.app.state.identity.require_tenant(caller, subscription_id)
     await get_api_version(request)
     check_registration(request)
 
