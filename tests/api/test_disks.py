@@ -654,3 +654,73 @@ def test_parallel_page_writes_land_intact(
         resource_group, "parallel", {"access": "Read", "durationInSeconds": 600}
     ).result()
     assert download(read.access_sas) == image
+
+
+@pytest.mark.parametrize(
+    ("properties", "code", "target"),
+    [
+        ({"diskSizeGB": "one"}, "InvalidRequestContent", "properties.diskSizeGB"),
+        (
+            {"creationData": {"createOption": "FromImage", "imageReference": {"lun": "x"}}},
+            "InvalidRequestContent",
+            "properties.creationData.imageReference.lun",
+        ),
+        (
+            {"creationData": {"createOption": "Empty"}, "encryption": {"type": 5}},
+            "InvalidRequestContent",
+            "properties.encryption.type",
+        ),
+        (
+            {"creationData": {"createOption": "Empty", "bogus": 1}},
+            "NotSupported",
+            "properties.creationData.bogus",
+        ),
+        (
+            {"creationData": {"createOption": "Empty"}, "securityProfile": {"nope": "x"}},
+            "NotSupported",
+            "properties.securityProfile.nope",
+        ),
+        (
+            {"creationData": {"createOption": "Empty"}, "diskSizeGB": 0},
+            "InvalidParameter",
+            "properties.diskSizeGB",
+        ),
+        (
+            {"creationData": {"createOption": "Upload", "uploadSizeBytes": 20971521}},
+            "BadRequest",
+            "properties.creationData.uploadSizeBytes",
+        ),
+        (
+            {"creationData": {"createOption": "Upload"}},
+            "InvalidParameter",
+            "properties.creationData.uploadSizeBytes",
+        ),
+    ],
+)
+def test_a_wrong_body_anywhere_is_a_400_naming_the_property(
+    platform_server: PlatformServer,
+    resource_group: str,
+    properties: dict[str, Any],
+    code: str,
+    target: str,
+) -> None:
+    """Typed bodies at the edge: nested objects are models too, so a wrong type or an unknown
+    property deep in the body is Azure's 400 with ``target``, never a 500."""
+    sub = platform_server.subscription_id
+    r = platform_server.arm(
+        "PUT",
+        f"/subscriptions/{sub}/resourceGroups/{resource_group}/providers/Microsoft.Compute"
+        "/disks/typed?api-version=2025-01-02",
+        json={"location": "eastus", "properties": properties},
+    )
+    assert r.status_code in (400, 501), r.text
+    error = r.json()["error"]
+    assert (error["code"], error.get("target")) == (code, target)
+    assert (
+        platform_server.arm(
+            "GET",
+            f"/subscriptions/{sub}/resourceGroups/{resource_group}/providers/Microsoft.Compute"
+            "/disks/typed?api-version=2025-01-02",
+        ).status_code
+        == 404
+    )  # nothing half-written

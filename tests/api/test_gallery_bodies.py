@@ -171,7 +171,9 @@ def base(platform_server: PlatformServer, resources: Any) -> Iterator[str]:
 
 
 def _refused(server: PlatformServer, method: str, path: str, body: dict[str, Any]) -> Any:
-    resp = server.arm(method, f"{path}?{API}", json=body)
+    # managed images are CRP's (api-version 2026-04-01); the gallery types are 2026-03-03
+    api = "api-version=2026-04-01" if "/galleries/" not in path else API
+    resp = server.arm(method, f"{path}?{api}", json=body)
     assert resp.status_code == 400, (body, resp.status_code, resp.text)
     return resp.json()["error"]
 

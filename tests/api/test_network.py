@@ -555,7 +555,7 @@ def test_double_slash_paths(platform_server: Any, network: Any, resource_group: 
     r = platform_server.arm(
         "GET",
         f"/subscriptions/{sub}/resourceGroups/{resource_group}/providers/Microsoft.Network/"
-        "/virtualNetworks/vnet1?api-version=2024-11-01",
+        "/virtualNetworks/vnet1?api-version=2024-07-01",
     )
     assert r.status_code == 200, r.text
     assert r.json()["name"] == "vnet1"

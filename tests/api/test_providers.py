@@ -170,3 +170,16 @@ def test_unregistered_provider_refuses_writes_until_registered(
         assert _disk(compute, resource_group, "reg-a", {}).provisioning_state == "Succeeded"
     finally:
         resources.providers.register("Microsoft.Compute")
+
+
+def test_actions_are_checked_with_their_resource_type_versions(
+    platform_server: PlatformServer, resource_group: str
+) -> None:
+    sub = platform_server.subscription_id
+    r = platform_server.arm(
+        "POST",
+        f"/subscriptions/{sub}/resourceGroups/{resource_group}/providers/Microsoft.Compute"
+        "/disks/none/beginGetAccess?api-version=2026-03-03",
+        json={"access": "Read", "durationInSeconds": 60},
+    )
+    assert r.status_code == 400 and r.json()["error"]["code"] == "InvalidApiVersionParameter"

@@ -113,6 +113,7 @@ class LocationNotAvailableForResourceType(PlatformError):
 
 class PropertyChangeNotAllowed(PlatformError):
     code = "PropertyChangeNotAllowed"
+    template = "Changing property '{property}' is not allowed."
 
 
 class InvalidVhd(PlatformError):
@@ -208,6 +209,85 @@ class ReplicationFailed(PlatformError):
     """A gallery image version's replication failed in at least one region."""
 
     code = "ReplicationFailed"
+
+
+# --- disks and snapshots (templates: raise ``Class.of(field=...)``) ---------------------------
+
+
+class MissingRequiredParameter(InvalidParameter):
+    template = "Required parameter '{parameter}' is missing (null)."
+
+
+class DiskSizeOutOfRange(InvalidParameter):
+    template = "The value {size} of diskSizeGB is out of range; it must be 1 to {max}."
+    target = "properties.diskSizeGB"
+
+
+class UploadSizeNotMiBAligned(BadRequest):
+    template = (
+        "The upload size in bytes {size} - 512 bytes for the VHD footer ({data} in this case) "
+        "must be a multiple of MiB."
+    )
+    target = "properties.creationData.uploadSizeBytes"
+
+
+class UploadSizeOutOfRange(BadRequest):
+    template = (
+        "The upload size in bytes {size} is outside the supported range {min} (20 MiB + 512) "
+        "to {max} (32 TiB + 512)."
+    )
+    target = "properties.creationData.uploadSizeBytes"
+
+
+class AttachOnlyForVirtualMachines(InvalidParameter):
+    template = "createOption 'Attach' is only valid for a virtual machine's disks."
+    target = "properties.creationData.createOption"
+
+
+class CreateOptionNotImplemented(NotImplementedFeature):
+    template = "createOption '{option}' is not implemented for {noun}s by azimg."
+    target = "properties.creationData.createOption"
+
+
+class ResizeWhileCopyingNotImplemented(NotImplementedFeature):
+    template = "Resizing a {noun} while copying it is not implemented by azimg; omit diskSizeGB."
+    target = "properties.diskSizeGB"
+
+
+class CopyAcrossRegions(BadRequest):
+    template = (
+        "The source {noun} '{name}' is in region '{source_region}'; a Copy must be in the same "
+        "region ('{region}'). Use CopyStart for a copy across regions."
+    )
+    target = "properties.creationData.sourceResourceId"
+
+
+class ImageInAnotherRegion(BadRequest):
+    template = (
+        "The image '{id}' is in region '{source_region}'; it can only be used in the same "
+        "region, not '{region}'."
+    )
+
+
+class SnapshotSizeFixed(OperationNotAllowed):
+    template = "The size of a snapshot cannot be changed."
+    target = "properties.diskSizeGB"
+
+
+class DiskShrinkNotAllowed(BadRequest):
+    template = (
+        "Disk '{name}' cannot be shrunk from {size} GB to {wanted} GB; only increasing the size "
+        "is supported."
+    )
+    target = "properties.diskSizeGB"
+
+
+class DiskResizeNeedsIdle(OperationNotAllowed):
+    template = (
+        "Disk '{name}' can be resized only when it is unattached or its VM is deallocated; it "
+        "is {state}."
+    )
+    target = "properties.diskSizeGB"
 
 
 # --- ARM: identity ---------------------------------------------------------------------------

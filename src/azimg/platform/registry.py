@@ -38,6 +38,7 @@ from azimg.platform.arm.network import virtual_networks as arm_vnets
 from azimg.platform.errors import OperationNotAllowed
 from azimg.platform.jobs import Jobs, JobSpec
 from azimg.platform.resources import (
+    disk_access,
     disks,
     galleries,
     gallery_images,
@@ -213,7 +214,7 @@ COMPUTE = Provider(
             "disks",
             _DISK_RP,
             router=arm_disks.router,
-            jobs=disks.JOBS,
+            jobs={**disks.JOBS, **disk_access.JOBS},
             renderer=arm_disks.render,
             resolver=disks.resolve_disk,
         ),

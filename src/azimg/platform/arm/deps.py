@@ -45,15 +45,15 @@ def api_type(path: str) -> str:
         if len(rest) < 2 or (len(rest) == 2 and rest[1] in ("register", "unregister")):
             return "microsoft.resources/providers"
         return resource_type(path)
-    if segs[0] == "tenants":
-        return "microsoft.resources/tenants"
-    if segs[0] != "subscriptions" or len(segs) <= 2:
+    if segs[0] != "subscriptions":
+        return f"microsoft.resources/{segs[0]}"  # tenants
+    if len(segs) <= 2:
         return "microsoft.resources/subscriptions"
-    if segs[2] == "resources" or (len(segs) == 5 and segs[4] == "resources"):
-        return "microsoft.resources/resources"
-    if segs[2] == "resourcegroups":
+    if segs[2] != "resourcegroups":
+        return f"microsoft.resources/{segs[2]}"  # resources, locations, deployments
+    if len(segs) <= 4:
         return "microsoft.resources/resourcegroups"
-    return "microsoft.resources/subscriptions"
+    return f"microsoft.resources/{segs[4]}"  # resources, deployments (ARM's own, no provider)
 
 
 async def get_api_version(request: Request) -> str:
@@ -62,7 +62,10 @@ async def get_api_version(request: Request) -> str:
     if value is None:
         raise MissingApiVersionParameter()
     versions: Mapping[str, tuple[str, ...]] = request.app.state.api_versions
-    supported = versions.get(api_type(request.url.path))
+    rtype = api_type(request.url.path)
+    supported = versions.get(rtype)
+    if supported is None and request.method == "POST":  # an action (``.../d/beginGetAccess``)
+        supported = versions.get(rtype.rsplit("/", 1)[0])  # is its resource type's
     if not _API_VERSION.match(value) or (supported is not None and value not in supported):
         raise InvalidApiVersionParameter.of(
             version=value, supported=",".join(supported or sorted(set().union(*versions.values())))

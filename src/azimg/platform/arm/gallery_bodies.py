@@ -10,37 +10,9 @@ Shapes: azure-mgmt-compute 39 (api-version 2026-03-03), reference/arm-api.md §7
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Strict
-
-Str = Annotated[str, Strict()]
-Int = Annotated[int, Strict()]
-Bool = Annotated[bool, Strict()]
-Tags = dict[str, Str]
-
-
-class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class Envelope(Body):
-    """What every tracked resource's PUT may carry besides ``properties``."""
-
-    location: Str | None = None
-    tags: Tags | None = None
-    id: Str | None = None
-    name: Str | None = None
-    type: Str | None = None
-    systemData: dict[str, Any] | None = None  # read-only
-
-
-class PatchEnvelope(Body):
-    tags: Tags | None = None
-    id: Str | None = None
-    name: Str | None = None
-    type: Str | None = None
-
+from azimg.platform.arm.models import Body, Bool, Envelope, Int, PatchEnvelope, Str
 
 # --- galleries -----------------------------------------------------------------------------
 

@@ -9,9 +9,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from azimg.platform.arm.deps import ARM_DEPENDENCIES, CallerDep, JobsDep, JsonBody, StoreDep
-from azimg.platform.arm.gallery_bodies import Body, Bool, Envelope, Int, PatchEnvelope, Str
 from azimg.platform.arm.lro import FAMILY_CRP, accepted
-from azimg.platform.arm.models import parse
+from azimg.platform.arm.models import Body, Bool, Envelope, Int, PatchEnvelope, Str, parse
 from azimg.platform.arm.paging import page
 from azimg.platform.errors import (
     NotImplementedFeature,

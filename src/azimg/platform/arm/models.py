@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, Strict, ValidationError
 
 from azimg.platform.errors import InvalidRequestContent, UnsupportedProperty
 
@@ -35,3 +35,36 @@ def parse(model: type[M], body: dict[str, Any]) -> M:
             f"'{target}': {first['msg']}.",
             target=target,
         ) from None
+
+
+# --- shared body building blocks (every router's models use these) ---------------------------
+
+#: Strict leaves: a wrong JSON type is refused, never coerced (``"5"`` is not an int).
+Str = Annotated[str, Strict()]
+Int = Annotated[int, Strict()]
+Bool = Annotated[bool, Strict()]
+Tags = dict[str, Str]
+
+
+class Body(BaseModel):
+    """Every request object: an unknown property is refused by name (``parse``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Envelope(Body):
+    """What every tracked resource's PUT may carry besides ``properties``."""
+
+    location: Str | None = None
+    tags: Tags | None = None
+    id: Str | None = None
+    name: Str | None = None
+    type: Str | None = None
+    systemData: dict[str, Any] | None = None  # read-only
+
+
+class PatchEnvelope(Body):
+    tags: Tags | None = None
+    id: Str | None = None
+    name: Str | None = None
+    type: Str | None = None

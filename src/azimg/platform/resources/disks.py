@@ -16,20 +16,32 @@ from __future__ import annotations
 import math
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
+from azimg.disk.vhd import Footer
 from azimg.platform import sas, sources
 from azimg.platform.errors import (
-    BadRequest,
+    AttachOnlyForVirtualMachines,
+    BlobWriteNotAllowed,
     Conflict,
+    CopyAcrossRegions,
+    CreateOptionNotImplemented,
+    DiskResizeNeedsIdle,
+    DiskShrinkNotAllowed,
+    DiskSizeOutOfRange,
+    ImageInAnotherRegion,
     InvalidParameter,
-    InvalidVhd,
+    MissingRequiredParameter,
     NotImplementedFeature,
     OperationNotAllowed,
     PropertyChangeNotAllowed,
+    ResizeWhileCopyingNotImplemented,
     ResourceNotFound,
+    SnapshotSizeFixed,
+    UploadSizeNotMiBAligned,
+    UploadSizeOutOfRange,
 )
 from azimg.platform.ids import ResourceId, resource_id, utc_now
 from azimg.platform.jobs import Jobs, JobSpec
@@ -38,145 +50,58 @@ from azimg.platform.resources.common import (
     check_name,
     check_tags,
     enum_value,
+    not_found,
     require_document,
     require_resource_group,
     system_data,
 )
+from azimg.platform.resources.disk_model import (  # re-exported: other modules say disks.X
+    ALL_CREATE_OPTIONS,
+    DISK,
+    DISK_SKUS,
+    FOOTER,
+    GENERATIONS,
+    GIB,
+    MAX_DISK_GB,
+    MAX_UPLOAD,
+    MIB,
+    MIN_UPLOAD,
+    OS_TYPES,
+    SNAPSHOT,
+    SNAPSHOT_SKUS,
+    CreationData,
+    Disk,
+    DiskChange,
+    DiskSource,
+    DiskSpec,
+    ImageRef,
+    Kind,
+)
 from azimg.platform.sources import Source, SourceDisk
 from azimg.platform.store import BlobRef, Document, Operation, Store
 
-GIB = 1024**3
-MIB = 1024**2
-FOOTER = 512
-MIN_UPLOAD = 20 * MIB + FOOTER
-MAX_UPLOAD = 32 * 1024 * GIB + FOOTER
-MAX_DISK_GB = 32767
+__all__ = [  # the model's names, re-exported so callers keep saying ``disks.Disk``
+    "ALL_CREATE_OPTIONS",
+    "DISK",
+    "DISK_SKUS",
+    "GENERATIONS",
+    "GIB",
+    "MAX_UPLOAD",
+    "MIB",
+    "MIN_UPLOAD",
+    "OS_TYPES",
+    "SNAPSHOT",
+    "SNAPSHOT_SKUS",
+    "CreationData",
+    "Disk",
+    "DiskChange",
+    "DiskSource",
+    "DiskSpec",
+    "ImageRef",
+    "Kind",
+]
 
 JOB_FILL = "disks.fill"
-JOB_REVOKE = "disks.revoke"
-
-DISK_SKUS = (
-    "Standard_LRS",
-    "Premium_LRS",
-    "StandardSSD_LRS",
-    "UltraSSD_LRS",
-    "Premium_ZRS",
-    "StandardSSD_ZRS",
-    "PremiumV2_LRS",
-)
-SNAPSHOT_SKUS = ("Standard_LRS", "Premium_LRS", "Standard_ZRS")
-OS_TYPES = ("Windows", "Linux")
-GENERATIONS = ("V1", "V2")
-#: Every createOption of the API; the ones azimg does not implement are refused by name.
-ALL_CREATE_OPTIONS = (
-    "Empty",
-    "Attach",
-    "FromImage",
-    "Import",
-    "Copy",
-    "Restore",
-    "Upload",
-    "CopyStart",
-    "ImportSecure",
-    "UploadPreparedSecure",
-    "CopyFromSanSnapshot",
-)
-#: Properties stored and echoed as given (performance and policy knobs; no behaviour here).
-ECHOED = (
-    "supportedCapabilities",
-    "securityProfile",
-    "purchasePlan",
-    "encryption",
-    "networkAccessPolicy",
-    "publicNetworkAccess",
-    "dataAccessAuthMode",
-    "diskAccessId",
-    "maxShares",
-    "tier",
-    "burstingEnabled",
-    "diskIOPSReadWrite",
-    "diskMBpsReadWrite",
-    "diskIOPSReadOnly",
-    "diskMBpsReadOnly",
-    "optimizedForFrequentAttach",
-    "supportsHibernation",
-    "availabilityPolicy",
-    "incremental",
-)
-
-
-@dataclass(frozen=True)
-class Kind:
-    """What differs between disks and snapshots."""
-
-    type: str
-    noun: str
-    skus: tuple[str, ...]
-    create_options: tuple[str, ...]
-    default_sku: str
-
-
-DISK = Kind(
-    type="Microsoft.Compute/disks",
-    noun="disk",
-    skus=DISK_SKUS,
-    create_options=("Empty", "Upload", "Import", "Copy", "FromImage"),
-    default_sku="Standard_LRS",
-)
-SNAPSHOT = Kind(
-    type="Microsoft.Compute/snapshots",
-    noun="snapshot",
-    skus=SNAPSHOT_SKUS,
-    create_options=("Copy", "Import", "Upload", "FromImage"),
-    default_sku="Standard_LRS",
-)
-
-
-@dataclass(frozen=True)
-class Disk:
-    """A disk or a snapshot (``type`` says which)."""
-
-    id: str
-    name: str
-    type: str
-    location: str
-    sku: str
-    creation_data: Mapping[str, Any]
-    disk_size_bytes: int
-    disk_state: str
-    provisioning_state: str
-    unique_id: str
-    time_created: str
-    blob: BlobRef
-    system_data: Mapping[str, Any]
-    tags: Mapping[str, str] = field(default_factory=dict)
-    zones: tuple[str, ...] = ()
-    os_type: str | None = None
-    hyper_v_generation: str | None = None
-    managed_by: str | None = None
-    grant_id: str | None = None
-    echoed: Mapping[str, Any] = field(default_factory=dict)
-
-    @property
-    def disk_size_gb(self) -> int:
-        return math.ceil(self.disk_size_bytes / GIB)
-
-    @property
-    def blob_size(self) -> int:
-        """The VHD: data plus the 512-byte footer."""
-        return self.disk_size_bytes + FOOTER
-
-
-@dataclass(frozen=True)
-class DiskSource:
-    """Bytes a new disk is filled from, and what it inherits."""
-
-    resource_id: str
-    blob: BlobRef
-    disk_size_bytes: int
-    unique_id: str | None = None
-    os_type: str | None = None
-    hyper_v_generation: str | None = None
 
 
 # --- persistence -----------------------------------------------------------------------------
@@ -193,6 +118,7 @@ def from_doc(doc: Document) -> Disk:
     b = dict(doc.body)
     b["blob"] = BlobRef.from_json(b["blob"])
     b["zones"] = tuple(b.get("zones", ()))
+    b["creation_data"] = CreationData.from_json(b["creation_data"])
     return Disk(**b)
 
 
@@ -212,7 +138,7 @@ def _change(store: Store, rid: str, fn: Callable[[Disk], Disk | None]) -> Disk |
     return from_doc(written) if written is not None else None
 
 
-def _change_from(store: Store, seen: Disk, **changes: Any) -> Disk:
+def change_if_unchanged(store: Store, seen: Disk, **changes: Any) -> Disk:
     """Apply ``changes`` to the disk if it is still in the state ``seen`` (same bytes, state
     and grant); 409 when someone changed it in between (the caller's checks were on ``seen``)."""
 
@@ -334,8 +260,6 @@ def source_from_sas_url(store: Store, uri: str) -> DiskSource:
             target="properties.creationData.sourceUri",
         )
     query = dict(p.split("=", 1) for p in parsed.query.split("&") if "=" in p)
-    from urllib.parse import unquote
-
     grant = sas.check(
         store,
         container=parts[1],
@@ -366,59 +290,56 @@ GALLERY_TYPES = (
 
 
 def _source_from_image(
-    store: Store, ref: Mapping[str, Any], region: str, *, gallery: bool
+    store: Store, ref: ImageRef, region: str, *, gallery: bool
 ) -> tuple[Source, SourceDisk]:
     target = "properties.creationData." + ("galleryImageReference" if gallery else "imageReference")
-    if ref.get("sharedGalleryImageId") or ref.get("communityGalleryImageId"):
+    if ref.shared_gallery_image_id or ref.community_gallery_image_id:
         raise NotImplementedFeature(
             "Creating a disk from a shared or community gallery image is not implemented yet.",
             target=target,
         )
-    rid = ref.get("id")
-    if not isinstance(rid, str):
-        raise InvalidParameter(
-            f"The value of parameter {target.rsplit('.', 1)[1]} is invalid.", target=target
+    if not ref.id:
+        raise MissingRequiredParameter.of(
+            parameter=target.rsplit(".", 1)[1] + ".id", target=target + ".id"
         )
     src = sources.resolve(
-        store, rid, region=region, accept=GALLERY_TYPES if gallery else IMAGE_TYPES, target=target
+        store,
+        ref.id,
+        region=region,
+        accept=GALLERY_TYPES if gallery else IMAGE_TYPES,
+        target=target + ".id",
     )
     if src.location != region:
-        raise BadRequest(
-            f"The image '{src.id}' is in region '{src.location}'; it can only be used in the "
-            f"same region, not '{region}'.",
-            target=target + ".id",
+        raise ImageInAnotherRegion.of(
+            id=src.id, source_region=src.location, region=region, target=target + ".id"
         )
-    lun = ref.get("lun")
+    lun = ref.lun
     return src, src.disk(lun, target=target + (".lun" if lun is not None else ""))
 
 
 # --- create / update -------------------------------------------------------------------------
 
 
-def _check_upload_size(n: Any) -> int:
-    if not isinstance(n, int) or isinstance(n, bool):
-        raise InvalidParameter(
-            "uploadSizeBytes is required for createOption Upload.",
+def _check_upload_size(n: int | None) -> int:
+    if n is None:
+        raise MissingRequiredParameter.of(
+            parameter="creationData.uploadSizeBytes",
             target="properties.creationData.uploadSizeBytes",
         )
     if (n - FOOTER) % MIB:
-        raise BadRequest(
-            f"The upload size in bytes {n} - 512 bytes for the VHD footer ({n - FOOTER} in this "
-            "case) must be a multiple of MiB.",
-            target="properties.creationData.uploadSizeBytes",
-        )
+        raise UploadSizeNotMiBAligned.of(size=n, data=n - FOOTER)
     if not MIN_UPLOAD <= n <= MAX_UPLOAD:
-        raise BadRequest(
-            f"The upload size in bytes {n} is outside the supported range {MIN_UPLOAD} "
-            f"(20 MiB + 512) to {MAX_UPLOAD} (32 TiB + 512).",
-            target="properties.creationData.uploadSizeBytes",
-        )
+        raise UploadSizeOutOfRange.of(size=n, min=MIN_UPLOAD, max=MAX_UPLOAD)
     return n
 
 
-def _empty_vhd(store: Store, blob: BlobRef, size: int) -> None:
-    from azimg.disk.vhd import Footer
+def _check_size_gb(size_gb: int) -> int:
+    if not 1 <= size_gb <= MAX_DISK_GB:
+        raise DiskSizeOutOfRange.of(size=size_gb, max=MAX_DISK_GB)
+    return size_gb
 
+
+def _empty_vhd(store: Store, blob: BlobRef, size: int) -> None:
     store.blobs.create(blob, size + FOOTER)
     store.blobs.write_pages(blob, size, Footer.for_fixed_disk(size).pack())
 
@@ -441,179 +362,153 @@ class Fill:
         }
 
 
-def _immutable_checks(current: Disk, *, region: str, creation: Mapping[str, Any]) -> None:
+def _immutable_checks(current: Disk, *, region: str, creation: CreationData | None) -> None:
     if current.location != region:
-        raise PropertyChangeNotAllowed(
-            "Changing property 'location' is not allowed.", target="location"
+        raise PropertyChangeNotAllowed.of(property="location", target="location")
+    if creation is None:
+        return
+    before = replace(current.creation_data, source_unique_id=None)
+    after = replace(creation, source_unique_id=None)
+    same_option = (after.create_option or "").lower() == (before.create_option or "").lower()
+    if not same_option or replace(after, create_option=None) != replace(before, create_option=None):
+        raise PropertyChangeNotAllowed.of(property="creationData", target="properties.creationData")
+
+
+def _update_existing(
+    store: Store, current: Disk, spec: DiskSpec, *, region: str, app_id: str, kind: Kind
+) -> Disk:
+    """PUT on an existing disk: what may change changes, under its ETag."""
+    _immutable_checks(current, region=region, creation=spec.creation)
+    change = DiskChange(
+        subscription_id=spec.subscription_id,
+        resource_group=spec.resource_group,
+        name=spec.name,
+        sku=spec.sku,
+        tags=spec.tags,
+        disk_size_gb=spec.disk_size_gb,
+        os_type=spec.os_type,
+        hyper_v_generation=spec.hyper_v_generation,
+        echo=spec.echo,
+    )
+    return _apply(store, current, change, app_id=app_id, kind=kind)
+
+
+def _resolve_fill_source(
+    store: Store, creation: CreationData, option: str, region: str
+) -> tuple[Source, SourceDisk, CreationData]:
+    """The bytes a Copy, Import or FromImage disk is filled from."""
+    if option == "Copy":
+        if not creation.source_resource_id:
+            raise MissingRequiredParameter.of(
+                parameter="creationData.sourceResourceId",
+                target="properties.creationData.sourceResourceId",
+            )
+        source = sources.resolve(
+            store,
+            creation.source_resource_id,
+            accept=(DISK.type, SNAPSHOT.type),
+            target="properties.creationData.sourceResourceId",
         )
-    before = {k: v for k, v in current.creation_data.items() if k != "sourceUniqueId"}
-    after = dict(creation)
-    if after.get("createOption", "").lower() != str(before.get("createOption", "")).lower() or {
-        k: v for k, v in after.items() if k != "createOption"
-    } != {k: v for k, v in before.items() if k != "createOption"}:
-        raise PropertyChangeNotAllowed(
-            "Changing property 'creationData' is not allowed.",
-            target="properties.creationData",
+        if source.location != region:
+            raise CopyAcrossRegions.of(
+                noun=source.type.split("/")[-1][:-1],
+                name=ResourceId.parse(source.id).name,
+                source_region=source.location,
+                region=region,
+            )
+        creation = replace(creation, source_unique_id=source.unique_id)
+        return source, source.disk(), creation
+    if option == "Import":
+        if not creation.source_uri:
+            raise MissingRequiredParameter.of(
+                parameter="creationData.sourceUri", target="properties.creationData.sourceUri"
+            )
+        imported = source_from_sas_url(store, creation.source_uri)
+        disk = SourceDisk(lun=None, blob=imported.blob, size_bytes=imported.disk_size_bytes)
+        source = Source(
+            id=imported.resource_id,
+            type="",
+            location=region,
+            disks=(disk,),
+            os_type=imported.os_type,
         )
+        return source, disk, creation
+    # FromImage
+    if creation.image_reference is not None:
+        source, disk = _source_from_image(store, creation.image_reference, region, gallery=False)
+    elif creation.gallery_image_reference is not None:
+        source, disk = _source_from_image(
+            store, creation.gallery_image_reference, region, gallery=True
+        )
+    else:
+        raise MissingRequiredParameter.of(
+            parameter="creationData.imageReference",
+            target="properties.creationData.imageReference",
+        )
+    return source, disk, creation
 
 
 def create_or_update(
-    store: Store,
-    *,
-    subscription_id: str,
-    resource_group: str,
-    name: str,
-    location: Any,
-    properties: Mapping[str, Any],
-    app_id: str,
-    jobs: Jobs,
-    sku: str | None = None,
-    tags: Any = None,
-    zones: tuple[str, ...] = (),
-    kind: Kind = DISK,
+    store: Store, spec: DiskSpec, *, app_id: str, jobs: Jobs, kind: Kind = DISK
 ) -> tuple[Disk, Operation | None]:
     """The disk as stored now, and the operation of the copy it still needs (None when it
     is ready). A copy's operation is written in the same transaction as the disk."""
-    require_resource_group(store, subscription_id, resource_group)
-    check_name(name, kind=kind.noun)
-    region = check_location(store, location, rtype=kind.type)
-    clean_tags = check_tags(tags)
-    sku_name = enum_value(sku, kind.skus, target="sku.name") if sku else None
-    os_type = properties.get("osType")
-    if os_type is not None:
-        os_type = enum_value(os_type, OS_TYPES, target="properties.osType")
-    generation = properties.get("hyperVGeneration")
-    if generation is not None:
-        generation = enum_value(generation, GENERATIONS, target="properties.hyperVGeneration")
-    echoed = {k: properties[k] for k in ECHOED if properties.get(k) is not None}
-    rid = _id(kind, subscription_id, resource_group, name)
-    creation = dict(properties.get("creationData") or {})
-    size_gb = properties.get("diskSizeGB")
+    require_resource_group(store, spec.subscription_id, spec.resource_group)
+    check_name(spec.name, kind=kind.noun)
+    region = check_location(store, spec.location, rtype=kind.type)
+    clean_tags = check_tags(spec.tags)
+    sku_name = enum_value(spec.sku, kind.skus, target="sku.name") if spec.sku else None
+    os_type = (
+        enum_value(spec.os_type, OS_TYPES, target="properties.osType") if spec.os_type else None
+    )
+    generation = (
+        enum_value(spec.hyper_v_generation, GENERATIONS, target="properties.hyperVGeneration")
+        if spec.hyper_v_generation
+        else None
+    )
+    rid = _id(kind, spec.subscription_id, spec.resource_group, spec.name)
 
     existing = store.meta.get(rid)
     if existing is not None:
         current = from_doc(existing)
-        if creation:
-            _immutable_checks(current, region=region, creation=creation)
-        if size_gb is not None and size_gb != current.disk_size_gb:
-            current = _grow(store, current, size_gb, kind)
-        updated = replace(
-            current,
-            tags=clean_tags if tags is not None else current.tags,
-            sku=sku_name or current.sku,
-            os_type=os_type or current.os_type,
-            hyper_v_generation=generation or current.hyper_v_generation,
-            echoed={**current.echoed, **echoed},
-            system_data=system_data(app_id, current.system_data.get("createdAt")),
-        )
-        return _save(store, updated), None  # TODO(core): CAS in the typed-command rewrite
+        return _update_existing(store, current, spec, region=region, app_id=app_id, kind=kind), None
 
-    if not creation.get("createOption"):
-        raise InvalidParameter(
-            "Required parameter 'creationData.createOption' is missing (null).",
+    creation = spec.creation
+    if creation is None or not creation.create_option:
+        raise MissingRequiredParameter.of(
+            parameter="creationData.createOption",
             target="properties.creationData.createOption",
         )
     option = enum_value(
-        creation["createOption"], ALL_CREATE_OPTIONS, target="properties.creationData.createOption"
+        creation.create_option, ALL_CREATE_OPTIONS, target="properties.creationData.createOption"
     )
-    creation["createOption"] = option
+    creation = replace(creation, create_option=option)
     if option == "Attach":
-        raise InvalidParameter(
-            "createOption 'Attach' is only valid for a virtual machine's disks.",
-            target="properties.creationData.createOption",
-        )
+        raise AttachOnlyForVirtualMachines.of()
     if option not in kind.create_options:
-        raise NotImplementedFeature(
-            f"createOption '{option}' is not implemented for {kind.noun}s by azimg.",
-            target="properties.creationData.createOption",
-        )
-    if size_gb is not None and (not isinstance(size_gb, int) or not 1 <= size_gb <= MAX_DISK_GB):
-        raise InvalidParameter(
-            f"The value {size_gb} of diskSizeGB is out of range; it must be 1 to {MAX_DISK_GB}.",
-            target="properties.diskSizeGB",
-        )
+        raise CreateOptionNotImplemented.of(option=option, noun=kind.noun)
+    size_gb = _check_size_gb(spec.disk_size_gb) if spec.disk_size_gb is not None else None
 
     blob = BlobRef(region=region, key=uuid.uuid4().hex)
-    unique_id = str(uuid.uuid4())
     now = utc_now()
     fill: Fill | None = None
     state = "Unattached"
     provisioning = "Succeeded"
-    source: Source | None = None
-    source_disk: SourceDisk | None = None
 
     if option == "Empty":
         if size_gb is None:
-            raise InvalidParameter(
-                "Required parameter 'diskSizeGB' is missing (null).",
-                target="properties.diskSizeGB",
+            raise MissingRequiredParameter.of(
+                parameter="diskSizeGB", target="properties.diskSizeGB"
             )
         size = size_gb * GIB
     elif option == "Upload":
-        size = _check_upload_size(creation.get("uploadSizeBytes")) - FOOTER
+        size = _check_upload_size(creation.upload_size_bytes) - FOOTER
         state = "ReadyToUpload"
     else:
-        if option == "Copy":
-            if not creation.get("sourceResourceId"):
-                raise InvalidParameter(
-                    "Required parameter 'creationData.sourceResourceId' is missing (null).",
-                    target="properties.creationData.sourceResourceId",
-                )
-            source = sources.resolve(
-                store,
-                creation["sourceResourceId"],
-                accept=(DISK.type, SNAPSHOT.type),
-                target="properties.creationData.sourceResourceId",
-            )
-            source_disk = source.disk()
-            if source.location != region:
-                raise BadRequest(
-                    f"The source {source.type.split('/')[-1][:-1]} "
-                    f"'{ResourceId.parse(source.id).name}' is in region '{source.location}'; a "
-                    f"Copy must be in the same region ('{region}'). Use CopyStart for a copy "
-                    "across regions.",
-                    target="properties.creationData.sourceResourceId",
-                )
-            creation["sourceUniqueId"] = source.unique_id
-        elif option == "Import":
-            if not creation.get("sourceUri"):
-                raise InvalidParameter(
-                    "Required parameter 'creationData.sourceUri' is missing (null).",
-                    target="properties.creationData.sourceUri",
-                )
-            imported = source_from_sas_url(store, creation["sourceUri"])
-            source_disk = SourceDisk(
-                lun=None, blob=imported.blob, size_bytes=imported.disk_size_bytes
-            )
-            source = Source(
-                id=imported.resource_id,
-                type="",
-                location=region,
-                disks=(source_disk,),
-                os_type=imported.os_type,
-            )
-        else:  # FromImage
-            if creation.get("imageReference"):
-                source, source_disk = _source_from_image(
-                    store, creation["imageReference"], region, gallery=False
-                )
-            elif creation.get("galleryImageReference"):
-                source, source_disk = _source_from_image(
-                    store, creation["galleryImageReference"], region, gallery=True
-                )
-            else:
-                raise InvalidParameter(
-                    "Required parameter 'creationData.imageReference' is missing (null).",
-                    target="properties.creationData.imageReference",
-                )
-        assert source_disk is not None
+        source, source_disk, creation = _resolve_fill_source(store, creation, option, region)
         size = source_disk.size_bytes
         if size_gb is not None and size_gb * GIB != size and size_gb != math.ceil(size / GIB):
-            raise NotImplementedFeature(
-                f"Resizing a {kind.noun} while copying it is not implemented by azimg; "
-                "omit diskSizeGB.",
-                target="properties.diskSizeGB",
-            )
+            raise ResizeWhileCopyingNotImplemented.of(noun=kind.noun)
         os_type = os_type or source.os_type
         generation = generation or source.hyper_v_generation
         provisioning = "Creating"
@@ -626,7 +521,7 @@ def create_or_update(
 
     disk = Disk(
         id=rid,
-        name=name,
+        name=spec.name,
         type=kind.type,
         location=region,
         sku=sku_name or kind.default_sku,
@@ -634,15 +529,15 @@ def create_or_update(
         disk_size_bytes=size,
         disk_state=state,
         provisioning_state=provisioning,
-        unique_id=unique_id,
+        unique_id=str(uuid.uuid4()),
         time_created=now,
         blob=blob,
         system_data=system_data(app_id, now=now),
         tags=clean_tags,
-        zones=zones,
+        zones=spec.zones,
         os_type=os_type,
         hyper_v_generation=generation,
-        echoed=echoed,
+        echoed=dict(spec.echo),
     )
     if fill is None:
         return _save(store, disk), None
@@ -657,33 +552,17 @@ def create_or_update(
     return disk, op
 
 
-def _grow(store: Store, d: Disk, size_gb: Any, kind: Kind) -> Disk:
+def _grow(store: Store, d: Disk, size_gb: int, kind: Kind) -> Disk:
     """Resize to ``size_gb``: grow only, only while no VM runs on it and no SAS is out. The
     VHD footer moves to the new end (same unique id); the old footer's page becomes zeros."""
-    from azimg.disk.vhd import Footer
-
-    if not isinstance(size_gb, int) or not 1 <= size_gb <= MAX_DISK_GB:
-        raise InvalidParameter(
-            f"The value {size_gb} of diskSizeGB is out of range; it must be 1 to {MAX_DISK_GB}.",
-            target="properties.diskSizeGB",
-        )
+    _check_size_gb(size_gb)
     if kind is not DISK:
-        raise OperationNotAllowed(
-            "The size of a snapshot cannot be changed.", target="properties.diskSizeGB"
-        )
+        raise SnapshotSizeFixed.of()
     new_size = size_gb * GIB
     if new_size < d.disk_size_bytes:
-        raise BadRequest(
-            f"Disk '{d.name}' cannot be shrunk from {d.disk_size_gb} GB to {size_gb} GB; "
-            "only increasing the size is supported.",
-            target="properties.diskSizeGB",
-        )
+        raise DiskShrinkNotAllowed.of(name=d.name, size=d.disk_size_gb, wanted=size_gb)
     if d.disk_state not in ("Unattached", "Reserved") or d.provisioning_state != "Succeeded":
-        raise OperationNotAllowed(
-            f"Disk '{d.name}' can be resized only when it is unattached or its VM is "
-            f"deallocated; it is {d.disk_state}.",
-            target="properties.diskSizeGB",
-        )
+        raise DiskResizeNeedsIdle.of(name=d.name, state=d.disk_state)
     old = d.disk_size_bytes
     raw = store.blobs.read(d.blob, old, FOOTER)
     try:
@@ -698,40 +577,53 @@ def _grow(store: Store, d: Disk, size_gb: Any, kind: Kind) -> Disk:
     return replace(d, disk_size_bytes=new_size)
 
 
-def update(
-    store: Store,
-    *,
-    subscription_id: str,
-    resource_group: str,
-    name: str,
-    properties: Mapping[str, Any],
-    app_id: str,
-    sku: str | None = None,
-    tags: Any = None,
-    kind: Kind = DISK,
-) -> Disk:
-    """PATCH: tags, sku, osType, hyperVGeneration and the echoed knobs."""
+def _apply(store: Store, current: Disk, change: DiskChange, *, app_id: str, kind: Kind) -> Disk:
+    """Validate ``change`` against ``current``, grow the bytes if asked, then write the new
+    fields under the document's ETag (a concurrent attach or grant is not overwritten)."""
+    tags = check_tags(change.tags) if change.tags is not None else None
+    sku = enum_value(change.sku, kind.skus, target="sku.name") if change.sku else None
+    os_type = (
+        enum_value(change.os_type, OS_TYPES, target="properties.osType") if change.os_type else None
+    )
+    generation = (
+        enum_value(change.hyper_v_generation, GENERATIONS, target="properties.hyperVGeneration")
+        if change.hyper_v_generation
+        else None
+    )
+    if change.disk_size_gb is not None and change.disk_size_gb != current.disk_size_gb:
+        current = _grow(store, current, change.disk_size_gb, kind)
+    grown_to = current.disk_size_bytes
+
+    def fn(cur: Disk) -> Disk | None:
+        if cur.blob != current.blob:
+            return None  # replaced by a new disk of the same name
+        return replace(
+            cur,
+            disk_size_bytes=max(cur.disk_size_bytes, grown_to),
+            tags=tags if tags is not None else cur.tags,
+            sku=sku or cur.sku,
+            os_type=os_type or cur.os_type,
+            hyper_v_generation=generation or cur.hyper_v_generation,
+            echoed={**cur.echoed, **change.echo},
+            system_data=system_data(app_id, cur.system_data.get("createdAt")),
+        )
+
+    out = _change(store, current.id, fn)
+    if out is None:
+        raise not_found(kind.type, current.name, ResourceId.parse(current.id).resource_group)
+    return out
+
+
+def update(store: Store, change: DiskChange, *, app_id: str, kind: Kind = DISK) -> Disk:
+    """PATCH: tags, sku, size (grow), osType, hyperVGeneration and the echoed knobs."""
     current = get(
-        store, subscription_id=subscription_id, resource_group=resource_group, name=name, kind=kind
+        store,
+        subscription_id=change.subscription_id,
+        resource_group=change.resource_group,
+        name=change.name,
+        kind=kind,
     )
-    if "diskSizeGB" in properties and properties["diskSizeGB"] != current.disk_size_gb:
-        current = _grow(store, current, properties["diskSizeGB"], kind)
-    os_type = properties.get("osType")
-    generation = properties.get("hyperVGeneration")
-    updated = replace(
-        current,
-        tags=check_tags(tags) if tags is not None else current.tags,
-        sku=enum_value(sku, kind.skus, target="sku.name") if sku else current.sku,
-        os_type=enum_value(os_type, OS_TYPES, target="properties.osType")
-        if os_type
-        else current.os_type,
-        hyper_v_generation=enum_value(generation, GENERATIONS, target="properties.hyperVGeneration")
-        if generation
-        else current.hyper_v_generation,
-        echoed={**current.echoed, **{k: properties[k] for k in ECHOED if k in properties}},
-        system_data=system_data(app_id, current.system_data.get("createdAt")),
-    )
-    return _save(store, updated)
+    return _apply(store, current, change, app_id=app_id, kind=kind)
 
 
 # --- the fill job ----------------------------------------------------------------------------
@@ -762,154 +654,10 @@ def fail_fill(store: Store, op: Operation, error: Mapping[str, Any]) -> None:
     _mark(store, op.params["disk_id"], BlobRef.from_json(op.params["dst"]), "Failed")
 
 
-def run_revoke(store: Store, op: Operation) -> None:
-    """endGetAccess as a job: the footer check reads the blob, and Azure reports InvalidVhd
-    through the operation."""
-    parts = ResourceId.parse(op.resource_id)
-    kind = DISK if parts.type.lower() == DISK.type.lower() else SNAPSHOT
-    revoke_access(
-        store,
-        subscription_id=parts.subscription,
-        resource_group=parts.resource_group,
-        name=parts.name,
-        kind=kind,
-    )
-    return None
-
-
-#: The job kinds of disks and snapshots (declared for both in ``platform/registry.py``).
+#: The job kinds of disks and snapshots (access jobs: ``disk_access.JOBS``).
 JOBS: Mapping[str, JobSpec] = {
     JOB_FILL: JobSpec(run=run_fill, on_fail=fail_fill, resumable=True),
-    JOB_REVOKE: JobSpec(run=run_revoke, resumable=True),
 }
-JOB_GRANT = "disks.grant"
-
-
-def begin_revoke_access(
-    store: Store,
-    *,
-    jobs: Jobs,
-    subscription_id: str,
-    resource_group: str,
-    name: str,
-    kind: Kind = DISK,
-) -> Operation:
-    """endGetAccess as an operation (the footer check reads the whole upload's end)."""
-    d = get(
-        store, subscription_id=subscription_id, resource_group=resource_group, name=name, kind=kind
-    )
-    return jobs.submit(JOB_REVOKE, action="post", resource_id=d.id, location=d.location)
-
-
-# --- access ----------------------------------------------------------------------------------
-
-
-def grant_access(
-    store: Store,
-    *,
-    subscription_id: str,
-    resource_group: str,
-    name: str,
-    access: Any,
-    duration_seconds: Any,
-    blob_base_url: str,
-    jobs: Jobs,
-    kind: Kind = DISK,
-) -> Operation:
-    """beginGetAccess: a SAS URL for reading (any idle disk) or writing (an Upload disk),
-    as a finished operation whose output is the ``accessSAS``."""
-    d = get(
-        store, subscription_id=subscription_id, resource_group=resource_group, name=name, kind=kind
-    )
-    level = enum_value(access, ("None", "Read", "Write"), target="access")
-    if level == "None":
-        raise InvalidParameter("The access level 'None' cannot be granted.", target="access")
-    sas.check_duration(duration_seconds)
-    if d.provisioning_state != "Succeeded":
-        raise OperationNotAllowed(
-            f"The {kind.noun} '{d.name}' is {d.provisioning_state}; access cannot be granted."
-        )
-    if level == "Write":
-        if d.disk_state not in ("ReadyToUpload", "ActiveUpload"):
-            raise OperationNotAllowed(
-                f"Write access can only be granted to a {kind.noun} created for upload "
-                f"(diskState ReadyToUpload); '{d.name}' is {d.disk_state}.",
-                target="access",
-            )
-        new_state, perms = "ActiveUpload", "rw"
-    else:
-        if d.disk_state in ("ReadyToUpload", "ActiveUpload"):
-            raise OperationNotAllowed(
-                f"Read access cannot be granted to '{d.name}' while it is {d.disk_state}; "
-                "upload it and call endGetAccess first.",
-                target="access",
-            )
-        if d.disk_state in ("Attached", "Frozen", "ActiveSASFrozen"):
-            raise OperationNotAllowed(
-                f"The {kind.noun} '{d.name}' is attached to a running VM ({d.managed_by}); "
-                "stop (deallocate) the VM first."
-            )
-        new_state, perms = ("ActiveSAS" if d.disk_state != "Reserved" else "Reserved"), "r"
-    sas.revoke_grant(store, d.grant_id)
-    grant = sas.create_grant(
-        store,
-        resource_id=d.id,
-        blob=d.blob,
-        permissions=perms,
-        duration_seconds=duration_seconds,
-    )
-    try:
-        _change_from(store, d, disk_state=new_state, grant_id=grant.id)
-    except Conflict:
-        sas.revoke_grant(store, grant.id)
-        raise
-    return jobs.record_done(
-        JOB_GRANT,
-        action="post",
-        resource_id=d.id,
-        location=d.location,
-        output={"accessSAS": sas.url(store, grant, blob_base_url=blob_base_url)},
-    )
-
-
-def _vhd_problem(store: Store, d: Disk) -> str | None:
-    from azimg.disk.vhd import FOOTER_COOKIE, Footer, azure_footer_problems
-
-    size = store.blobs.size(d.blob)
-    raw = store.blobs.read(d.blob, size - FOOTER, FOOTER)
-    if raw[:8] != FOOTER_COOKIE:
-        return (
-            f"The specified cookie value in VHD footer indicates that disk '{d.name}' with blob "
-            f"'{d.blob.key}' is not a supported VHD. Disk is expected to have cookie value "
-            "'conectix'."
-        )
-    footer = Footer.unpack(raw, at=size - FOOTER, verify=False)
-    problems = azure_footer_problems(footer, size)
-    if problems:
-        return f"The VHD uploaded to disk '{d.name}' is not a supported VHD: " + "; ".join(problems)
-    return None
-
-
-def revoke_access(
-    store: Store, *, subscription_id: str, resource_group: str, name: str, kind: Kind = DISK
-) -> Disk:
-    """endGetAccess: end the SAS; an upload ends only with a VHD Azure would accept."""
-    d = get(
-        store, subscription_id=subscription_id, resource_group=resource_group, name=name, kind=kind
-    )
-    # Writes admitted before this point land before the footer check; later ones are refused.
-    with sas.WRITES.closed(d.id):
-        if d.disk_state == "ActiveUpload":
-            problem = _vhd_problem(store, d)
-            if problem:
-                raise InvalidVhd(problem)
-            new_state = "Unattached"
-        elif d.disk_state == "ActiveSAS":
-            new_state = "Unattached"
-        else:
-            new_state = d.disk_state
-        sas.revoke_grant(store, d.grant_id)
-        return _change_from(store, d, disk_state=new_state, grant_id=None)
 
 
 # --- delete ----------------------------------------------------------------------------------
@@ -948,8 +696,6 @@ def set_attachment(store: Store, *, disk_id: str, vm_id: str | None, state: str)
 
 def check_upload_open(store: Store, disk_id: str) -> None:
     """The blob endpoint's write gate: only a disk in ActiveUpload takes page writes."""
-    from azimg.platform.errors import BlobWriteNotAllowed
-
     doc = store.meta.get(disk_id)
     if doc is None:
         raise BlobWriteNotAllowed("The disk behind this SAS no longer exists.")

@@ -711,11 +711,11 @@ def _save_clone_disk(
     sku: str | None,
 ) -> None:
     ref = dict(source.reference or {})
-    creation: dict[str, Any] = {"createOption": "FromImage"}
+    image = disks.ImageRef(id=ref.get("id"))
     if "galleries" in str(ref.get("id", "")).lower():
-        creation["galleryImageReference"] = {"id": ref["id"]}
+        creation = disks.CreationData(create_option="FromImage", gallery_image_reference=image)
     else:
-        creation["imageReference"] = {"id": ref.get("id")}
+        creation = disks.CreationData(create_option="FromImage", image_reference=image)
     d = disks.Disk(
         id=disk_id,
         name=name,
