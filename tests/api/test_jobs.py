@@ -12,7 +12,7 @@ import pytest
 from azimg.platform.errors import InvalidVhd
 from azimg.platform.jobs import Jobs, JobSpec
 from azimg.platform.settings import Settings
-from azimg.platform.store import Operation, Store, open_store
+from azimg.platform.store import Document, Operation, Store, open_store
 
 
 @pytest.fixture
@@ -113,3 +113,66 @@ def test_a_dedicated_job_does_not_hold_a_pool_worker(store: Store) -> None:
     finally:
         release.set()
         jobs.stop()
+
+
+def test_a_job_submitted_with_its_document_writes_both(store: Store) -> None:
+    jobs = Jobs(store, workers=1)
+    jobs.register("fill", JobSpec(run=lambda s, op: {"done": True}))
+    jobs.start()
+    try:
+        doc = Document(
+            id="/subscriptions/s/resourceGroups/r/providers/X/y/z",
+            type="X/y",
+            body={"state": "Creating"},
+        )
+        op = jobs.submit("fill", action="put", resource_id=doc.id, location="eastus", document=doc)
+        assert store.meta.get(doc.id) is not None
+        assert jobs.wait(op.id, 30).status == "Succeeded"
+    finally:
+        jobs.stop()
+
+
+def test_an_expected_operation_ends_by_its_event_or_its_deadline(store: Store) -> None:
+    """``expect``: an outside event completes it; without one the deadline fails it and
+    ``on_fail`` runs once; an event after the deadline changes nothing."""
+    failed: list[str] = []
+    jobs = Jobs(store, workers=1)
+    jobs.register("boot", JobSpec(run=None, on_fail=lambda s, op, err: failed.append(err["code"])))
+    jobs.start()
+    try:
+        rid = "/subscriptions/s/resourceGroups/r/providers/X/vm/a"
+        ok = jobs.expect("boot", action="put", resource_id=rid, location="eastus", timeout=60)
+        assert store.meta.get_operation(ok.id).status == "InProgress"  # type: ignore[union-attr]
+        assert jobs.complete(ok.id, {"ready": True}).status == "Succeeded"
+
+        late = jobs.expect("boot", action="put", resource_id=rid, location="eastus", timeout=0)
+        done = threading.Event()
+        for _ in range(600):  # the timer thread fails it; poll the row, not the clock
+            if store.meta.get_operation(late.id).done:  # type: ignore[union-attr]
+                done.set()
+                break
+            done.wait(0.05)
+        ended = store.meta.get_operation(late.id)
+        assert ended is not None and ended.status == "Failed"
+        assert ended.error is not None and ended.error["code"] == "OperationTimedOut"
+        assert jobs.complete(late.id).status == "Failed"  # the deadline won; no flip-flop
+        assert failed == ["OperationTimedOut"]
+    finally:
+        jobs.stop()
+
+
+def test_an_expected_operation_outlives_a_restart_until_its_deadline(store: Store) -> None:
+    first = Jobs(store, workers=1)
+    first.register("boot", JobSpec(run=None, resumable=True))
+    op = first.expect(
+        "boot", action="put", resource_id="/subscriptions/s/x", location="eastus", timeout=3600
+    )
+    first.stop()  # the process goes away without ending it
+    second = Jobs(store, workers=1)
+    second.register("boot", JobSpec(run=None, resumable=True))
+    second.start()
+    try:
+        assert store.meta.get_operation(op.id).status == "InProgress"  # type: ignore[union-attr]
+        assert second.complete(op.id).status == "Succeeded"
+    finally:
+        second.stop()

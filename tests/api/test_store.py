@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from azimg.platform.arm.lro import resource_type_of
 from azimg.platform.arm.routing import canonical_path
 from azimg.platform.errors import BlobNotFound, PreconditionFailed
-from azimg.platform.store import BlobRef, BlobStore, Document
+from azimg.platform.ids import resource_type
+from azimg.platform.store import BlobRef, BlobStore, Document, Operation, Store
 from azimg.platform.store import page_ranges as pr
 from azimg.platform.store.filesystem import FilesystemBlobStore
 from azimg.platform.store.sql import SqlMetadataStore, parent_key
@@ -101,8 +101,8 @@ def test_canonical_path(path: str, expected: str) -> None:
         ("/subscriptions/s/resourceGroups/r", "microsoft.resources/resourcegroups"),
     ],
 )
-def test_resource_type_of(rid: str, expected: str) -> None:
-    assert resource_type_of(rid) == expected
+def test_resource_type(rid: str, expected: str) -> None:
+    assert resource_type(rid) == expected
 
 
 def test_parent_key() -> None:
@@ -163,6 +163,61 @@ def test_etag_conditions(meta: SqlMetadataStore) -> None:
     assert meta.delete("/a/b", if_match=first.etag) is False
     assert meta.delete("/a/b", if_match=second.etag) is True
     assert meta.get("/a/b") is None
+
+
+def test_document_and_operation_are_written_together_or_not_at_all(
+    meta: SqlMetadataStore,
+) -> None:
+    """``put(..., operation=)``: one transaction. A failed condition writes neither."""
+    op = Operation.new("k", action="put", resource_id="/a/c", location="eastus")
+    meta.put(Document(id="/a/c", type="t", body={"v": 1}), operation=op)
+    assert meta.get("/a/c") is not None and meta.get_operation(op.id) is not None
+    again = Operation.new("k", action="put", resource_id="/a/c", location="eastus")
+    with pytest.raises(PreconditionFailed):
+        meta.put(Document(id="/a/c", type="t", body={"v": 2}), if_none_match=True, operation=again)
+    assert meta.get_operation(again.id) is None
+    # the operation row fails (same id again): the document is not written either
+    with pytest.raises(Exception):  # noqa: B017 - the backend's IntegrityError
+        meta.put(Document(id="/a/c", type="t", body={"v": 3}), operation=op)
+    current = meta.get("/a/c")
+    assert current is not None and current.body == {"v": 1}
+
+
+def test_the_first_ending_of_an_operation_wins(meta: SqlMetadataStore) -> None:
+    op = Operation.new("k", action="put", resource_id="/a/d", location="eastus", deadline="x")
+    meta.add_operation(op)
+    assert meta.get_operation(op.id).deadline == "x"  # type: ignore[union-attr]
+    meta.finish_operation(op.id, status="Succeeded", output={"n": 1})
+    late = meta.finish_operation(op.id, status="Failed", error={"code": "Late"})
+    assert late.status == "Succeeded" and late.output == {"n": 1} and late.error is None
+
+
+def test_store_update_is_compare_and_set(meta: SqlMetadataStore, tmp_path: Path) -> None:
+    """Concurrent read-modify-writes through ``Store.update`` lose nothing."""
+    store = Store(
+        meta=meta, blobs=FilesystemBlobStore(tmp_path / "b", ("eastus",)), regions=("eastus",)
+    )
+    meta.put(Document(id="/a/e", type="t", body={"n": 0, "seen": []}))
+
+    def bump(i: int) -> None:
+        def change(doc: Document) -> Document:
+            body = {"n": doc.body["n"] + 1, "seen": [*doc.body["seen"], i]}
+            return Document(id=doc.id, type=doc.type, body=body)
+
+        assert store.update("/a/e", change) is not None
+
+    threads = [threading.Thread(target=bump, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    final = meta.get("/a/e")
+    assert (
+        final is not None and final.body["n"] == 8 and sorted(final.body["seen"]) == list(range(8))
+    )
+    assert store.update("/a/e", lambda doc: None) is None  # declined: nothing written
+    assert meta.get("/a/e").etag == final.etag  # type: ignore[union-attr]
+    assert store.update("/a/none", lambda doc: doc) is None  # gone
 
 
 def test_list_by_prefix_type_and_parent(meta: SqlMetadataStore) -> None:

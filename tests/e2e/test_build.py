@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from azimg.disk.guest import GuestImage, GuestPartition, open_guest
-from azimg.image.guestfs import GuestFS
+from azimg.disk.guestfs import GuestFS
 from tests.images import SPECIALIZED_HOSTNAME, SPECIALIZED_USER, ImageFactory
 
 pytestmark = pytest.mark.slow

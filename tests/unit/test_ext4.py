@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from azimg.disk.ext4 import Ext4FS, probe_ext4
+from azimg.disk.guestfs import GuestFS, read_text, resolve
 from azimg.errors import CorruptImage
-from azimg.image.guestfs import GuestFS, read_text, resolve
 
 LONG_TARGET = "/usr/share/" + "a-rather-long-directory-name/" * 4 + "target.txt"
 

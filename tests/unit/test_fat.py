@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from azimg.disk.fat import FatFS
+from azimg.disk.guestfs import GuestFS, exists
 from azimg.errors import CorruptImage
-from azimg.image.guestfs import GuestFS, exists
 
 LONG = "a file with a Long Name and spaces.conf"
 

@@ -25,10 +25,10 @@ from hypothesis import strategies as st
 
 from azimg.disk.ext4 import Ext4FS
 from azimg.disk.fat import FatFS
+from azimg.disk.guestfs import GuestFS
 from azimg.disk.partitions import read_partition_table
 from azimg.disk.xfs import XfsFS
 from azimg.errors import AzimgError
-from azimg.image.guestfs import GuestFS
 from azimg.image.initramfs import read_initramfs
 
 FUZZ = settings(

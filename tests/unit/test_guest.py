@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from azimg.disk.guest import open_guest
-from azimg.image.guestfs import read_text
+from azimg.disk.guestfs import read_text
 
 MiB = 1024 * 1024
 ROOT_START = 2048 + 2048 + 16384 + 8192  # sectors: bios-boot 1M, ESP 8M, swap 4M

@@ -12,8 +12,8 @@ import pytest
 
 from azimg.disk.ext4 import Ext4FS
 from azimg.disk.fat import FatFS
+from azimg.disk.guestfs import DirectoryFS, GuestFS
 from azimg.disk.xfs import XfsFS
-from azimg.image.guestfs import DirectoryFS, GuestFS
 from tests.unit.test_xfs import protofile
 
 SIZES = (0, 1, 59, 60, 61, 1023, 1024, 1025, 4095, 4096, 4097, 65536, 1_048_577)

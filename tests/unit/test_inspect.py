@@ -19,8 +19,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from azimg.image.guestfs import DirectoryFS
-from azimg.image.inspect import MountedFS, gather
+from azimg.disk.guestfs import DirectoryFS
+from azimg.image.facts.layout import DiskLayout
+from azimg.image.inspect import BudgetFS, ImageFacts, MountedFS, gather
+from azimg.image.rules import CheckContext
 
 KVER = "6.1.0-27-cloud-amd64"
 ROOT_UUID = "3f1a2c6e-2b7d-4c1e-9a55-0f6e7d8c9b01"
@@ -332,9 +334,6 @@ def test_hostile_guest_files_never_raise(contents: dict[str, str], initrd: bytes
     """Garbage in any config file (or the initramfs) becomes facts or 'unreadable', never a
     traceback; the rules run over whatever was gathered."""
     from azimg.image.check import evaluate
-    from azimg.image.inspect import DiskLayout, ImageFacts
-    from azimg.image.rules import CheckContext
-
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "root"
         for path, text in contents.items():
@@ -384,9 +383,6 @@ def test_any_cloud_init_yaml_shape_is_judged_without_raising(doc: dict[str, obje
     import yaml
 
     from azimg.image.check import evaluate
-    from azimg.image.inspect import DiskLayout, ImageFacts
-    from azimg.image.rules import CheckContext
-
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "root"
         cfg = root / "etc" / "cloud" / "cloud.cfg.d" / "99-fuzz.cfg"
@@ -403,8 +399,6 @@ def test_any_cloud_init_yaml_shape_is_judged_without_raising(doc: dict[str, obje
 
 def test_read_budget_turns_into_an_unreadable_facet(tmp_path: Path) -> None:
     from azimg.errors import CorruptImage
-    from azimg.image.inspect import BudgetFS
-
     root = make_root(tmp_path)
     fs = BudgetFS(DirectoryFS(root), max_bytes=10)
     assert len(fs.read_file("/etc/os-release")) == 10  # cut at the budget

@@ -11,30 +11,23 @@ from typing import Any
 
 import pytest
 
+from azimg.disk.guestfs import DirectoryFS
+from azimg.disk.partitions import GPT_BIOS_BOOT, GPT_ESP, GPT_LINUX
 from azimg.image.check import evaluate
+from azimg.image.facts.accounts import Account
+from azimg.image.facts.agents import CloudInitInfo, WaagentInfo
+from azimg.image.facts.files import Located
+from azimg.image.facts.layout import DiskLayout, PartitionInfo
+from azimg.image.facts.storage import FstabEntry
 from azimg.image.findings import Finding, Severity, Status
-from azimg.image.guestfs import DirectoryFS
-from azimg.image.inspect import (
-    BIOS_BOOT_GUID,
-    ESP_GUID,
-    Account,
-    CloudInitInfo,
-    DiskLayout,
-    FstabEntry,
-    GuestFacts,
-    ImageFacts,
-    Located,
-    PartitionInfo,
-    WaagentInfo,
-    gather,
-)
+from azimg.image.inspect import GuestFacts, ImageFacts, gather
 from azimg.image.rules import CheckContext
+from azimg.image.rules.agents import provisioner
 from azimg.image.rules.generation import bootable_generations
-from azimg.image.rules.linux import provisioner
 from tests.unit.test_inspect import ESP_UUID, ROOT_UUID, make_root
 
 MIB = 1024 * 1024
-LINUX = "0FC63DAF-8483-4772-8E79-3D69D8477DE4"
+LINUX = GPT_LINUX.upper()  # the inspector reports GPT types in upper case
 
 
 def part(
@@ -48,8 +41,8 @@ HYBRID = DiskLayout(
     size=64 * MIB,
     scheme="gpt",
     partitions=(
-        part(1, BIOS_BOOT_GUID, 1),
-        part(2, ESP_GUID, 2, fs="vfat"),
+        part(1, GPT_BIOS_BOOT.upper(), 1),
+        part(2, GPT_ESP.upper(), 2, fs="vfat"),
         part(3, LINUX, 10, fs="ext4"),
     ),
     mbr_boot_code=True,

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from azimg.disk.guestfs import GuestFS, read_text, resolve
 from azimg.disk.xfs import XfsFS, probe_xfs
 from azimg.errors import CorruptImage
-from azimg.image.guestfs import GuestFS, read_text, resolve
 
 # Directory sizes chosen to land in each on-disk form (checked with xfs_db below).
 DIRS = {"sf": 5, "block": 40, "leaf": 400, "node": 3000}

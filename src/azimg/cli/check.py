@@ -8,12 +8,18 @@ from pathlib import Path
 
 import typer
 
-from azimg.cli.output import OUTPUT_OPTION, OutputFormat, emit
+from azimg.cli.output import OutputFormat, emit
 
 
 class ImageType(enum.StrEnum):
     generalized = "generalized"
     specialized = "specialized"
+
+
+class CheckOutput(enum.StrEnum):
+    text = "text"
+    json = "json"
+    sarif = "sarif"  # SARIF 2.1.0, for CI code scanning
 
 
 class Generation(enum.StrEnum):
@@ -40,7 +46,9 @@ def register(app: typer.Typer) -> None:
             False, "--nvme", help="the VM size uses remote NVMe for the OS disk (Gen2 only)"
         ),
         show_all: bool = typer.Option(False, "--all", help="list passed rules too"),
-        output: OutputFormat = OUTPUT_OPTION,
+        output: CheckOutput = typer.Option(
+            CheckOutput.text, "--output", "-o", help="text, json or sarif"
+        ),
     ) -> None:
         """Check an image against Azure's Linux image rules without booting it.
 
@@ -56,7 +64,14 @@ def register(app: typer.Typer) -> None:
             nvme=nvme,
         )
         report = check_image(image, ctx)
-        emit(report.to_json(), output, lambda _r: render_text(report, show_passed=show_all))
+        if output is CheckOutput.sarif:
+            from azimg import __version__
+            from azimg.image.check import render_sarif
+
+            emit(render_sarif(report, tool_version=__version__), OutputFormat.json, str)
+        else:
+            fmt = OutputFormat(output.value)
+            emit(report.to_json(), fmt, lambda _r: render_text(report, show_passed=show_all))
         if report.exit_code == 2:
             print(f"azimg: error: {report.why_unreadable}", file=sys.stderr)
         raise typer.Exit(report.exit_code)

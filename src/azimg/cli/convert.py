@@ -6,9 +6,7 @@ import contextlib
 from pathlib import Path
 from typing import Any
 
-import typer
-
-from azimg.cli.output import OUTPUT_OPTION, OutputFormat, emit, progress
+from azimg.cli.output import OutputFormat, emit, progress
 from azimg.errors import InvalidArgument
 
 
@@ -41,7 +39,18 @@ def render(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def register(app: typer.Typer) -> None:
+def convert_in_place(src: Path, output: OutputFormat) -> None:
+    """``convert --in-place``: shared by the typer command and the typer-free fast path."""
+    from azimg.disk.convert import make_fixed_in_place
+
+    emit(make_fixed_in_place(src).to_json(), output, render)
+
+
+def register(app: Any) -> None:
+    import typer
+
+    from azimg.cli.output import OUTPUT_OPTION
+
     @app.command()
     def convert(
         src: Path = typer.Argument(
@@ -60,20 +69,19 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Convert a disk image into an Azure-ready fixed VHD (size rounded up to a whole MiB)."""
         from azimg.disk.convert import convert as convert_image
-        from azimg.disk.convert import make_fixed_in_place
 
         if in_place:
             if dst is not None:
                 raise InvalidArgument("--in-place changes SRC itself; give no DST")
-            result = make_fixed_in_place(src)
-        else:
-            if dst is None:
-                raise InvalidArgument("name the output: azimg convert SRC DST (or use --in-place)")
-            with contextlib.ExitStack() as stack:
+            convert_in_place(src, output)
+            return
+        if dst is None:
+            raise InvalidArgument("name the output: azimg convert SRC DST (or use --in-place)")
+        with contextlib.ExitStack() as stack:
 
-                def start(total: int | None) -> Any:
-                    bar = progress("converting", total, enabled=output is OutputFormat.text)
-                    return stack.enter_context(bar)
+            def start(total: int | None) -> Any:
+                bar = progress("converting", total, enabled=output is OutputFormat.text)
+                return stack.enter_context(bar)
 
-                result = convert_image(src, dst, progress=start, sync=sync)
+            result = convert_image(src, dst, progress=start, sync=sync)
         emit(result.to_json(), output, render)

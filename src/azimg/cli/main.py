@@ -8,16 +8,28 @@ from __future__ import annotations
 
 import importlib
 import sys
-
-import typer
+from typing import Any
 
 from azimg.errors import AzimgError
 
 # The order is the order of `azimg --help`.
-COMMAND_MODULES = ("convert", "info", "build", "check", "serve", "credentials", "vm")
+COMMAND_MODULES = (
+    "convert",
+    "info",
+    "build",
+    "check",
+    "generalize",
+    "upload",
+    "publish",
+    "serve",
+    "credentials",
+    "vm",
+)
 
 
-def build_app() -> typer.Typer:
+def build_app() -> Any:
+    import typer
+
     app = typer.Typer(
         name="azimg",
         help="Azure's Linux imaging system, real and local.",
@@ -44,7 +56,11 @@ def build_app() -> typer.Typer:
 
 
 def main() -> None:
+    from azimg.cli.fast import run_fast
+
     try:
+        if run_fast(sys.argv[1:]):
+            return
         build_app()()
     except AzimgError as err:
         print(f"azimg: error: {err}", file=sys.stderr)

@@ -1,4 +1,8 @@
-"""Shared output plumbing for commands: ``--output text|json`` and a progress bar on terminals."""
+"""Shared output plumbing for commands: ``--output text|json`` and a progress bar on terminals.
+
+Importing this module does not import typer (``OUTPUT_OPTION`` is made on first use), so the
+fast paths of ``cli/fast.py`` can render through ``emit`` without paying typer's start-up.
+"""
 
 from __future__ import annotations
 
@@ -9,15 +13,18 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import typer
-
 
 class OutputFormat(enum.StrEnum):
     text = "text"
     json = "json"
 
 
-OUTPUT_OPTION = typer.Option(OutputFormat.text, "--output", "-o", help="text or json")
+def __getattr__(name: str) -> Any:
+    if name == "OUTPUT_OPTION":  # typer only when a command module declares its options
+        import typer
+
+        return typer.Option(OutputFormat.text, "--output", "-o", help="text or json")
+    raise AttributeError(name)
 
 
 def emit(result: Any, fmt: OutputFormat, render_text: Callable[[Any], str]) -> None:

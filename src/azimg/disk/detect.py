@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import enum
 import os
-import struct
 from typing import BinaryIO
 
 from azimg.disk.vhd import (
@@ -22,17 +21,12 @@ from azimg.disk.vhd import (
     FORMAT_VERSION,
     VHDX_SIGNATURE,
     DiskType,
-    vhd_checksum,
+    Footer,
 )
 
 QCOW2_MAGIC = b"QFI\xfb"
 VMDK_SPARSE_MAGIC = b"KDMV"
 VMDK_DESCRIPTOR = b"# Disk DescriptorFile"
-_U32 = struct.Struct(">I")
-_DISK_TYPE_AT = 60  # footer offsets (vhd.py declares the whole layout)
-_CHECKSUM_AT = 64
-_VERSION_AT = 12
-_VERSION_AND_DATA_OFFSET = struct.Struct(">IQ")
 
 
 class ImageFormat(enum.StrEnum):
@@ -55,16 +49,20 @@ class ImageFormat(enum.StrEnum):
         return "vpc" if self.is_vhd else self.value
 
 
-def _vhd_kind(footer_bytes: bytes) -> ImageFormat:
-    (disk_type,) = _U32.unpack_from(footer_bytes, _DISK_TYPE_AT)
+def _vhd_kind(footer: Footer) -> ImageFormat:
     return {
         DiskType.fixed: ImageFormat.vhd_fixed,
         DiskType.dynamic: ImageFormat.vhd_dynamic,
         DiskType.differencing: ImageFormat.vhd_differencing,
-    }.get(disk_type, ImageFormat.vhd_other)
+    }.get(footer.disk_type, ImageFormat.vhd_other)
 
 
-def _is_footer_with_bad_cookie(tail: bytes) -> bool:
+def _unverified(raw: bytes, at: int) -> Footer:
+    """The footer fields as written (vhd.py owns the layout); cookie and checksum unchecked."""
+    return Footer.unpack(raw, at=at, verify=False)
+
+
+def _is_footer_with_bad_cookie(tail: bytes, footer: Footer) -> bool:
     """A footer whose cookie alone is damaged: it still checksums, or its fields still say VHD.
 
     Raw data virtually never does either (a 32-bit checksum, or version 1.0 + a known disk type +
@@ -73,15 +71,12 @@ def _is_footer_with_bad_cookie(tail: bytes) -> bool:
     """
     if not any(tail):
         return False
-    (stored,) = _U32.unpack_from(tail, _CHECKSUM_AT)
-    if stored == vhd_checksum(tail, _CHECKSUM_AT):
+    if footer.checksum_ok:
         return True
-    version, data_offset = _VERSION_AND_DATA_OFFSET.unpack_from(tail, _VERSION_AT)
-    (disk_type,) = _U32.unpack_from(tail, _DISK_TYPE_AT)
     return (
-        version == FORMAT_VERSION
-        and disk_type in (DiskType.fixed, DiskType.dynamic, DiskType.differencing)
-        and data_offset in (FIXED_DATA_OFFSET, FOOTER_SIZE)
+        footer.file_format_version == FORMAT_VERSION
+        and footer.disk_type in (DiskType.fixed, DiskType.dynamic, DiskType.differencing)
+        and footer.data_offset in (FIXED_DATA_OFFSET, FOOTER_SIZE)
     )
 
 
@@ -99,9 +94,10 @@ def detect_format(fh: BinaryIO) -> ImageFormat:
     if size >= FOOTER_SIZE:
         fh.seek(size - FOOTER_SIZE)
         tail = fh.read(FOOTER_SIZE)
-        if tail.startswith(FOOTER_COOKIE) or _is_footer_with_bad_cookie(tail):
-            return _vhd_kind(tail)
+        footer = _unverified(tail, size - FOOTER_SIZE)
+        if tail.startswith(FOOTER_COOKIE) or _is_footer_with_bad_cookie(tail, footer):
+            return _vhd_kind(footer)
     # A dynamic disk whose trailing footer is damaged still carries the copy at offset 0.
     if len(head) == FOOTER_SIZE and head.startswith(FOOTER_COOKIE):
-        return _vhd_kind(head)
+        return _vhd_kind(_unverified(head, 0))
     return ImageFormat.raw

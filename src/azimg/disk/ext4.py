@@ -18,9 +18,9 @@ import struct
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from azimg.disk.guestfs import GuestStat
 from azimg.disk.treefs import LRU, TreeFS
 from azimg.errors import CorruptImage, UnsupportedFormat
-from azimg.image.guestfs import GuestStat
 
 SUPERBLOCK_OFFSET = 1024
 EXT4_MAGIC = 0xEF53

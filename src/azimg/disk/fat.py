@@ -17,9 +17,9 @@ import struct
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from azimg.disk.guestfs import GuestStat
 from azimg.disk.treefs import LRU, TreeFS
 from azimg.errors import CorruptImage
-from azimg.image.guestfs import GuestStat
 
 # BPB (offset 11..35, little-endian): bytes/sector, sectors/cluster, reserved sectors,
 # FAT count, root entries, total sectors (16), media, FAT size (16), sectors/track, heads,

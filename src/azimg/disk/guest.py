@@ -18,11 +18,11 @@ from typing import BinaryIO
 
 from azimg.disk.ext4 import Ext4FS
 from azimg.disk.fat import FatFS
+from azimg.disk.guestfs import GuestFS
 from azimg.disk.partitions import Partition, PartitionTable, read_partition_table
 from azimg.disk.view import ImageView, SliceReader, open_view
 from azimg.disk.xfs import XfsFS
 from azimg.errors import AzimgError
-from azimg.image.guestfs import GuestFS
 
 
 @dataclass(frozen=True)

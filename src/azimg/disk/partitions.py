@@ -58,26 +58,36 @@ MBR_KINDS = {
     0xEF: "esp",
 }
 
+# GPT partition type GUIDs (UEFI 2.10 §5.3.3; the others from their owners' registries), in the
+# lower case ``str(uuid.UUID)`` gives. Declared here only: the build, the inspector and the
+# rules name them through these constants.
 GPT_ESP = "c12a7328-f81f-11d2-ba4b-00a0c93ec93b"
 GPT_BIOS_BOOT = "21686148-6449-6e6f-744e-656564454649"
+GPT_LINUX = "0fc63daf-8483-4772-8e79-3d69d8477de4"
+GPT_LINUX_SWAP = "0657fd6d-a4ab-43c4-84e5-0933c84b4f4f"
+GPT_LINUX_LVM = "e6d6d379-f507-44c2-a23c-238f2a3df928"
+GPT_FREEBSD_BOOT = "83bd6b9d-7f41-11dc-be0b-001560b84f0f"
+GPT_FREEBSD_UFS = "516e7cb6-6ecf-11d6-8ff8-00022d09712b"
+GPT_FREEBSD_SWAP = "516e7cb5-6ecf-11d6-8ff8-00022d09712b"
+GPT_OPENBSD_DATA = "824cc7a0-36a8-11e3-890a-952519ad3f61"
 GPT_KINDS = {
     GPT_ESP: "esp",
     GPT_BIOS_BOOT: "bios-boot",
-    "0fc63daf-8483-4772-8e79-3d69d8477de4": "linux",
+    GPT_LINUX: "linux",
     "4f68bce3-e8cd-4db1-96e7-fbcaf984b709": "linux-root-x86-64",
     "b921b045-1df0-41c3-af44-4c6f280d3fae": "linux-root-arm64",
     "8484680c-9521-48c6-9c11-b0720656f69e": "linux-usr-x86-64",
     "bc13c2ff-59e6-4262-a352-b275fd6f7172": "linux-xbootldr",
     "933ac7e1-2eb4-4f13-b844-0e14e2aef915": "linux-home",
-    "0657fd6d-a4ab-43c4-84e5-0933c84b4f4f": "linux-swap",
-    "e6d6d379-f507-44c2-a23c-238f2a3df928": "linux-lvm",
+    GPT_LINUX_SWAP: "linux-swap",
+    GPT_LINUX_LVM: "linux-lvm",
     "a19d880f-05fc-4d3b-a006-743f0f84911e": "linux-raid",
     "ebd0a0a2-b9e5-4433-87c0-68b6b72699c7": "microsoft-basic-data",
-    "83bd6b9d-7f41-11dc-be0b-001560b84f0f": "freebsd-boot",
-    "516e7cb6-6ecf-11d6-8ff8-00022d09712b": "freebsd-ufs",
-    "516e7cb5-6ecf-11d6-8ff8-00022d09712b": "freebsd-swap",
+    GPT_FREEBSD_BOOT: "freebsd-boot",
+    GPT_FREEBSD_UFS: "freebsd-ufs",
+    GPT_FREEBSD_SWAP: "freebsd-swap",
     "516e7cba-6ecf-11d6-8ff8-00022d09712b": "freebsd-zfs",
-    "824cc7a0-36a8-11e3-890a-952519ad3f61": "openbsd",
+    GPT_OPENBSD_DATA: "openbsd",
     "5dfbf5f4-2848-4bac-aa5e-0d9a20b745a6": "flatcar-usr",
     "3884dd41-8582-4404-b9a8-e9b84f2df50e": "flatcar-root",
 }

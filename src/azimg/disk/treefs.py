@@ -12,8 +12,8 @@ import abc
 from collections import OrderedDict
 from typing import BinaryIO, Generic, TypeVar
 
+from azimg.disk.guestfs import DEFAULT_READ_LIMIT, MAX_SYMLINK_HOPS, GuestStat
 from azimg.errors import CorruptImage
-from azimg.image.guestfs import DEFAULT_READ_LIMIT, MAX_SYMLINK_HOPS, GuestStat
 
 K = TypeVar("K")
 V = TypeVar("V")

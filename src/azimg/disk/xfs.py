@@ -19,9 +19,9 @@ import struct
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from azimg.disk.guestfs import GuestStat
 from azimg.disk.treefs import LRU, TreeFS
 from azimg.errors import CorruptImage, UnsupportedFormat
-from azimg.image.guestfs import GuestStat
 
 XFS_MAGIC = b"XFSB"
 INODE_MAGIC = b"IN"

@@ -25,11 +25,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from azimg.disk.guest import open_guest
+from azimg.disk.guestfs import GuestFS, exists, read_text
+from azimg.disk.partitions import GPT_FREEBSD_BOOT, GPT_FREEBSD_UFS, GPT_OPENBSD_DATA
 from azimg.errors import AzimgError, CorruptImage
 from azimg.image import inspect as insp
+from azimg.image.facts.layout import DiskLayout, PartitionInfo
 from azimg.image.findings import Finding, Severity, Status
-from azimg.image.guestfs import GuestFS, exists
 from azimg.image.rules import (
+    Check,
     CheckContext,
     debian,
     flatcar,
@@ -42,10 +46,10 @@ from azimg.image.rules import (
     suse,
     ubuntu,
 )
+from azimg.image.rules.container import check_container
 
 T = TypeVar("T")
-Evaluate = Callable[[insp.ImageFacts, CheckContext], list[Finding]]
-SCOPES: tuple[tuple[str, Evaluate], ...] = (
+SCOPES: tuple[tuple[str, Check], ...] = (
     ("generation", generation.evaluate),
     ("linux", linux.evaluate),
     ("debian", debian.evaluate),
@@ -153,12 +157,10 @@ def evaluate(facts: insp.ImageFacts, ctx: CheckContext) -> list[Finding]:
     return out
 
 
-def check_root(
-    fs: GuestFS, ctx: CheckContext, *, disk: insp.DiskLayout | None = None
-) -> list[Finding]:
+def check_root(fs: GuestFS, ctx: CheckContext, *, disk: DiskLayout | None = None) -> list[Finding]:
     """Rules over a guest root alone (a host tree in tests, or an unpacked image)."""
     guest = insp.gather(fs)
-    layout = disk or insp.DiskLayout(size=0, scheme="gpt")
+    layout = disk or DiskLayout(size=0, scheme="gpt")
     return evaluate(insp.ImageFacts(layout, guest), ctx)
 
 
@@ -187,7 +189,7 @@ def _esp_files(fs: GuestFS) -> tuple[str, ...]:
     return tuple(f"EFI/BOOT/{n.upper()}" for n in fs.listdir(boot))
 
 
-def _layout(img: Any) -> tuple[insp.DiskLayout, frozenset[str]]:
+def _layout(img: Any) -> tuple[DiskLayout, frozenset[str]]:
     table = img.table
     lba0 = img.view.reader.pread(0, 512)
     boot_code = lba0[:440]
@@ -198,7 +200,7 @@ def _layout(img: Any) -> tuple[insp.DiskLayout, frozenset[str]]:
         p = gp.partition
         if p is None:
             continue
-        info = insp.PartitionInfo(
+        info = PartitionInfo(
             index=p.number,
             scheme=table.scheme,
             start=p.start,
@@ -238,7 +240,7 @@ def _layout(img: Any) -> tuple[insp.DiskLayout, frozenset[str]]:
                 ids.add(f"UUID={gp.uuid.lower()}")
             if gp.label:
                 ids.add(f"LABEL={gp.label}")
-    layout = insp.DiskLayout(
+    layout = DiskLayout(
         size=img.size,
         scheme=table.scheme,
         partitions=tuple(parts),
@@ -312,22 +314,20 @@ def _find_root(img: Any) -> tuple[Any | None, str | None]:
     return None, "no readable root filesystem; " + ("; ".join(whys) or "no filesystem found")
 
 
-def _bsd_kind(layout: insp.DiskLayout, img: Any) -> str | None:
-    types = {p.type for p in layout.partitions}
+def _bsd_kind(layout: DiskLayout, img: Any) -> str | None:
+    parts = layout.partitions
     fs_types = {gp.fs_type for gp in img.partitions}
-    if types & {insp.FREEBSD_UFS_GUID, insp.FREEBSD_BOOT_GUID, "0xA5"} or (
-        "ufs" in fs_types and insp.OPENBSD_DATA_GUID not in types and "0xA6" not in types
-    ):
+    openbsd = any(p.has_type(GPT_OPENBSD_DATA, "0xA6") for p in parts)
+    freebsd = any(p.has_type(GPT_FREEBSD_UFS, GPT_FREEBSD_BOOT, "0xA5") for p in parts)
+    if freebsd or ("ufs" in fs_types and not openbsd):
         return "freebsd"
-    if types & {insp.OPENBSD_DATA_GUID, "0xA6"}:
+    if openbsd:
         return "openbsd"
     return None
 
 
-def _mounts(root_fs: GuestFS, img: Any, root_number: int, layout: insp.DiskLayout) -> dict:
+def _mounts(root_fs: GuestFS, img: Any, root_number: int, layout: DiskLayout) -> dict:
     """Mount what the root's fstab names at /boot, /boot/efi, /usr, /var (by id)."""
-    from azimg.image.guestfs import read_text
-
     by_id: dict[str, Any] = {}
     for gp in img.partitions:
         if gp.fs is None:
@@ -387,8 +387,6 @@ def _open(fn: Callable[[Any], T], arg: Any) -> T:
 
 def check_image(path: str | os.PathLike[str], ctx: CheckContext) -> Report:
     """Run every applicable rule on the image at ``path``."""
-    from azimg.disk.guest import open_guest
-
     start = time.perf_counter()
     spath = os.fspath(path)
     if not os.path.exists(spath):
@@ -460,8 +458,6 @@ def check_image(path: str | os.PathLike[str], ctx: CheckContext) -> Report:
 
 def _container_findings(path: str) -> list[Finding]:
     """FMT/VHD/SZ rules from the container module (shared with `azimg info`)."""
-    from azimg.image.rules.container import check_container
-
     with open(path, "rb") as fh:
         return list(check_container(fh))
 
@@ -520,3 +516,69 @@ def render_text(report: Report, *, show_passed: bool = False) -> str:
     lines.append("")
     lines.append(report.summary())
     return "\n".join(lines)
+
+
+# SARIF 2.1.0 for CI code scanning: one rule per rule id (its help is the fix), one result per
+# finding. Passed and n/a findings are results too (kind pass / notApplicable, level none), so a
+# scanner sees what was checked; failed ones carry the severity's level.
+SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+SARIF_LEVEL = {Severity.blocker: "error", Severity.warning: "warning", Severity.advice: "note"}
+SARIF_KIND = {
+    Status.failed: "fail",
+    Status.passed: "pass",
+    Status.unreadable: "review",
+    Status.not_applicable: "notApplicable",
+}
+
+
+def render_sarif(report: Report, *, tool_version: str) -> dict[str, Any]:
+    rules: dict[str, dict[str, Any]] = {}
+    results = []
+    artifact = {"uri": os.path.basename(report.image), "index": 0}
+    for f in report.findings:
+        if f.rule not in rules:
+            rules[f.rule] = {
+                "id": f.rule,
+                "shortDescription": {"text": f.title},
+                "help": {"text": f.fix or f.title},
+                "defaultConfiguration": {"level": SARIF_LEVEL[f.severity]},
+                "properties": {"severity": str(f.severity)},
+            }
+        failing = f.status in (Status.failed, Status.unreadable)
+        where = "; ".join(e.where + (f": {e.detail}" if e.detail else "") for e in f.evidence)
+        text = f"{f.title}" + (f" — {where}" if where else "")
+        if f.status is Status.failed and f.fix:
+            text += f". Fix: {f.fix}"
+        results.append(
+            {
+                "ruleId": f.rule,
+                "ruleIndex": list(rules).index(f.rule),
+                "kind": SARIF_KIND[f.status],
+                "level": SARIF_LEVEL[f.severity] if failing else "none",
+                "message": {"text": text},
+                "locations": [{"physicalLocation": {"artifactLocation": artifact}}],
+                "properties": {
+                    "status": str(f.status),
+                    "evidence": [{"where": e.where, "detail": e.detail} for e in f.evidence],
+                },
+            }
+        )
+    return {
+        "$schema": SARIF_SCHEMA,
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "azimg check",
+                        "version": tool_version,
+                        "informationUri": "https://learn.microsoft.com/azure/virtual-machines/linux/create-upload-generic",
+                        "rules": list(rules.values()),
+                    }
+                },
+                "artifacts": [{"location": {"uri": artifact["uri"]}}],
+                "results": results,
+                "properties": {"summary": report.summary(), "exitCode": report.exit_code},
+            }
+        ],
+    }

@@ -7,31 +7,48 @@ starts, so after a crash (kill -9) ``resume`` finds every operation still InProg
 resumable job runs again from its params (its ``run`` must be idempotent), any other is
 finished Failed and its ``on_fail`` runs — never a resource left Creating with nothing behind
 it.
+
+Domain operations submit their own jobs (``submit(..., document=doc)``): the resource
+document and its operation row are written in ONE transaction, so a crash can never leave a
+resource Creating with no operation behind it. An operation finished by an outside event (a
+VM reporting Ready) is started with ``expect`` and ended by ``complete`` / ``fail``, or by
+its deadline.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import uuid
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from azimg.platform.errors import OperationNotFound, PlatformError
-from azimg.platform.store import Operation, Store
-from azimg.platform.store.sql import utc_now
+from azimg.platform.store import Document, Operation, Store
 
 log = logging.getLogger(__name__)
 
 RunFn = Callable[[Store, Operation], Mapping[str, Any] | None]
 FailFn = Callable[[Store, Operation, Mapping[str, Any]], None]
 
+DEADLINE_ERROR = {
+    "code": "OperationTimedOut",
+    "message": "The operation did not complete within its allowed time.",
+}
+
+
+def _parse_time(value: str) -> datetime:
+    return datetime.strptime(value.rstrip("Z")[:26], "%Y-%m-%dT%H:%M:%S.%f").replace(tzinfo=UTC)
+
 
 @dataclass(frozen=True)
 class JobSpec:
-    run: RunFn
+    """``run`` is None for a kind finished by an outside event (``Jobs.expect``); then
+    ``resumable`` means "after a restart, keep waiting until the deadline"."""
+
+    run: RunFn | None
     on_fail: FailFn | None = None
     resumable: bool = False
     # A job that lasts as long as its bytes take (replication) gets a thread of its own, so it
@@ -55,6 +72,7 @@ class Jobs:
         self.specs: dict[str, JobSpec] = {}
         self._pool: ThreadPoolExecutor | None = None
         self._done: dict[str, threading.Event] = {}
+        self._timers: dict[str, threading.Timer] = {}
         self._guard = threading.Lock()
 
     def register(self, kind: str, spec: JobSpec) -> None:
@@ -66,6 +84,10 @@ class Jobs:
         self.resume()
 
     def stop(self) -> None:
+        with self._guard:
+            timers, self._timers = list(self._timers.values()), {}
+        for timer in timers:
+            timer.cancel()
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
@@ -74,6 +96,9 @@ class Jobs:
         """Pick up what a previous process left InProgress (see the module docstring)."""
         for op in self.store.meta.operations_in_progress():
             spec = self.specs.get(op.kind)
+            if spec is not None and spec.resumable and spec.run is None:
+                self._arm_deadline(op)
+                continue
             if spec is not None and spec.resumable:
                 log.warning("resuming operation %s (%s) after a restart", op.id, op.kind)
                 self._schedule(op)
@@ -93,21 +118,107 @@ class Jobs:
         resource_id: str,
         location: str,
         params: Mapping[str, Any] | None = None,
+        document: Document | None = None,
+        if_match: str | None = None,
+        if_none_match: bool = False,
     ) -> Operation:
-        assert kind in self.specs, f"unknown job kind {kind}"
-        op = Operation(
-            id=str(uuid.uuid4()),
-            kind=kind,
-            status="InProgress",
+        """Start a job. With ``document``, the document (under the ETag conditions) and the
+        operation row are written in one transaction before the work is scheduled."""
+        spec = self.specs.get(kind)
+        assert spec is not None and spec.run is not None, f"unknown job kind {kind}"
+        op = Operation.new(
+            kind, action=action, resource_id=resource_id, location=location, params=params
+        )
+        self._write(op, document, if_match=if_match, if_none_match=if_none_match)
+        self._schedule(op)
+        return op
+
+    def expect(
+        self,
+        kind: str,
+        *,
+        action: str,
+        resource_id: str,
+        location: str,
+        timeout: float,
+        params: Mapping[str, Any] | None = None,
+        document: Document | None = None,
+        if_match: str | None = None,
+        if_none_match: bool = False,
+    ) -> Operation:
+        """An operation an outside event finishes (``complete`` / ``fail``); if none has
+        after ``timeout`` seconds it fails with ``OperationTimedOut`` and ``on_fail`` runs.
+        ``document`` is written with it in one transaction, as for ``submit``."""
+        spec = self.specs.get(kind)
+        assert spec is not None and spec.run is None, f"{kind} is not an awaited kind"
+        deadline = datetime.now(UTC) + timedelta(seconds=timeout)
+        op = Operation.new(
+            kind,
             action=action,
             resource_id=resource_id,
             location=location,
-            params=dict(params or {}),
-            start_time=utc_now(),
+            params=params,
+            deadline=deadline.strftime("%Y-%m-%dT%H:%M:%S.%f0Z"),
         )
-        self.store.meta.add_operation(op)
-        self._schedule(op)
+        self._write(op, document, if_match=if_match, if_none_match=if_none_match)
+        self._arm_deadline(op)
         return op
+
+    def complete(self, op_id: str, output: Mapping[str, Any] | None = None) -> Operation:
+        """The outside event of an ``expect`` operation: it Succeeded (no-op once ended)."""
+        self._cancel_deadline(op_id)
+        return self.store.meta.finish_operation(op_id, status="Succeeded", output=output)
+
+    def fail(self, op_id: str, error: Mapping[str, Any]) -> Operation:
+        """The outside event of an ``expect`` operation: it Failed (``on_fail`` does not run:
+        the caller reporting the failure has put the resource in its state already)."""
+        self._cancel_deadline(op_id)
+        return self.store.meta.finish_operation(op_id, status="Failed", error=error)
+
+    def _write(
+        self,
+        op: Operation,
+        document: Document | None,
+        *,
+        if_match: str | None,
+        if_none_match: bool,
+    ) -> None:
+        if document is None:
+            self.store.meta.add_operation(op)
+        else:
+            self.store.meta.put(
+                document, if_match=if_match, if_none_match=if_none_match, operation=op
+            )
+
+    def _arm_deadline(self, op: Operation) -> None:
+        assert op.deadline is not None, op.id
+        delay = (_parse_time(op.deadline) - datetime.now(UTC)).total_seconds()
+        timer = threading.Timer(max(delay, 0.0), self._expire, args=(op.id,))
+        timer.daemon = True
+        with self._guard:
+            self._timers[op.id] = timer
+        timer.start()
+
+    def _cancel_deadline(self, op_id: str) -> None:
+        with self._guard:
+            timer = self._timers.pop(op_id, None)
+        if timer is not None:
+            timer.cancel()
+
+    def _expire(self, op_id: str) -> None:
+        with self._guard:
+            self._timers.pop(op_id, None)
+        # End the operation first: only if the deadline won the race against ``complete`` /
+        # ``fail`` does ``on_fail`` run (it must still check the resource's state with CAS).
+        ended = self.store.meta.finish_operation(op_id, status="Failed", error=DEADLINE_ERROR)
+        if ended.error != DEADLINE_ERROR:
+            return
+        spec = self.specs.get(ended.kind)
+        if spec is not None and spec.on_fail is not None:
+            try:
+                spec.on_fail(self.store, ended, DEADLINE_ERROR)
+            except Exception:
+                log.exception("on_fail of operation %s (%s) failed", ended.id, ended.kind)
 
     def record_done(
         self,
@@ -120,15 +231,7 @@ class Jobs:
     ) -> Operation:
         """An operation whose work already happened in the request (it still gets the LRO
         shape clients poll): written InProgress, then finished Succeeded."""
-        op = Operation(
-            id=str(uuid.uuid4()),
-            kind=kind,
-            status="InProgress",
-            action=action,
-            resource_id=resource_id,
-            location=location,
-            start_time=utc_now(),
-        )
+        op = Operation.new(kind, action=action, resource_id=resource_id, location=location)
         self.store.meta.add_operation(op)
         return self.store.meta.finish_operation(op.id, status="Succeeded", output=output)
 
@@ -159,6 +262,7 @@ class Jobs:
 
     def _run(self, op: Operation) -> None:
         spec = self.specs[op.kind]
+        assert spec.run is not None, op.kind
         try:
             output = spec.run(self.store, op)
         except Exception as err:

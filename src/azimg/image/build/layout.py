@@ -18,14 +18,12 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from azimg.disk.partitions import GPT_BIOS_BOOT, GPT_ESP, GPT_LINUX
 from azimg.errors import InvalidArgument
 from azimg.image.build.spec import Generation, MiB
 from azimg.image.build.tools import ToolFailed, run
 
 SECTOR = 512
-GPT_BIOS_BOOT = "21686148-6449-6E6F-744E-656564454649"
-GPT_ESP = "C12A7328-F81F-11D2-BA4B-00A0C93EC93B"
-GPT_LINUX = "0FC63DAF-8483-4772-8E79-3D69D8477DE4"
 MBR_LINUX = "83"
 ESP_SIZE = 127 * MiB
 BIOS_BOOT_SIZE = 1 * MiB

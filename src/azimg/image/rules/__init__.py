@@ -11,11 +11,13 @@ report ``unreadable`` — never ``pass``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from azimg.image.facts.files import Located
 from azimg.image.findings import Evidence, Finding, Severity, Status
-from azimg.image.inspect import GuestFacts, Located
+from azimg.image.inspect import GuestFacts, ImageFacts
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,10 @@ class Rule:
         return Finding(
             self.id, self.severity, Status.not_applicable, self.title, "", (Evidence("-", why),)
         )
+
+
+# One scope's rules, or one check inside a scope: facts and intent in, findings out.
+Check = Callable[[ImageFacts, CheckContext], list[Finding]]
 
 
 def ev(where: str, detail: str = "") -> Evidence:

@@ -41,6 +41,7 @@ from azimg.disk.vhd import (
 )
 from azimg.errors import AzimgError
 from azimg.image.findings import Evidence, Finding, Severity, Status
+from azimg.image.rules import Rule
 
 GIB = 1024 * MIB
 OS_DISK_MAX = 4095 * GIB
@@ -53,14 +54,6 @@ CHS_SIZING_CREATORS = (b"vpc ", b"qemu")
 
 CONVERT = "azimg convert IMAGE OUT.vhd"
 IN_PLACE = "azimg convert --in-place IMAGE"
-
-
-@dataclass(frozen=True)
-class Rule:
-    id: str
-    severity: Severity
-    title: str
-    fix: str
 
 
 _B, _W, _A = Severity.blocker, Severity.warning, Severity.advice

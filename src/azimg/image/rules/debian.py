@@ -7,7 +7,7 @@ import re
 from azimg.image.findings import Finding
 from azimg.image.inspect import ImageFacts
 from azimg.image.rules import A, B, CheckContext, Rule, W, blocked, ev
-from azimg.image.rules.linux import hv_initramfs_finding
+from azimg.image.rules.kernel import hv_initramfs_finding
 
 DEB_01 = Rule(
     "DEB-01",

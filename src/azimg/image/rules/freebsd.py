@@ -7,8 +7,9 @@ still reads the partition table.
 
 from __future__ import annotations
 
+from azimg.disk.partitions import GPT_FREEBSD_SWAP
 from azimg.image.findings import Finding
-from azimg.image.inspect import FREEBSD_SWAP_GUID, ImageFacts
+from azimg.image.inspect import ImageFacts
 from azimg.image.rules import A, B, CheckContext, Rule, W, blocked, ev
 
 FBSD_01 = Rule(
@@ -83,7 +84,7 @@ def evaluate(facts: ImageFacts, ctx: CheckContext) -> list[Finding]:
             root = next((a for a in g.accounts if a.name == "root"), None)
             ok = root is not None and root.password == "locked"
             out.append(rule.check(ok, ev("/etc/master.passwd", root.password if root else "-")))
-    swap = [p for p in facts.disk.partitions if p.type == FREEBSD_SWAP_GUID]
+    swap = [p for p in facts.disk.partitions if p.has_type(GPT_FREEBSD_SWAP)]
     out.append(
         FBSD_04.check(
             not swap, *(ev("partition table", f"partition {p.index} freebsd-swap") for p in swap)

@@ -13,14 +13,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from azimg.disk.partitions import GPT_FREEBSD_BOOT, GPT_LINUX_LVM
+from azimg.image.facts.layout import BSD_MBR_TYPES, DiskLayout
 from azimg.image.findings import Finding
-from azimg.image.inspect import (
-    BSD_MBR_TYPES,
-    FREEBSD_BOOT_GUID,
-    LINUX_LVM_GUID,
-    DiskLayout,
-    ImageFacts,
-)
+from azimg.image.inspect import ImageFacts
 from azimg.image.rules import A, B, CheckContext, Rule, W, blocked, ev
 
 MIB = 1024 * 1024
@@ -135,7 +131,7 @@ def bootable_generations(disk: DiskLayout, arch: str | None = None) -> Generatio
             else:
                 gen1_why = "MBR boot code but no bootable Linux/BSD partition"
         elif disk.scheme == "gpt":
-            boot = [p for p in parts if p.is_bios_boot or p.type == FREEBSD_BOOT_GUID]
+            boot = [p for p in parts if p.is_bios_boot or p.has_type(GPT_FREEBSD_BOOT)]
             if boot:
                 gen1 = True
                 gen1_why = f"protective MBR boot code and BIOS-boot partition {boot[0].index}"
@@ -196,7 +192,7 @@ def evaluate(facts: ImageFacts, ctx: CheckContext) -> list[Finding]:
             not luks, *(ev("partition table", f"partition {p.index} is LUKS") for p in luks)
         )
     )
-    lvm = [p for p in disk.partitions if p.type in (LINUX_LVM_GUID, "0x8E")]
+    lvm = [p for p in disk.partitions if p.has_type(GPT_LINUX_LVM, "0x8E")]
     if lvm:
         out.append(PT_06.failed(ev("partition table", f"LVM partition {lvm[0].index}")))
     arch = g.arch.value if g.arch else None

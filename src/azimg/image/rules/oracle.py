@@ -5,7 +5,7 @@ from __future__ import annotations
 from azimg.image.findings import Finding
 from azimg.image.inspect import ImageFacts
 from azimg.image.rules import A, B, CheckContext, Rule, W, blocked, ev
-from azimg.image.rules.linux import default_kernel
+from azimg.image.rules.kernel import default_kernel
 
 ORA_01 = Rule(
     "ORA-01",

@@ -9,7 +9,8 @@ from __future__ import annotations
 from azimg.image.findings import Finding, Severity
 from azimg.image.inspect import GuestFacts, ImageFacts
 from azimg.image.rules import A, B, CheckContext, Rule, W, blocked, ev
-from azimg.image.rules.linux import cloud_init_enabled, hv_initramfs_finding
+from azimg.image.rules.agents import cloud_init_enabled
+from azimg.image.rules.kernel import hv_initramfs_finding
 
 RHEL_01 = Rule(
     "RHEL-01",

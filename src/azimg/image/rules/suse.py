@@ -5,7 +5,7 @@ from __future__ import annotations
 from azimg.image.findings import Finding
 from azimg.image.inspect import ImageFacts
 from azimg.image.rules import B, CheckContext, Rule, W, ev, ev_loc
-from azimg.image.rules.linux import hv_initramfs_finding
+from azimg.image.rules.kernel import hv_initramfs_finding
 from azimg.image.rules.rhel import cloud_init_handoff
 
 SUSE_01 = Rule(

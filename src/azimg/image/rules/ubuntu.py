@@ -5,7 +5,7 @@ from __future__ import annotations
 from azimg.image.findings import Finding
 from azimg.image.inspect import ImageFacts
 from azimg.image.rules import A, B, CheckContext, Rule, W, blocked, ev, ev_loc
-from azimg.image.rules.linux import provisioner
+from azimg.image.rules.agents import provisioner
 
 UBU_01 = Rule(
     "UBU-01",

@@ -181,7 +181,7 @@ def build_router(kind: Kind, collection: str) -> APIRouter:
         caller: CallerDep,
     ) -> Response:
         req = parse(DiskCreate, body)
-        d, fill = disks.create_or_update(
+        d, op = disks.create_or_update(
             store,
             subscription_id=subscription_id,
             resource_group=resource_group,
@@ -189,20 +189,14 @@ def build_router(kind: Kind, collection: str) -> APIRouter:
             location=req.location,
             properties=_properties(req.properties),
             app_id=caller.app_id,
+            jobs=jobs,
             sku=req.sku.name if req.sku else None,
             tags=req.tags,
             zones=tuple(req.zones or ()),
             kind=kind,
         )
-        if fill is None:
+        if op is None:
             return JSONResponse(public(d))
-        op = jobs.submit(
-            disks.JOB_FILL,
-            action="put",
-            resource_id=d.id,
-            location=d.location,
-            params=fill.to_params(),
-        )
         return accepted(request, op, family=FAMILY_DISKS, body=public(d))
 
     @router.patch(rg_base + "/{name}")
@@ -292,7 +286,7 @@ def build_router(kind: Kind, collection: str) -> APIRouter:
                 "Guest-state SAS and VHDX export are not implemented by azimg.",
                 target="fileFormat" if req.fileFormat else "getSecureVMGuestStateSAS",
             )
-        uri = disks.grant_access(
+        op = disks.grant_access(
             store,
             subscription_id=subscription_id,
             resource_group=resource_group,
@@ -300,21 +294,8 @@ def build_router(kind: Kind, collection: str) -> APIRouter:
             access=req.access,
             duration_seconds=req.durationInSeconds,
             blob_base_url=blob_base_url(request),
+            jobs=jobs,
             kind=kind,
-        )
-        d = disks.get(
-            store,
-            subscription_id=subscription_id,
-            resource_group=resource_group,
-            name=name,
-            kind=kind,
-        )
-        op = jobs.record_done(
-            "disks.grant",
-            action="post",
-            resource_id=d.id,
-            location=d.location,
-            output={"accessSAS": uri.access_sas},
         )
         return accepted(request, op, family=FAMILY_DISKS)
 
@@ -327,14 +308,14 @@ def build_router(kind: Kind, collection: str) -> APIRouter:
         store: StoreDep,
         jobs: JobsDep,
     ) -> Response:
-        d = disks.get(
+        op = disks.begin_revoke_access(
             store,
+            jobs=jobs,
             subscription_id=subscription_id,
             resource_group=resource_group,
             name=name,
             kind=kind,
         )
-        op = jobs.submit(disks.JOB_REVOKE, action="post", resource_id=d.id, location=d.location)
         return accepted(request, op, family=FAMILY_DISKS)
 
     return router
@@ -345,4 +326,3 @@ def render(store: Store, rid: str) -> dict[str, Any]:
 
 
 router = build_router(DISK, "disks")
-RENDERERS = {"microsoft.compute/disks": render}

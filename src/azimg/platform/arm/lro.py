@@ -16,6 +16,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 
+from azimg.platform.ids import resource_type
 from azimg.platform.store import Operation, Store
 
 #: The status-URL family of each provider's operations (reference §3.4).
@@ -88,7 +89,7 @@ def monitor_response(
     if op.action == "delete":
         return Response(status_code=204)
     if op.action in ("put", "patch"):
-        rtype = resource_type_of(op.resource_id)
+        rtype = resource_type(op.resource_id)
         renderer = renderers.get(rtype)
         if renderer is not None:
             return JSONResponse(dict(renderer(store, op.resource_id)))
@@ -97,13 +98,3 @@ def monitor_response(
     return JSONResponse(dict(op.output))
 
 
-def resource_type_of(resource_id: str) -> str:
-    """``microsoft.compute/galleries/images`` for a gallery image id (lower-cased)."""
-    segs = resource_id.strip("/").split("/")
-    low = [s.lower() for s in segs]
-    if "providers" not in low:
-        return "microsoft.resources/resourcegroups" if len(segs) == 4 else ""
-    i = len(low) - 1 - low[::-1].index("providers")
-    rest = segs[i + 1 :]
-    types = [rest[0]] + [rest[j] for j in range(1, len(rest), 2)]
-    return "/".join(types).lower()

@@ -15,4 +15,3 @@ def render(store: Store, rid: str) -> dict[str, Any]:
 
 
 router = build_router(SNAPSHOT, "snapshots")
-RENDERERS = {"microsoft.compute/snapshots": render}

@@ -6,8 +6,7 @@ Pure domain helpers; they raise the platform's ARM errors and know nothing about
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, datetime
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from azimg.platform.errors import (
@@ -15,56 +14,39 @@ from azimg.platform.errors import (
     InvalidResourceName,
     LocationNotAvailableForResourceType,
     ParentResourceNotFound,
-    PreconditionFailed,
     ResourceGroupNotFound,
     ResourceNotFound,
     SubscriptionNotFound,
 )
+from azimg.platform.ids import (
+    RESOURCE_GROUP_TYPE,
+    ResourceId,
+    resource_id,
+    resource_type,
+    rg_id,
+    utc_now,
+)
 from azimg.platform.settings import normalise_location
-from azimg.platform.store import Document, Store
+from azimg.platform.store import Change, Document, Store
 
-RESOURCE_GROUP_TYPE = "Microsoft.Resources/resourceGroups"
-
-
-def utc_now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f0Z")
-
-
-def rg_id(subscription_id: str, resource_group: str) -> str:
-    return f"/subscriptions/{subscription_id}/resourceGroups/{resource_group}"
-
-
-def resource_id(
-    subscription_id: str, resource_group: str, rtype: str, name: str, *children: str
-) -> str:
-    """``rtype`` like ``Microsoft.Compute/disks``; ``children`` alternate type and name."""
-    rid = f"{rg_id(subscription_id, resource_group)}/providers/{rtype}/{name}"
-    for child in children:
-        rid += f"/{child}"
-    return rid
+__all__ = ["RESOURCE_GROUP_TYPE", "resource_id", "rg_id", "utc_now"]  # re-exported from ids
 
 
 def parse_id(rid: str) -> dict[str, str]:
-    """``subscription``, ``resource_group``, ``namespace``, ``type`` (full, cased as given)
-    and ``name`` (last segment) of an ARM resource id; raises ``InvalidParameter``."""
-    segs = rid.strip("/").split("/")
-    low = [s.lower() for s in segs]
-    if len(segs) < 8 or low[0] != "subscriptions" or low[2] != "resourcegroups":
-        raise InvalidParameter(f"The resource id '{rid}' is not a valid ARM resource id.")
-    if low[4] != "providers" or len(segs) % 2 != 0:
-        raise InvalidParameter(f"The resource id '{rid}' is not a valid ARM resource id.")
-    types = [segs[5] + "/" + segs[6]] + [segs[i] for i in range(8, len(segs), 2)]
+    """``ids.ResourceId.parse`` as the dict older callers read (``subscription``,
+    ``resource_group``, ``namespace``, ``type``, ``name``); prefer ``ResourceId`` itself."""
+    parsed = ResourceId.parse(rid)
     return {
-        "subscription": segs[1],
-        "resource_group": segs[3],
-        "namespace": segs[5],
-        "type": "/".join(types),
-        "name": segs[-1],
+        "subscription": parsed.subscription,
+        "resource_group": parsed.resource_group,
+        "namespace": parsed.namespace,
+        "type": parsed.type,
+        "name": parsed.name,
     }
 
 
 def type_of(rid: str) -> str:
-    return parse_id(rid)["type"].lower()
+    return resource_type(rid)
 
 
 def check_subscription(store: Store, subscription_id: str) -> None:
@@ -178,23 +160,6 @@ def system_data(app_id: str, created_at: str | None = None, *, now: str | None =
     }
 
 
-def update_if(store: Store, rid: str, change: Callable[[Document], Document | None]) -> bool:
-    """Write ``change(doc)`` under the document's ETag, retrying when someone else wrote first.
-
-    ``change`` returns None when the document is no longer the one the caller meant (deleted,
-    or replaced by a new one of the same name); then nothing is written and the answer is
-    False. A background job's late write therefore loses cleanly against a concurrent delete
-    instead of resurrecting the document.
-    """
-    while True:
-        doc = store.meta.get(rid)
-        if doc is None:
-            return False
-        new = change(doc)
-        if new is None:
-            return False
-        try:
-            store.meta.put(new, if_match=doc.etag)
-            return True
-        except PreconditionFailed:
-            continue
+def update_if(store: Store, rid: str, change: Change) -> bool:
+    """Deprecated: ``store.update(rid, change) is not None`` (the one compare-and-set)."""
+    return store.update(rid, change) is not None

@@ -15,14 +15,15 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 from urllib.parse import urlparse
 
-from azimg.platform import sas
+from azimg.platform import sas, sources
 from azimg.platform.errors import (
     BadRequest,
+    Conflict,
     InvalidParameter,
     InvalidVhd,
     NotImplementedFeature,
@@ -30,20 +31,18 @@ from azimg.platform.errors import (
     PropertyChangeNotAllowed,
     ResourceNotFound,
 )
-from azimg.platform.jobs import JobSpec
+from azimg.platform.ids import ResourceId, resource_id, utc_now
+from azimg.platform.jobs import Jobs, JobSpec
 from azimg.platform.resources.common import (
     check_location,
     check_name,
     check_tags,
     enum_value,
-    parse_id,
     require_document,
     require_resource_group,
-    resource_id,
     system_data,
-    update_if,
-    utc_now,
 )
+from azimg.platform.sources import Source, SourceDisk
 from azimg.platform.store import BlobRef, Document, Operation, Store
 
 GIB = 1024**3
@@ -169,11 +168,6 @@ class Disk:
 
 
 @dataclass(frozen=True)
-class AccessUri:
-    access_sas: str
-
-
-@dataclass(frozen=True)
 class DiskSource:
     """Bytes a new disk is filled from, and what it inherits."""
 
@@ -205,6 +199,39 @@ def from_doc(doc: Document) -> Disk:
 def _save(store: Store, d: Disk) -> Disk:
     store.meta.put(_to_doc(d))
     return d
+
+
+def _change(store: Store, rid: str, fn: Callable[[Disk], Disk | None]) -> Disk | None:
+    """``store.update`` (compare-and-set on the ETag) in terms of ``Disk``."""
+
+    def change(doc: Document) -> Document | None:
+        new = fn(from_doc(doc))
+        return _to_doc(new) if new is not None else None
+
+    written = store.update(rid, change)
+    return from_doc(written) if written is not None else None
+
+
+def _change_from(store: Store, seen: Disk, **changes: Any) -> Disk:
+    """Apply ``changes`` to the disk if it is still in the state ``seen`` (same bytes, state
+    and grant); 409 when someone changed it in between (the caller's checks were on ``seen``)."""
+
+    def fn(cur: Disk) -> Disk | None:
+        same = (cur.blob, cur.disk_state, cur.grant_id, cur.managed_by) == (
+            seen.blob,
+            seen.disk_state,
+            seen.grant_id,
+            seen.managed_by,
+        )
+        return replace(cur, **changes) if same else None
+
+    out = _change(store, seen.id, fn)
+    if out is None:
+        raise Conflict(
+            f"The {seen.type.split('/')[-1][:-1]} '{seen.name}' was changed by another "
+            "operation; retry."
+        )
+    return out
 
 
 def save(store: Store, d: Disk) -> Disk:
@@ -243,48 +270,56 @@ def list_by_subscription(store: Store, *, subscription_id: str, kind: Kind = DIS
 # --- sources ---------------------------------------------------------------------------------
 
 
+def _as_source(d: Disk) -> Source:
+    """A disk or snapshot as a copy source (the resolver the registry declares for both)."""
+    if d.disk_state in ("ReadyToUpload", "ActiveUpload"):
+        raise OperationNotAllowed(
+            f"The {d.type.split('/')[-1][:-1]} '{d.name}' is in state {d.disk_state}; finish "
+            "the upload (endGetAccess) before copying it."
+        )
+    if d.provisioning_state != "Succeeded":
+        raise OperationNotAllowed(
+            f"The {d.type.split('/')[-1][:-1]} '{d.name}' is {d.provisioning_state}; it cannot "
+            "be copied yet."
+        )
+    return Source(
+        id=d.id,
+        type=d.type,
+        location=d.location,
+        disks=(SourceDisk(lun=None, blob=d.blob, size_bytes=d.disk_size_bytes, source_id=d.id),),
+        os_type=d.os_type,
+        hyper_v_generation=d.hyper_v_generation,
+        unique_id=d.unique_id,
+    )
+
+
+def resolve_disk(store: Store, rid: str, *, region: str | None = None) -> Source:
+    return _as_source(get_by_id(store, rid, DISK))
+
+
+def resolve_snapshot(store: Store, rid: str, *, region: str | None = None) -> Source:
+    return _as_source(get_by_id(store, rid, SNAPSHOT))
+
+
 def source_from_resource(store: Store, source_id: str) -> tuple[DiskSource, Disk]:
-    """A disk or snapshot named by ``sourceResourceId``, checked usable as a copy source."""
-    try:
-        rtype = parse_id(source_id)["type"].lower()
-    except InvalidParameter:
-        raise InvalidParameter(
-            f"The source resource id '{source_id}' is not a valid disk or snapshot id.",
-            target="properties.creationData.sourceResourceId",
-        ) from None
-    if rtype not in (DISK.type.lower(), SNAPSHOT.type.lower()):
-        raise InvalidParameter(
-            f"The source resource '{source_id}' must be a disk or a snapshot.",
-            target="properties.creationData.sourceResourceId",
-        )
-    kind = DISK if rtype == DISK.type.lower() else SNAPSHOT
-    doc = store.meta.get(source_id)
-    if doc is None:
-        raise ResourceNotFound(
-            f"The Resource '{kind.type}/{source_id.rsplit('/', 1)[1]}' under resource group "
-            f"'{parse_id(source_id)['resource_group']}' was not found. For more details please "
-            "go to https://aka.ms/ARMResourceNotFoundFix"
-        )
-    src = from_doc(doc)
-    if src.disk_state in ("ReadyToUpload", "ActiveUpload"):
-        raise OperationNotAllowed(
-            f"The {kind.noun} '{src.name}' is in state {src.disk_state}; finish the upload "
-            "(endGetAccess) before copying it."
-        )
-    if src.provisioning_state != "Succeeded":
-        raise OperationNotAllowed(
-            f"The {kind.noun} '{src.name}' is {src.provisioning_state}; it cannot be copied yet."
-        )
+    """Deprecated (images, gallery versions until they use ``sources.resolve``)."""
+    src = sources.resolve(
+        store,
+        source_id,
+        accept=(DISK.type, SNAPSHOT.type),
+        target="properties.creationData.sourceResourceId",
+    )
+    d = get_by_id(store, src.id, DISK if src.type == DISK.type else SNAPSHOT)
     return (
         DiskSource(
-            resource_id=src.id,
-            blob=src.blob,
-            disk_size_bytes=src.disk_size_bytes,
-            unique_id=src.unique_id,
-            os_type=src.os_type,
-            hyper_v_generation=src.hyper_v_generation,
+            resource_id=d.id,
+            blob=d.blob,
+            disk_size_bytes=d.disk_size_bytes,
+            unique_id=d.unique_id,
+            os_type=d.os_type,
+            hyper_v_generation=d.hyper_v_generation,
         ),
-        src,
+        d,
     )
 
 
@@ -318,44 +353,39 @@ def source_from_sas_url(store: Store, uri: str) -> DiskSource:
     )
 
 
-def _source_from_image(store: Store, ref: Mapping[str, Any], region: str) -> DiskSource:
-    from azimg.platform.resources import images
-
-    rid = ref.get("id")
-    if not isinstance(rid, str):
-        raise InvalidParameter(
-            "The value of parameter imageReference is invalid.",
-            target="properties.creationData.imageReference",
-        )
-    lun = ref.get("lun")
-    return images.disk_source(store, image_id=rid, region=region, lun=lun)
+#: What ``creationData.imageReference`` / ``galleryImageReference`` may name.
+IMAGE_TYPES = ("Microsoft.Compute/images",)
+GALLERY_TYPES = (
+    "Microsoft.Compute/galleries/images/versions",
+    "Microsoft.Compute/galleries/images",
+)
 
 
-def _source_from_gallery(store: Store, ref: Mapping[str, Any], region: str) -> DiskSource:
-    rid = ref.get("id")
+def _source_from_image(
+    store: Store, ref: Mapping[str, Any], region: str, *, gallery: bool
+) -> tuple[Source, SourceDisk]:
+    target = "properties.creationData." + ("galleryImageReference" if gallery else "imageReference")
     if ref.get("sharedGalleryImageId") or ref.get("communityGalleryImageId"):
         raise NotImplementedFeature(
             "Creating a disk from a shared or community gallery image is not implemented yet.",
-            target="properties.creationData.galleryImageReference",
+            target=target,
         )
+    rid = ref.get("id")
     if not isinstance(rid, str):
         raise InvalidParameter(
-            "The value of parameter galleryImageReference is invalid.",
-            target="properties.creationData.galleryImageReference",
+            f"The value of parameter {target.rsplit('.', 1)[1]} is invalid.", target=target
         )
-    # The gallery module owns versions; it answers with ``disk_source(store, version_id=...,
-    # region=..., lun=...) -> DiskSource`` (the same contract as ``images.disk_source``).
-    try:
-        from azimg.platform.resources import gallery_versions
-    except ImportError:
-        gallery_versions = None  # type: ignore[assignment]
-    resolve = getattr(gallery_versions, "disk_source", None)
-    if resolve is None:
-        raise NotImplementedFeature(
-            "Creating a disk from a gallery image version is not available yet.",
-            target="properties.creationData.galleryImageReference",
+    src = sources.resolve(
+        store, rid, region=region, accept=GALLERY_TYPES if gallery else IMAGE_TYPES, target=target
+    )
+    if src.location != region:
+        raise BadRequest(
+            f"The image '{src.id}' is in region '{src.location}'; it can only be used in the "
+            f"same region, not '{region}'.",
+            target=target + ".id",
         )
-    return resolve(store, version_id=rid, region=region, lun=ref.get("lun"))
+    lun = ref.get("lun")
+    return src, src.disk(lun, target=target + (".lun" if lun is not None else ""))
 
 
 # --- create / update -------------------------------------------------------------------------
@@ -432,12 +462,14 @@ def create_or_update(
     location: Any,
     properties: Mapping[str, Any],
     app_id: str,
+    jobs: Jobs,
     sku: str | None = None,
     tags: Any = None,
     zones: tuple[str, ...] = (),
     kind: Kind = DISK,
-) -> tuple[Disk, Fill | None]:
-    """The disk as stored now, and the copy it still needs (None when it is ready)."""
+) -> tuple[Disk, Operation | None]:
+    """The disk as stored now, and the operation of the copy it still needs (None when it
+    is ready). A copy's operation is written in the same transaction as the disk."""
     require_resource_group(store, subscription_id, resource_group)
     check_name(name, kind=kind.noun)
     region = check_location(store, location, rtype=kind.type)
@@ -470,7 +502,7 @@ def create_or_update(
             echoed={**current.echoed, **echoed},
             system_data=system_data(app_id, current.system_data.get("createdAt")),
         )
-        return _save(store, updated), None
+        return _save(store, updated), None  # TODO(core): CAS in the typed-command rewrite
 
     if not creation.get("createOption"):
         raise InvalidParameter(
@@ -503,7 +535,8 @@ def create_or_update(
     fill: Fill | None = None
     state = "Unattached"
     provisioning = "Succeeded"
-    source: DiskSource | None = None
+    source: Source | None = None
+    source_disk: SourceDisk | None = None
 
     if option == "Empty":
         if size_gb is None:
@@ -522,12 +555,19 @@ def create_or_update(
                     "Required parameter 'creationData.sourceResourceId' is missing (null).",
                     target="properties.creationData.sourceResourceId",
                 )
-            source, src_disk = source_from_resource(store, creation["sourceResourceId"])
-            if src_disk.location != region:
+            source = sources.resolve(
+                store,
+                creation["sourceResourceId"],
+                accept=(DISK.type, SNAPSHOT.type),
+                target="properties.creationData.sourceResourceId",
+            )
+            source_disk = source.disk()
+            if source.location != region:
                 raise BadRequest(
-                    f"The source {src_disk.type.split('/')[-1][:-1]} '{src_disk.name}' is in "
-                    f"region '{src_disk.location}'; a Copy must be in the same region "
-                    f"('{region}'). Use CopyStart for a copy across regions.",
+                    f"The source {source.type.split('/')[-1][:-1]} "
+                    f"'{ResourceId.parse(source.id).name}' is in region '{source.location}'; a "
+                    f"Copy must be in the same region ('{region}'). Use CopyStart for a copy "
+                    "across regions.",
                     target="properties.creationData.sourceResourceId",
                 )
             creation["sourceUniqueId"] = source.unique_id
@@ -537,18 +577,33 @@ def create_or_update(
                     "Required parameter 'creationData.sourceUri' is missing (null).",
                     target="properties.creationData.sourceUri",
                 )
-            source = source_from_sas_url(store, creation["sourceUri"])
+            imported = source_from_sas_url(store, creation["sourceUri"])
+            source_disk = SourceDisk(
+                lun=None, blob=imported.blob, size_bytes=imported.disk_size_bytes
+            )
+            source = Source(
+                id=imported.resource_id,
+                type="",
+                location=region,
+                disks=(source_disk,),
+                os_type=imported.os_type,
+            )
         else:  # FromImage
             if creation.get("imageReference"):
-                source = _source_from_image(store, creation["imageReference"], region)
+                source, source_disk = _source_from_image(
+                    store, creation["imageReference"], region, gallery=False
+                )
             elif creation.get("galleryImageReference"):
-                source = _source_from_gallery(store, creation["galleryImageReference"], region)
+                source, source_disk = _source_from_image(
+                    store, creation["galleryImageReference"], region, gallery=True
+                )
             else:
                 raise InvalidParameter(
                     "Required parameter 'creationData.imageReference' is missing (null).",
                     target="properties.creationData.imageReference",
                 )
-        size = source.disk_size_bytes
+        assert source_disk is not None
+        size = source_disk.size_bytes
         if size_gb is not None and size_gb * GIB != size and size_gb != math.ceil(size / GIB):
             raise NotImplementedFeature(
                 f"Resizing a {kind.noun} while copying it is not implemented by azimg; "
@@ -558,7 +613,7 @@ def create_or_update(
         os_type = os_type or source.os_type
         generation = generation or source.hyper_v_generation
         provisioning = "Creating"
-        fill = Fill(disk_id=rid, kind=kind.type, src=source.blob, dst=blob)
+        fill = Fill(disk_id=rid, kind=kind.type, src=source_disk.blob, dst=blob)
 
     if option == "Empty":
         _empty_vhd(store, blob, size)
@@ -585,7 +640,17 @@ def create_or_update(
         hyper_v_generation=generation,
         echoed=echoed,
     )
-    return _save(store, disk), fill
+    if fill is None:
+        return _save(store, disk), None
+    op = jobs.submit(
+        JOB_FILL,
+        action="put",
+        resource_id=disk.id,
+        location=disk.location,
+        params=fill.to_params(),
+        document=_to_doc(disk),
+    )
+    return disk, op
 
 
 def _grow(store: Store, d: Disk, size_gb: Any, kind: Kind) -> Disk:
@@ -676,7 +741,7 @@ def _mark(store: Store, rid: str, blob: BlobRef, state: str) -> bool:
         disk = from_doc(doc)
         return _to_doc(replace(disk, provisioning_state=state)) if disk.blob == blob else None
 
-    return update_if(store, rid, change)
+    return store.update(rid, change) is not None
 
 
 def run_fill(store: Store, op: Operation) -> None:
@@ -696,23 +761,40 @@ def fail_fill(store: Store, op: Operation, error: Mapping[str, Any]) -> None:
 def run_revoke(store: Store, op: Operation) -> None:
     """endGetAccess as a job: the footer check reads the blob, and Azure reports InvalidVhd
     through the operation."""
-    parts = parse_id(op.resource_id)
-    kind = DISK if parts["type"].lower() == DISK.type.lower() else SNAPSHOT
+    parts = ResourceId.parse(op.resource_id)
+    kind = DISK if parts.type.lower() == DISK.type.lower() else SNAPSHOT
     revoke_access(
         store,
-        subscription_id=parts["subscription"],
-        resource_group=parts["resource_group"],
-        name=parts["name"],
+        subscription_id=parts.subscription,
+        resource_group=parts.resource_group,
+        name=parts.name,
         kind=kind,
     )
     return None
 
 
-def job_specs() -> dict[str, JobSpec]:
-    return {
-        JOB_FILL: JobSpec(run=run_fill, on_fail=fail_fill, resumable=True),
-        JOB_REVOKE: JobSpec(run=run_revoke, resumable=True),
-    }
+#: The job kinds of disks and snapshots (declared for both in ``platform/registry.py``).
+JOBS: Mapping[str, JobSpec] = {
+    JOB_FILL: JobSpec(run=run_fill, on_fail=fail_fill, resumable=True),
+    JOB_REVOKE: JobSpec(run=run_revoke, resumable=True),
+}
+JOB_GRANT = "disks.grant"
+
+
+def begin_revoke_access(
+    store: Store,
+    *,
+    jobs: Jobs,
+    subscription_id: str,
+    resource_group: str,
+    name: str,
+    kind: Kind = DISK,
+) -> Operation:
+    """endGetAccess as an operation (the footer check reads the whole upload's end)."""
+    d = get(
+        store, subscription_id=subscription_id, resource_group=resource_group, name=name, kind=kind
+    )
+    return jobs.submit(JOB_REVOKE, action="post", resource_id=d.id, location=d.location)
 
 
 # --- access ----------------------------------------------------------------------------------
@@ -727,9 +809,11 @@ def grant_access(
     access: Any,
     duration_seconds: Any,
     blob_base_url: str,
+    jobs: Jobs,
     kind: Kind = DISK,
-) -> AccessUri:
-    """beginGetAccess: a SAS URL for reading (any idle disk) or writing (an Upload disk)."""
+) -> Operation:
+    """beginGetAccess: a SAS URL for reading (any idle disk) or writing (an Upload disk),
+    as a finished operation whose output is the ``accessSAS``."""
     d = get(
         store, subscription_id=subscription_id, resource_group=resource_group, name=name, kind=kind
     )
@@ -773,8 +857,18 @@ def grant_access(
         permissions=perms,
         duration_seconds=duration_seconds,
     )
-    _save(store, replace(d, disk_state=new_state, grant_id=grant.id))
-    return AccessUri(access_sas=sas.url(store, grant, blob_base_url=blob_base_url))
+    try:
+        _change_from(store, d, disk_state=new_state, grant_id=grant.id)
+    except Conflict:
+        sas.revoke_grant(store, grant.id)
+        raise
+    return jobs.record_done(
+        JOB_GRANT,
+        action="post",
+        resource_id=d.id,
+        location=d.location,
+        output={"accessSAS": sas.url(store, grant, blob_base_url=blob_base_url)},
+    )
 
 
 def _vhd_problem(store: Store, d: Disk) -> str | None:
@@ -812,7 +906,7 @@ def revoke_access(
     else:
         new_state = d.disk_state
     sas.revoke_grant(store, d.grant_id)
-    return _save(store, replace(d, disk_state=new_state, grant_id=None))
+    return _change_from(store, d, disk_state=new_state, grant_id=None)
 
 
 # --- delete ----------------------------------------------------------------------------------
@@ -842,8 +936,11 @@ def delete(
 
 def set_attachment(store: Store, *, disk_id: str, vm_id: str | None, state: str) -> Disk:
     """For the VM module: mark a disk Attached/Reserved to ``vm_id``, or Unattached (None)."""
-    d = get_by_id(store, disk_id)
-    return _save(store, replace(d, managed_by=vm_id, disk_state=state))
+    get_by_id(store, disk_id)  # 404 when it is not a disk
+    out = _change(store, disk_id, lambda cur: replace(cur, managed_by=vm_id, disk_state=state))
+    if out is None:
+        raise ResourceNotFound(f"The disk '{disk_id}' was deleted meanwhile.")
+    return out
 
 
 def check_upload_open(store: Store, disk_id: str) -> None:

@@ -6,13 +6,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from azimg.platform.errors import PreconditionFailed
 from azimg.platform.settings import Settings
 from azimg.platform.store.blobs import BlobStore
 from azimg.platform.store.metadata import BlobRef, Document, MetadataStore, Operation
 
-__all__ = ["BlobRef", "BlobStore", "Document", "MetadataStore", "Operation", "Store", "open_store"]
+#: ``change(current) -> new document``, or None to write nothing (see ``Store.update``).
+Change = Callable[[Document], Document | None]
+
+__all__ = [
+    "BlobRef",
+    "BlobStore",
+    "Change",
+    "Document",
+    "MetadataStore",
+    "Operation",
+    "Store",
+    "open_store",
+]
 
 
 @dataclass(frozen=True)
@@ -23,6 +37,31 @@ class Store:
 
     def close(self) -> None:
         self.meta.close()
+
+    def update(
+        self, resource_id: str, change: Change, *, operation: Operation | None = None
+    ) -> Document | None:
+        """The one way to change a stored document: compare-and-set on its ETag.
+
+        ``change`` gets the current document and returns the new one; it is called again
+        with the fresh document whenever someone else wrote in between, so it must be a pure
+        function of its argument (read-modify-write inside it, nothing captured from an
+        earlier read). It returns None when the document is no longer the one the caller
+        meant (replaced by a new one of the same name, wrong state): nothing is written.
+        Returns the written document (with its new ETag), or None when the document is gone
+        or ``change`` declined. ``operation`` is added in the same transaction as the write.
+        """
+        while True:
+            doc = self.meta.get(resource_id)
+            if doc is None:
+                return None
+            new = change(doc)
+            if new is None:
+                return None
+            try:
+                return self.meta.put(new, if_match=doc.etag, operation=operation)
+            except PreconditionFailed:
+                continue
 
 
 def open_store(settings: Settings) -> Store:

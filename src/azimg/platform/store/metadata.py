@@ -8,9 +8,12 @@ bytes without knowing every resource type. Operations (long-running jobs) live b
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+from azimg.platform.ids import utc_now
 
 
 @dataclass(frozen=True)
@@ -57,10 +60,36 @@ class Operation:
     error: Mapping[str, Any] | None = None
     start_time: str = ""
     end_time: str | None = None
+    # An operation finished by an outside event (``Jobs.expect``) fails at this UTC time.
+    deadline: str | None = None
 
     @property
     def done(self) -> bool:
         return self.status in ("Succeeded", "Failed", "Canceled")
+
+    @classmethod
+    def new(
+        cls,
+        kind: str,
+        *,
+        action: str,
+        resource_id: str,
+        location: str,
+        params: Mapping[str, Any] | None = None,
+        deadline: str | None = None,
+    ) -> Operation:
+        """The one builder of operations: a fresh id, InProgress, started now."""
+        return cls(
+            id=str(uuid.uuid4()),
+            kind=kind,
+            status="InProgress",
+            action=action,
+            resource_id=resource_id,
+            location=location,
+            params=dict(params or {}),
+            start_time=utc_now(),
+            deadline=deadline,
+        )
 
 
 class MetadataStore(Protocol):
@@ -69,9 +98,15 @@ class MetadataStore(Protocol):
     def get(self, resource_id: str) -> Document | None: ...
 
     def put(
-        self, doc: Document, *, if_match: str | None = None, if_none_match: bool = False
+        self,
+        doc: Document,
+        *,
+        if_match: str | None = None,
+        if_none_match: bool = False,
+        operation: Operation | None = None,
     ) -> Document:
-        """Write ``doc`` with a fresh ETag; ``if_match`` / ``if_none_match`` are conditions."""
+        """Write ``doc`` with a fresh ETag; ``if_match`` / ``if_none_match`` are conditions.
+        ``operation`` is added in the same transaction (both are written, or neither)."""
         ...
 
     def delete(self, resource_id: str, *, if_match: str | None = None) -> bool: ...
@@ -98,7 +133,10 @@ class MetadataStore(Protocol):
         status: str,
         output: Mapping[str, Any] | None = None,
         error: Mapping[str, Any] | None = None,
-    ) -> Operation: ...
+    ) -> Operation:
+        """End an InProgress operation; one already ended is returned unchanged (the first
+        ending wins, so an outside event and a deadline cannot both finish it)."""
+        ...
 
     def operations_in_progress(self) -> Sequence[Operation]: ...
 

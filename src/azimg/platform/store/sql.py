@@ -14,13 +14,13 @@ import sqlite3
 import threading
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
 
 from azimg.platform.errors import PreconditionFailed
+from azimg.platform.ids import utc_now
 from azimg.platform.store.metadata import BlobRef, Document, Operation
 
 _meta = sa.MetaData()
@@ -53,11 +53,8 @@ operations = sa.Table(
     sa.Column("error", sa.Text),
     sa.Column("start_time", sa.String(40), nullable=False),
     sa.Column("end_time", sa.String(40)),
+    sa.Column("deadline", sa.String(40)),
 )
-
-
-def utc_now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def parent_key(resource_id: str) -> str:
@@ -86,9 +83,17 @@ class SqlMetadataStore:
                 cur.close()
 
         _meta.create_all(self.engine)
+        self._migrate()
         self._write_lock = threading.Lock()
         self._is_sqlite = is_sqlite
         self._local = threading.local()
+
+    def _migrate(self) -> None:
+        """Columns added since a data dir was created (``create_all`` adds only tables)."""
+        have = {c["name"] for c in sa.inspect(self.engine).get_columns("operations")}
+        if "deadline" not in have:
+            with self.engine.begin() as conn:
+                conn.execute(sa.text("ALTER TABLE operations ADD COLUMN deadline VARCHAR(40)"))
 
     # --- documents ---------------------------------------------------------------------------
 
@@ -139,7 +144,12 @@ class SqlMetadataStore:
         )
 
     def put(
-        self, doc: Document, *, if_match: str | None = None, if_none_match: bool = False
+        self,
+        doc: Document,
+        *,
+        if_match: str | None = None,
+        if_none_match: bool = False,
+        operation: Operation | None = None,
     ) -> Document:
         key = doc.key
         etag = uuid.uuid4().hex
@@ -168,6 +178,8 @@ class SqlMetadataStore:
                 conn.execute(documents.insert().values(key=key, **values))
             else:
                 conn.execute(documents.update().where(documents.c.key == key).values(**values))
+            if operation is not None:
+                conn.execute(operations.insert().values(**self._op_row(operation)))
         return Document(
             id=doc.id,
             type=doc.type,
@@ -222,25 +234,29 @@ class SqlMetadataStore:
             error=json.loads(row.error) if row.error else None,
             start_time=row.start_time,
             end_time=row.end_time,
+            deadline=row.deadline,
         )
+
+    @staticmethod
+    def _op_row(op: Operation) -> dict[str, Any]:
+        return {
+            "id": op.id,
+            "kind": op.kind,
+            "status": op.status,
+            "action": op.action,
+            "resource_id": op.resource_id,
+            "location": op.location,
+            "params": _dumps(dict(op.params)),
+            "output": None,
+            "error": None,
+            "start_time": op.start_time or utc_now(),
+            "end_time": None,
+            "deadline": op.deadline,
+        }
 
     def add_operation(self, op: Operation) -> None:
         with self._write_lock, self.engine.begin() as conn:
-            conn.execute(
-                operations.insert().values(
-                    id=op.id,
-                    kind=op.kind,
-                    status=op.status,
-                    action=op.action,
-                    resource_id=op.resource_id,
-                    location=op.location,
-                    params=_dumps(dict(op.params)),
-                    output=None,
-                    error=None,
-                    start_time=op.start_time or utc_now(),
-                    end_time=None,
-                )
-            )
+            conn.execute(operations.insert().values(**self._op_row(op)))
 
     def get_operation(self, op_id: str) -> Operation | None:
         with self.engine.connect() as conn:
@@ -258,7 +274,7 @@ class SqlMetadataStore:
         with self._write_lock, self.engine.begin() as conn:
             conn.execute(
                 operations.update()
-                .where(operations.c.id == op_id)
+                .where(operations.c.id == op_id, operations.c.status == "InProgress")
                 .values(
                     status=status,
                     output=_dumps(dict(output)) if output is not None else None,

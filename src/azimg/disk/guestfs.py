@@ -1,4 +1,4 @@
-"""The read-only view of a guest's files that inspection and rules are written against.
+"""The read-only view of a guest's files that filesystem readers implement and inspection reads.
 
 Two kinds of implementation meet here: filesystem readers over image bytes (ext4, XFS, FAT in
 ``azimg.disk``) and ``DirectoryFS`` over a root tree on the host (tests, and images already

@@ -1,0 +1,1 @@
+"""Facts about a guest, one module per kind; ``image/inspect.py`` gathers them all."""

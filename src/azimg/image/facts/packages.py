@@ -1,0 +1,48 @@
+"""Installed packages (the dpkg database) and the package sources the image will use."""
+
+from __future__ import annotations
+
+from azimg.disk.guestfs import GuestFS, read_text
+from azimg.image.facts.files import Located, lines, listdir
+
+
+def read_dpkg(fs: GuestFS) -> dict[str, str] | None:
+    text = read_text(fs, "/var/lib/dpkg/status", limit=32 * 1024 * 1024)
+    if text is None:
+        return None
+    out = {}
+    for stanza in text.split("\n\n"):
+        name = version = status = ""
+        for line in stanza.splitlines():
+            if line.startswith("Package: "):
+                name = line[9:].strip()
+            elif line.startswith("Version: "):
+                version = line[9:].strip()
+            elif line.startswith("Status: "):
+                status = line[8:].strip()
+        if name and status.endswith(" installed"):
+            out[name] = version
+    return out
+
+
+def read_apt_sources(fs: GuestFS) -> tuple[Located, ...]:
+    out = []
+    paths = ["/etc/apt/sources.list"] + [
+        f"/etc/apt/sources.list.d/{n}" for n in sorted(listdir(fs, "/etc/apt/sources.list.d"))
+    ]
+    for path in paths:
+        for n, line in lines(read_text(fs, path) or ""):
+            if line.startswith(("deb ", "deb-src ", "URIs:", "Suites:")):
+                out.append(Located(line, f"{path}:{n}"))
+    return tuple(out)
+
+
+def read_yum_repos(fs: GuestFS) -> tuple[Located, ...]:
+    out = []
+    for d in ("/etc/yum.repos.d", "/etc/zypp/repos.d"):
+        for name in sorted(listdir(fs, d)):
+            path = f"{d}/{name}"
+            for n, line in lines(read_text(fs, path) or ""):
+                if line.startswith(("[", "enabled", "baseurl", "mirrorlist", "autorefresh")):
+                    out.append(Located(line, f"{path}:{n}"))
+    return tuple(out)
