@@ -76,6 +76,7 @@ class ComputeController:
         self._expected_stop: set[str] = set()
         self._deleted: set[str] = set()
         self._timers: dict[str, threading.Timer] = {}
+        self._vm_locks: dict[str, threading.Lock] = {}
         specs = {
             vms.JOB_CREATE: JobSpec(run=self._run_create, on_fail=self._fail_create, awaited=True),
             vms.JOB_POWER: JobSpec(run=self._run_power, on_fail=self._fail_power),
@@ -136,13 +137,15 @@ class ComputeController:
         with self._lock:
             self._creating[vm.vm_id] = op.id
         vm = self._update(vm.id, create_operation=op.id) or vm
-        if vm.attached:
-            self._attach(vm)
-        else:
-            os_disk.clone(store, vm, BlobRef.from_json(op.params["source"]))
-            if disks.find(store, vm.os_disk.id) is None:
-                disks.save(store, vms.os_disk_document(vm, app_id=vm.system_data["createdBy"]))
-        self._launch(vm, first_boot=True)
+        with self._vm_lock(vm):
+            if vm.attached:
+                self._attach(vm)
+            else:
+                os_disk.clone(store, vm, BlobRef.from_json(op.params["source"]))
+                if disks.find(store, vm.os_disk.id) is None:
+                    owner = str(vm.system_data.get("createdBy", ""))
+                    disks.save(store, vms.os_disk_document(vm, app_id=owner))
+            self._launch(vm, first_boot=True)
         if vm.os_provisioning is None:  # specialized: no provisioning to wait for
             self._finish_create(vm.id, None)
 
@@ -220,37 +223,48 @@ class ComputeController:
             self._expected_stop.add(vm.vm_id)
         fabric.stop(vm.vm_id, graceful=graceful, timeout_s=GRACEFUL_STOP_S)
 
+    def _vm_lock(self, vm: VirtualMachine) -> threading.Lock:
+        """One power, create or delete step at a time per VM (its process and its disk)."""
+        with self._lock:
+            return self._vm_locks.setdefault(vm.vm_id, threading.Lock())
+
     def _run_power(self, store: Store, op: Operation) -> None:
-        """start | powerOff | restart | deallocate."""
+        """start | powerOff | restart | deallocate. A stop flattens the clone: a VM that is
+        not running has a plain fixed VHD as its OS disk (snapshots, SAS and images of it read
+        ordinary bytes); deallocate also makes that disk Reserved, so it can be exported."""
         action = op.params["action"]
         vm = vms.get_by_id(store, op.resource_id)
         fabric = self._fabric()
-        if action == "start":
-            if not fabric.running(vm.vm_id):
-                if vm.power_state == "deallocated" and vm.attached:
+        with self._vm_lock(vm):
+            if action == "start":
+                if not fabric.running(vm.vm_id):
                     self._reserve(vm, "Attached")
-                self._launch(vm, first_boot=False)
-            else:
-                self._update(vm.id, power_state="running")
-            return
-        if action == "restart":
-            fabric.restart(vm.vm_id)
-            return
-        self._stop_process(vm, graceful=not op.params.get("skipShutdown"))
-        if action == "powerOff":
-            self._update(vm.id, power_state="stopped")
-            return
-        runtime = os_disk.flatten_clone(store, vm)
-        self._reserve(vm, "Reserved")
-        self._update(vm.id, power_state="deallocated", runtime_disk=runtime)
+                    self._launch(vm, first_boot=False)
+                else:
+                    self._update(vm.id, power_state="running")
+                return
+            if action == "restart":
+                fabric.restart(vm.vm_id)
+                return
+            self._stop_process(vm, graceful=not op.params.get("skipShutdown"))
+            runtime = os_disk.flatten_clone(store, vm)
+            if action == "powerOff":
+                self._update(vm.id, power_state="stopped", runtime_disk=runtime)
+                return
+            self._reserve(vm, "Reserved")
+            self._update(vm.id, power_state="deallocated", runtime_disk=runtime)
 
     def _reserve(self, vm: VirtualMachine, state: str) -> None:
         """The OS disk of a deallocated VM is Reserved (exportable); Attached again on start."""
-        disks.change(
-            self.store,
-            vm.os_disk.id,
-            lambda d: replace(d, disk_state=state) if d.managed_by == vm.id else None,
-        )
+
+        def mark(d: disks.Disk) -> disks.Disk | None:
+            if (d.managed_by or "").lower() != vm.id.lower() or d.disk_state == state:
+                return None
+            if state == "Attached" and d.disk_state != "Reserved":
+                return None
+            return replace(d, disk_state=state)
+
+        disks.change(self.store, vm.os_disk.id, mark)
 
     def _fail_power(self, store: Store, op: Operation, error: Mapping[str, Any]) -> None:
         """The action did not happen: show the power state the fabric actually has."""
@@ -292,22 +306,34 @@ class ComputeController:
                 error={"code": "OperationPreempted",
                        "message": "The VM was deleted before its creation finished."},
             )  # fmt: skip
-        d = disks.find(store, vm.os_disk.id)
-        if vm.os_disk.delete_option == "Delete" or (vm.attached is False and d is None):
-            if d is not None and d.managed_by == vm.id:
-                store.meta.delete(d.id)
-                store.blobs.delete(d.blob)
-            if not vm.attached:
-                os_disk.drop(store, vm.runtime_disk)
-        elif d is not None:
-            runtime = os_disk.flatten_clone(store, vm)
-            self._update(vm.id, runtime_disk=runtime)
-            disks.change(store, d.id, lambda cur: replace(cur, managed_by=None,
-                                                          disk_state="Unattached"))  # fmt: skip
+        with self._vm_lock(vm):
+            self._delete_os_disk(store, vm)
         store.blobs.delete(vms.boot_diagnostics_blob(vm))
         store.meta.delete(vm.id)
         if self.supervisor is not None:
             shutil.rmtree(self.supervisor.rundir(vm.vm_id), ignore_errors=True)
+
+    def _delete_os_disk(self, store: Store, vm: VirtualMachine) -> None:
+        """deleteOption Delete: the disk and its bytes go; Detach: it stays, Unattached, as a
+        fixed VHD (a clone is flattened first). Idempotent (a resumed delete runs it again)."""
+        d = disks.find(store, vm.os_disk.id)
+        ours = d is not None and (d.managed_by or "").lower() == vm.id.lower()
+        if vm.os_disk.delete_option == "Delete":
+            if d is not None and ours:
+                store.meta.delete(d.id)
+                store.blobs.delete(d.blob)
+            if not vm.attached:
+                os_disk.drop(store, vm.runtime_disk)
+            return
+        if d is None or not ours:
+            if not vm.attached:  # its disk was never written: nothing else owns the clone
+                os_disk.drop(store, vm.runtime_disk)
+            return
+        runtime = os_disk.flatten_clone(store, vm)
+        self._update(vm.id, runtime_disk=runtime)
+        disks.change(
+            store, d.id, lambda cur: replace(cur, managed_by=None, disk_state="Unattached")
+        )
 
     def _fail_delete(self, store: Store, op: Operation, error: Mapping[str, Any]) -> None:
         self._update(op.resource_id, provisioning_state="Failed")
