@@ -151,6 +151,16 @@ class PlatformServer:
             credential_scopes=[ARM_SCOPE],
         )
 
+    def network_client(self, credential: Any | None = None) -> Any:
+        from azure.mgmt.network import NetworkManagementClient
+
+        return NetworkManagementClient(
+            credential or self.credential(),
+            self.subscription_id,
+            base_url=self.base_url,
+            credential_scopes=[ARM_SCOPE],
+        )
+
     def token(self) -> str:
         return self.credential().get_token(ARM_SCOPE).token
 
@@ -323,6 +333,11 @@ def credential(platform_server: PlatformServer) -> Any:
 @pytest.fixture(scope="session")
 def compute(platform_server: PlatformServer, credential: Any) -> Any:
     return platform_server.compute_client(credential)
+
+
+@pytest.fixture(scope="session")
+def network(platform_server: PlatformServer, credential: Any) -> Any:
+    return platform_server.network_client(credential)
 
 
 @pytest.fixture(scope="session")

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from fastapi import APIRouter
 
 from azimg.platform import sources
+from azimg.platform.arm import deployments as arm_deployments
 from azimg.platform.arm import disks as arm_disks
 from azimg.platform.arm import galleries as arm_galleries
 from azimg.platform.arm import gallery_images as arm_gallery_images
@@ -28,6 +29,10 @@ from azimg.platform.arm import resource_groups as arm_resource_groups
 from azimg.platform.arm import snapshots as arm_snapshots
 from azimg.platform.arm import subscriptions as arm_subscriptions
 from azimg.platform.arm import virtual_machines as arm_virtual_machines
+from azimg.platform.arm.network import network_interfaces as arm_nics
+from azimg.platform.arm.network import network_security_groups as arm_nsgs
+from azimg.platform.arm.network import public_ip_addresses as arm_pips
+from azimg.platform.arm.network import virtual_networks as arm_vnets
 from azimg.platform.compute.controller import ComputeController
 from azimg.platform.errors import OperationNotAllowed
 from azimg.platform.jobs import Jobs, JobSpec
@@ -41,6 +46,7 @@ from azimg.platform.resources import (
     snapshots,
     virtual_machines,
 )
+from azimg.platform.resources.deployments import engine as deployments_engine
 from azimg.platform.settings import Settings, normalise_location
 from azimg.platform.store import Document, Store
 
@@ -125,6 +131,22 @@ _RESOURCES = (
     "2020-06-01", "2019-10-01", "2019-08-01", "2019-07-01", "2019-05-10", "2019-05-01",
     "2019-03-01", "2018-05-01", "2018-02-01", "2017-05-10", "2016-09-01", "2016-07-01",
     "2016-06-01", "2016-02-01", "2015-11-01", "2015-01-01", "2014-04-01-preview",
+)  # fmt: skip
+# Microsoft.Network's stable versions (REST specs), plus every version az 2.91 and
+# azure-mgmt-network 33.1 send (reference/network.md §1.1).
+_NETWORK_RP = (
+    "2026-03-01", "2025-09-01", "2025-07-01", "2025-05-01", "2025-03-01", "2025-01-01",
+    "2024-10-01", "2024-07-01", "2024-05-01", "2024-03-01", "2024-01-01", "2023-11-01",
+    "2023-09-01", "2023-06-01", "2023-05-01", "2023-04-01", "2023-02-01", "2022-11-01",
+    "2022-09-01", "2022-07-01", "2022-05-01", "2022-01-01", "2021-08-01", "2021-05-01",
+    "2021-03-01", "2021-02-01", "2020-11-01", "2020-08-01", "2020-07-01", "2020-06-01",
+    "2020-05-01", "2020-04-01", "2020-03-01", "2019-12-01", "2019-11-01", "2019-09-01",
+    "2019-08-01", "2019-07-01", "2019-06-01", "2019-04-01", "2019-02-01", "2018-12-01",
+    "2018-11-01", "2018-10-01", "2018-08-01", "2018-07-01", "2018-06-01", "2018-04-01",
+    "2018-03-01", "2018-02-01", "2018-01-01", "2017-11-01", "2017-10-01", "2017-09-01",
+    "2017-08-01", "2017-06-01", "2017-04-01", "2017-03-01", "2016-12-01", "2016-11-01",
+    "2016-10-01", "2016-09-01", "2016-08-01", "2016-07-01", "2016-06-01", "2016-03-30",
+    "2015-06-15", "2015-05-01-preview",
 )  # fmt: skip
 _SUBSCRIPTIONS = (
     "2022-12-01", "2021-01-01", "2020-01-01", "2019-11-01", "2019-06-01", "2018-06-01",
@@ -243,6 +265,55 @@ COMPUTE = Provider(
     ),
 )
 
+NETWORK = Provider(
+    "Microsoft.Network",
+    (
+        ResourceType(
+            "Microsoft.Network",
+            "virtualNetworks",
+            _NETWORK_RP,
+            router=arm_vnets.router,
+            renderer=arm_vnets.render_by_id,
+        ),
+        ResourceType("Microsoft.Network", "virtualNetworks/subnets", _NETWORK_RP, generic=False),
+        ResourceType(
+            "Microsoft.Network",
+            "networkInterfaces",
+            _NETWORK_RP,
+            router=arm_nics.router,
+            renderer=arm_nics.render_by_id,
+        ),
+        ResourceType(
+            "Microsoft.Network", "networkInterfaces/ipConfigurations", _NETWORK_RP, generic=False
+        ),
+        ResourceType(
+            "Microsoft.Network",
+            "publicIPAddresses",
+            _NETWORK_RP,
+            router=arm_pips.router,
+            renderer=arm_pips.render_by_id,
+        ),
+        ResourceType(
+            "Microsoft.Network",
+            "networkSecurityGroups",
+            _NETWORK_RP,
+            router=arm_nsgs.router,
+            renderer=arm_nsgs.render_by_id,
+        ),
+        ResourceType(
+            "Microsoft.Network", "networkSecurityGroups/securityRules", _NETWORK_RP, generic=False
+        ),
+        ResourceType(
+            "Microsoft.Network",
+            "networkSecurityGroups/defaultSecurityRules",
+            _NETWORK_RP,
+            generic=False,
+        ),
+        ResourceType("Microsoft.Network", "locations", _NETWORK_RP, generic=False),
+        ResourceType("Microsoft.Network", "locations/operations", _NETWORK_RP, generic=False),
+    ),
+)
+
 RESOURCES = Provider(
     "Microsoft.Resources",
     (
@@ -262,11 +333,20 @@ RESOURCES = Provider(
             "Microsoft.Resources", "subscriptions/resourceGroups", _RESOURCES, generic=False
         ),
         ResourceType("Microsoft.Resources", "operations", _RESOURCES, generic=False),
+        ResourceType(
+            "Microsoft.Resources",
+            "deployments",
+            ("2026-06-01", *_RESOURCES),  # 2026-06-01: azure-mgmt-resource-deployments 2.0.0
+            router=arm_deployments.router,
+            service=deployments_engine.service,
+            regional=False,
+            generic=False,
+        ),
     ),
     always_registered=True,
 )
 
-PROVIDERS: tuple[Provider, ...] = (COMPUTE, RESOURCES)
+PROVIDERS: tuple[Provider, ...] = (COMPUTE, NETWORK, RESOURCES)
 
 #: Routers that are not a resource type's (sign-in, operation status, subscriptions),
 #: included after the types' own: FastAPI tries routes in order, and the per-type GETs are

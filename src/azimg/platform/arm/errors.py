@@ -51,6 +51,7 @@ STATUS: dict[type[e.PlatformError], int] = {
     e.InvalidAuthenticationToken: 401,
     e.ExpiredAuthenticationToken: 401,
     e.AuthorizationFailed: 403,
+    e.NetworkBadRequest: 400,
     # Storage (blob/SAS endpoint)
     e.StorageError: 500,
     e.StorageAuthenticationFailed: 403,

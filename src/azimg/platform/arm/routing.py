@@ -19,7 +19,7 @@ ARM_ROOTS = frozenset({"subscriptions", "providers", "tenants", "metadata", "res
 
 def canonical_path(path: str) -> str:
     """``path`` with ARM keyword segments lower-cased and any trailing slash removed."""
-    segs = path.strip("/").split("/")
+    segs = [s for s in path.split("/") if s]  # az sends "Microsoft.Network//virtualNetworks"
     if not segs or segs[0].lower() not in ARM_ROOTS:
         return path
     out: list[str] = []

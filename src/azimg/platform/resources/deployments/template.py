@@ -94,9 +94,14 @@ class Planned:
 @dataclass
 class Plan:
     resources: list[Planned]
+    index: _Index | None = None
 
     def by_key(self) -> dict[str, Planned]:
         return {r.key: r for r in self.resources}
+
+    def find(self, target: str) -> list[Planned]:
+        """The resources a name, ``type/name``, ID, copy name or symbolic name means."""
+        return [] if self.index is None else self.index.lookup(target)
 
     def ready(self, done: set[str], started: set[str]) -> list[Planned]:
         """Resources not started whose dependencies are all done (skipped ones count as done)."""
@@ -333,7 +338,7 @@ def plan(template: Mapping[str, Any], ctx: Context) -> Plan:
         res.depends_on |= _implicit(res, index)
         res.depends_on.discard(res.key)
     _check_cycles(planned)
-    return Plan(planned)
+    return Plan(planned, index)
 
 
 def _instance(
