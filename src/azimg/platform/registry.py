@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from fastapi import APIRouter
 
@@ -57,12 +57,17 @@ Releaser = Callable[[Store, Document], None]
 class Service(Protocol):
     """A runtime a type needs while the app runs (the VM controller): built before the job
     kinds are registered (it may register its own), started before resumed jobs run, stopped
-    after the job pool. ``release`` is its type's releaser (before a resource-group delete
-    drops one of its documents)."""
+    after the job pool."""
 
     def start(self) -> None: ...
 
     def stop(self) -> None: ...
+
+
+@runtime_checkable
+class ReleasingService(Service, Protocol):
+    """A service that is its type's releaser (the VM controller stops a VM's process before
+    a resource-group delete drops its document)."""
 
     def release(self, store: Store, doc: Document) -> None: ...
 
@@ -384,7 +389,9 @@ def job_specs(services: Mapping[str, Service] | None = None) -> dict[str, JobSpe
     """Every job kind, the resource-group delete (which needs the releasers, the services'
     included: ``services`` by type key) included."""
     release = releasers()
-    release.update({key: service.release for key, service in (services or {}).items()})
+    for key, service in (services or {}).items():
+        if isinstance(service, ReleasingService):
+            release[key] = service.release
     out: dict[str, JobSpec] = dict(resource_groups.job_specs(release))
     for t in TYPES.values():
         for kind, spec in t.jobs.items():
