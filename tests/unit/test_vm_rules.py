@@ -241,13 +241,13 @@ def test_a_stored_vm_reads_back_equal() -> None:
         ({"storageProfile": {"osDisk": {"managedDisk": []}}},
          "properties.storageProfile.osDisk.managedDisk"),
         ({"osProfile": {"linuxConfiguration": {"ssh": {"publicKeys": [{"keyData": 7}]}}}},
-         "properties.osProfile.linuxConfiguration.ssh.publicKeys.0.keyData"),
+         "properties.osProfile.linuxConfiguration.ssh.publicKeys[0].keyData"),
         ({"osProfile": {"linuxConfiguration": {"disablePasswordAuthentication": "yes"}}},
          "properties.osProfile.linuxConfiguration.disablePasswordAuthentication"),
         ({"diagnosticsProfile": {"bootDiagnostics": {"enabled": "on"}}},
          "properties.diagnosticsProfile.bootDiagnostics.enabled"),
         ({"networkProfile": {"networkInterfaces": [{"properties": {}}]}},
-         "properties.networkProfile.networkInterfaces.0.id"),
+         "properties.networkProfile.networkInterfaces[0].id"),
     ],
 )  # fmt: skip
 def test_a_wrong_type_anywhere_is_a_400_naming_its_path(
