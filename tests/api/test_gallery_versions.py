@@ -7,6 +7,7 @@ endpoint; replicas are checked byte for byte in each region's blob root.
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -17,7 +18,7 @@ from typing import Any
 import pytest
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 
-from azimg.platform.resources.gallery_versions import replica_key_prefix
+from azimg.platform.resources.gallery_versions.model import replica_key_prefix
 from tests.api.conftest import PlatformServer
 
 MIB = 1024 * 1024
@@ -193,6 +194,45 @@ def test_version_from_a_disk_replicates_real_bytes_to_every_region(
         compute.gallery_image_versions.get(rg, gal, image, "1.0.0")
     for region in counts:
         assert replica_files(platform_server, version.id, region) == []
+
+
+def test_deleting_a_version_keeps_bytes_a_clone_links(
+    compute: Any,
+    shared: dict[str, Any],
+    image: str,
+    vhd: Path,
+    tmp_path: Path,
+    platform_server: PlatformServer,
+) -> None:
+    """A VM disk cloned from a version holds its own hard link of the replica (NOTES-gallery.md):
+    deleting the version, then re-creating it under the same name from other bytes, leaves the
+    linked bytes as they were, because a version only ever unlinks its own names."""
+    rg, gal = shared["rg"], shared["gallery"]
+    version = compute.gallery_image_versions.begin_create_or_update(
+        rg, gal, image, "1.0.0", from_disk(shared["disk"].id)
+    ).result()
+    wait_replicated(compute, rg, gal, image, "1.0.0")
+    (replica,) = replica_files(platform_server, version.id, "eastus")
+    link = replica.with_name(f"osdisk-{uuid.uuid4().hex}.base")
+    os.link(replica, link)  # what the VM clone does (compute's side)
+    try:
+        compute.gallery_image_versions.begin_delete(rg, gal, image, "1.0.0").result()
+        assert replica_files(platform_server, version.id, "eastus") == []
+        assert sha256(link) == sha256(vhd)
+
+        other_vhd = make_vhd(tmp_path / "other.vhd", seed=7)
+        other = upload_disk(compute, rg, f"other-{uuid.uuid4().hex[:6]}", other_vhd)
+        compute.gallery_image_versions.begin_create_or_update(
+            rg, gal, image, "1.0.0", from_disk(other.id)
+        ).result()
+        wait_replicated(compute, rg, gal, image, "1.0.0")
+        (again,) = replica_files(platform_server, version.id, "eastus")
+        assert again.stat().st_ino != link.stat().st_ino
+        assert sha256(again) == sha256(other_vhd)
+        assert sha256(link) == sha256(vhd)
+    finally:
+        link.unlink()
+        compute.gallery_image_versions.begin_delete(rg, gal, image, "1.0.0").result()
 
 
 def test_latest_is_the_highest_not_excluded_version(

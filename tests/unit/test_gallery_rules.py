@@ -8,6 +8,7 @@ import pytest
 
 from azimg.platform.errors import InvalidParameter, InvalidResourceName, PlatformError
 from azimg.platform.resources import galleries, gallery_images
+from azimg.platform.resources.gallery_images import Identifier, Range, Recommended
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 
@@ -52,7 +53,7 @@ def test_definition_names_refused(name: str) -> None:
 
 
 def test_identifier_accepts_the_allowed_alphabet() -> None:
-    ident = {"publisher": "Canonical.Ltd_x-1", "offer": "o" * 64, "sku": "22_04-lts-gen2"}
+    ident = Identifier("Canonical.Ltd_x-1", "o" * 64, "22_04-lts-gen2")
     assert gallery_images.check_identifier(ident) == (
         "Canonical.Ltd_x-1",
         "o" * 64,
@@ -72,9 +73,9 @@ def test_identifier_accepts_the_allowed_alphabet() -> None:
         ({"publisher": "p", "offer": "o"}, "identifier.sku is not valid"),
     ],
 )
-def test_identifier_rules(ident: object, text: str) -> None:
+def test_identifier_rules(ident: dict[str, str] | None, text: str) -> None:
     with pytest.raises(InvalidParameter, match=text):
-        gallery_images.check_identifier(ident)
+        gallery_images.check_identifier(None if ident is None else Identifier(**ident))
 
 
 @pytest.mark.parametrize(
@@ -105,20 +106,25 @@ def test_end_of_life_refused(value: str, text: str) -> None:
 
 @pytest.mark.parametrize(
     "recommended",
-    [None, {}, {"vCPUs": {"min": 2, "max": 2}}, {"memory": {"min": 1}}, {"vCPUs": {"max": 4}}],
+    [
+        None,
+        Recommended(),
+        Recommended(v_cpus=Range(2, 2)),
+        Recommended(memory=Range(min=1)),
+        Recommended(v_cpus=Range(max=4)),
+    ],
 )
-def test_recommended_allowed(recommended: object) -> None:
+def test_recommended_allowed(recommended: Recommended | None) -> None:
     gallery_images.check_recommended(recommended)
 
 
 @pytest.mark.parametrize(
     ("recommended", "text"),
     [
-        ({"vCPUs": {"min": 4, "max": 2}}, "minimum value of vCPUs"),
-        ({"memory": {"min": 64, "max": 32}}, "minimum value of memory"),
-        ("lots", "recommended is invalid"),
+        (Recommended(v_cpus=Range(4, 2)), "minimum value of vCPUs"),
+        (Recommended(memory=Range(64, 32)), "minimum value of memory"),
     ],
 )
-def test_recommended_refused(recommended: object, text: str) -> None:
+def test_recommended_refused(recommended: Recommended, text: str) -> None:
     with pytest.raises(InvalidParameter, match=text):
         gallery_images.check_recommended(recommended)

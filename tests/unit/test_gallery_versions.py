@@ -7,10 +7,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from azimg.platform.errors import BadRequest, InvalidParameter, PlatformError
-from azimg.platform.resources import gallery_versions as gv
-from azimg.platform.resources.gallery_versions import (
+from azimg.platform.resources.gallery_versions import model
+from azimg.platform.resources.gallery_versions import rules as gv
+from azimg.platform.resources.gallery_versions.commands import DiskImageSpec
+from azimg.platform.resources.gallery_versions.commands import TargetRegionSpec as R
+from azimg.platform.resources.gallery_versions.rules import (
     DefinitionFacts,
-    DiskImageSpec,
     LatestCandidate,
     SourceFacts,
     VersionNumber,
@@ -95,8 +97,8 @@ def test_profile_defaults_fill_each_region_and_region_values_win() -> None:
         replica_count=2,
         storage_account_type="standard_zrs",
         target_regions=[
-            {"name": "East US"},
-            {"name": "westus", "regionalReplicaCount": 3, "storageAccountType": "Premium_LRS"},
+            R(name="East US"),
+            R(name="westus", regional_replica_count=3, storage_account_type="Premium_LRS"),
         ],
     )
     assert [(r.key, r.regional_replica_count, r.storage_account_type) for r in regions] == [
@@ -108,21 +110,21 @@ def test_profile_defaults_fill_each_region_and_region_values_win() -> None:
 @pytest.mark.parametrize(
     ("kw", "message"),
     [
-        ({"target_regions": [{"name": "westus"}]}, "must contain the location of image version"),
+        ({"target_regions": [R(name="westus")]}, "must contain the location of image version"),
         (
-            {"target_regions": [{"name": "eastus"}, {"name": "East US"}]},
+            {"target_regions": [R(name="eastus"), R(name="East US")]},
             "Duplicate regions are not allowed",
         ),
-        ({"target_regions": [{"name": "eastus"}, {"name": "mars"}]}, "is not available"),
-        ({"target_regions": [{"name": "eastus", "regionalReplicaCount": 0}]}, "out of range"),
-        ({"target_regions": [{"name": "eastus", "regionalReplicaCount": 101}]}, "out of range"),
+        ({"target_regions": [R(name="eastus"), R(name="mars")]}, "is not available"),
+        ({"target_regions": [R(name="eastus", regional_replica_count=0)]}, "out of range"),
+        ({"target_regions": [R(name="eastus", regional_replica_count=101)]}, "out of range"),
         ({"replica_count": 0}, "out of range"),
         ({"storage_account_type": "UltraSSD_LRS"}, "is not allowed"),
         (
-            {"target_regions": [{"name": "eastus", "storageAccountType": "StandardSSD_LRS"}]},
+            {"target_regions": [R(name="eastus", storage_account_type="StandardSSD_LRS")]},
             "is not allowed",
         ),
-        ({"target_regions": [{"regionalReplicaCount": 1}]}, "is missing"),
+        ({"target_regions": [R(regional_replica_count=1)]}, "is missing"),
     ],
 )
 def test_target_region_rules(kw: dict[str, object], message: str) -> None:
@@ -316,11 +318,11 @@ def test_block_deletion_before_end_of_life(
     assert info.value.code == "DeleteGalleryImageVersionBlockedBeforeEndOfLife"
 
 
-def _version(name: str, *, updating: bool, states: dict[str, str]) -> gv.GalleryImageVersion:
+def _version(name: str, *, updating: bool, states: dict[str, str]) -> model.GalleryImageVersion:
     from azimg.platform.resources import replication as rp
     from azimg.platform.store.metadata import BlobRef
 
-    disk = gv.SourceDisk(lun=None, blob=BlobRef("eastus", "src"), size=1024)
+    disk = model.SourceDisk(lun=None, blob=BlobRef("eastus", "src"), size=1024)
     replicas = tuple(
         rp.Replica(
             region=region,
@@ -331,7 +333,7 @@ def _version(name: str, *, updating: bool, states: dict[str, str]) -> gv.Gallery
         )
         for region, state in states.items()
     )
-    return gv.GalleryImageVersion(
+    return model.GalleryImageVersion(
         id=f"{DEF_ID}/versions/{name}",
         name=name,
         location="eastus",
@@ -353,13 +355,13 @@ def test_a_version_gaining_a_region_stays_latest_where_it_is_replicated() -> Non
     old = _version("1.0.0", updating=False, states={"eastus": "Completed", "westus": "Completed"})
     growing = _version("2.0.0", updating=True, states={"eastus": "Completed", "westus": "Queued"})
     assert growing.provisioning_state == "Updating"
-    candidates = gv.latest_candidates([old, growing])
+    candidates = model.latest_candidates([old, growing])
     assert gv.select_latest(candidates, definition_id=DEF_ID).name == "2.0.0"
     assert gv.select_latest(candidates, definition_id=DEF_ID, region="eastus").name == "2.0.0"
     assert gv.select_latest(candidates, definition_id=DEF_ID, region="westus").name == "1.0.0"
     creating = _version("3.0.0", updating=False, states={"eastus": "Queued"})
     assert creating.provisioning_state == "Creating"
     assert (
-        gv.select_latest(gv.latest_candidates([old, creating]), definition_id=DEF_ID).name
+        gv.select_latest(model.latest_candidates([old, creating]), definition_id=DEF_ID).name
         == "1.0.0"
     )

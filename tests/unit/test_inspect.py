@@ -219,31 +219,36 @@ def make_root(
 def test_gathers_the_facts_of_a_good_debian_root(tmp_path: Path) -> None:
     g = gather(DirectoryFS(make_root(tmp_path)))
     assert g.os.id == "debian" and g.os.family == "deb" and g.os.version_id == "12"
-    assert g.fstab is not None and g.fstab[0].mountpoint == "/"
-    assert g.fstab[0].where == "/etc/fstab:2"
-    assert g.cmdline.where == "/boot/grub/grub.cfg:5"
-    assert g.cmdline.has("console=ttyS0") and g.cmdline.value("root") == f"UUID={ROOT_UUID}"
-    assert g.cmdline.configured == tuple(GOOD_ARGS.split())
-    assert g.default_kernel == KVER
-    k = g.kernels[0]
+    assert g.storage.fstab is not None and g.storage.fstab[0].mountpoint == "/"
+    assert g.storage.fstab[0].where == "/etc/fstab:2"
+    assert g.boot.cmdline.where == "/boot/grub/grub.cfg:5"
+    assert (
+        g.boot.cmdline.has("console=ttyS0") and g.boot.cmdline.value("root") == f"UUID={ROOT_UUID}"
+    )
+    assert g.boot.cmdline.configured == tuple(GOOD_ARGS.split())
+    assert g.kernel.default_kernel == KVER
+    k = g.kernel.kernels[0]
     assert k.available("hv_vmbus") and k.available("vfat") and k.built_in("vfat")
     assert k.initramfs == f"/boot/initrd.img-{KVER}"
-    assert g.arch is not None and g.arch.value == "x86_64" and g.elf_class == 2
-    assert g.cloud_init.installed and g.cloud_init.datasource_list == ("Azure",)
-    assert not g.waagent.installed
-    assert "cloud-init-local.service" in g.units_enabled and "ssh.service" in g.units_enabled
-    assert g.sshd_installed and g.sshd_enabled
-    assert g.sshd_config["clientaliveinterval"].value == "180"
-    assert [a.password for a in g.accounts] == ["locked", "locked"]
-    assert g.packages is not None and "cloud-init" in g.packages
-    assert g.chrony_refclock_ptp is True
+    assert g.system.arch is not None and g.system.arch.value == "x86_64" and g.system.elf_class == 2
+    assert g.agents.cloud_init.installed and g.agents.cloud_init.datasource_list == ("Azure",)
+    assert not g.agents.waagent.installed
+    assert (
+        "cloud-init-local.service" in g.services.units_enabled
+        and "ssh.service" in g.services.units_enabled
+    )
+    assert g.accounts.sshd_installed and g.accounts.sshd_enabled
+    assert g.accounts.sshd_config["clientaliveinterval"].value == "180"
+    assert [a.password for a in g.accounts.users] == ["locked", "locked"]
+    assert g.packages.installed is not None and "cloud-init" in g.packages.installed
+    assert g.services.chrony_refclock_ptp is True
     assert not g.unreadable
 
 
 def test_initramfs_modules_are_listed_from_the_real_cpio(tmp_path: Path) -> None:
     pytest.importorskip("azimg.image.initramfs")
     g = gather(DirectoryFS(make_root(tmp_path, initrd_modules=("hv_vmbus",))))
-    k = g.kernels[0]
+    k = g.kernel.kernels[0]
     assert k.initramfs_error is None, k.initramfs_error
     assert k.initramfs_modules is not None
     assert "hv_vmbus" in k.initramfs_modules and "hv_storvsc" not in k.initramfs_modules
@@ -267,14 +272,14 @@ def test_waagent_config_swap_users_and_leftovers(tmp_path: Path) -> None:
         },
     )
     g = gather(DirectoryFS(root))
-    assert g.waagent.installed and g.waagent.get("Provisioning.Agent") == "auto"
-    assert g.waagent.conf["ResourceDisk.Format"].where == "/etc/waagent.conf:2"
-    assert g.fstab is not None and g.fstab[1].fstype == "swap"
-    assert g.swap_files == ("/swapfile",)
-    assert "/var/lib/waagent/provisioned" in g.waagent_state
-    assert {a.name: a.password for a in g.accounts} == {"root": "hash", "azureuser": "none"}
-    assert [h.where for h in g.histories] == ["/home/azureuser/.bash_history"]
-    assert g.ssh_host_keys == ("/etc/ssh/ssh_host_ed25519_key",)
+    assert g.agents.waagent.installed and g.agents.waagent.get("Provisioning.Agent") == "auto"
+    assert g.agents.waagent.conf["ResourceDisk.Format"].where == "/etc/waagent.conf:2"
+    assert g.storage.fstab is not None and g.storage.fstab[1].fstype == "swap"
+    assert g.storage.swap_files == ("/swapfile",)
+    assert "/var/lib/waagent/provisioned" in g.agents.waagent_state
+    assert {a.name: a.password for a in g.accounts.users} == {"root": "hash", "azureuser": "none"}
+    assert [h.where for h in g.accounts.histories] == ["/home/azureuser/.bash_history"]
+    assert g.accounts.ssh_host_keys == ("/etc/ssh/ssh_host_ed25519_key",)
     assert g.network.persistent_net_rules == ("/etc/udev/rules.d/70-persistent-net.rules",)
     assert g.network.dhcp[0].where == "/etc/network/interfaces:4"
 
@@ -285,9 +290,9 @@ def test_separate_boot_is_mounted_over_the_root(tmp_path: Path) -> None:
     shutil.move(root / "boot", boot)
     (root / "boot").mkdir()
     alone = gather(DirectoryFS(root))
-    assert alone.cmdline.args is None
+    assert alone.boot.cmdline.args is None
     g = gather(MountedFS(DirectoryFS(root), {"/boot": DirectoryFS(boot)}))
-    assert g.cmdline.has("console=ttyS0") and g.default_kernel == KVER
+    assert g.boot.cmdline.has("console=ttyS0") and g.kernel.default_kernel == KVER
 
 
 def test_bad_yaml_and_symlink_loops_do_not_raise(tmp_path: Path) -> None:
@@ -300,8 +305,10 @@ def test_bad_yaml_and_symlink_loops_do_not_raise(tmp_path: Path) -> None:
         },
     )
     g = gather(DirectoryFS(root))
-    assert g.cloud_init.yaml_errors and g.cloud_init.yaml_errors[0].where.endswith("99-broken.cfg")
-    assert g.fstab is None  # a link loop reads as absent (GuestFS contract), never a hang
+    assert g.agents.cloud_init.yaml_errors and g.agents.cloud_init.yaml_errors[0].where.endswith(
+        "99-broken.cfg"
+    )
+    assert g.storage.fstab is None  # a link loop reads as absent (GuestFS contract), never a hang
 
 
 GUEST_FILES = (
@@ -334,6 +341,7 @@ def test_hostile_guest_files_never_raise(contents: dict[str, str], initrd: bytes
     """Garbage in any config file (or the initramfs) becomes facts or 'unreadable', never a
     traceback; the rules run over whatever was gathered."""
     from azimg.image.check import evaluate
+
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "root"
         for path, text in contents.items():
@@ -345,7 +353,7 @@ def test_hostile_guest_files_never_raise(contents: dict[str, str], initrd: bytes
         (boot / f"initrd.img-{KVER}").write_bytes(initrd)
         (boot / f"vmlinuz-{KVER}").write_bytes(b"")
         g = gather(DirectoryFS(root))
-        k = next((k for k in g.kernels if k.version == KVER), None)
+        k = next((k for k in g.kernel.kernels if k.version == KVER), None)
         assert k is not None
         if initrd and not initrd.startswith(b"0707"):
             assert k.initramfs_modules is not None or k.initramfs_error
@@ -383,6 +391,7 @@ def test_any_cloud_init_yaml_shape_is_judged_without_raising(doc: dict[str, obje
     import yaml
 
     from azimg.image.check import evaluate
+
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "root"
         cfg = root / "etc" / "cloud" / "cloud.cfg.d" / "99-fuzz.cfg"
@@ -399,6 +408,7 @@ def test_any_cloud_init_yaml_shape_is_judged_without_raising(doc: dict[str, obje
 
 def test_read_budget_turns_into_an_unreadable_facet(tmp_path: Path) -> None:
     from azimg.errors import CorruptImage
+
     root = make_root(tmp_path)
     fs = BudgetFS(DirectoryFS(root), max_bytes=10)
     assert len(fs.read_file("/etc/os-release")) == 10  # cut at the budget
@@ -409,5 +419,5 @@ def test_read_budget_turns_into_an_unreadable_facet(tmp_path: Path) -> None:
 def test_only_the_newest_kernels_are_read_in_detail(tmp_path: Path) -> None:
     extra = {f"/lib/modules/5.10.0-{n}-cloud-amd64/modules.dep": "" for n in range(12)}
     g = gather(DirectoryFS(make_root(tmp_path, **extra)))
-    assert g.default_kernel == KVER
-    assert g.kernels[0].version == KVER and len(g.kernels) == 4
+    assert g.kernel.default_kernel == KVER
+    assert g.kernel.kernels[0].version == KVER and len(g.kernel.kernels) == 4

@@ -21,7 +21,29 @@ from azimg.image.facts.layout import DiskLayout, PartitionInfo
 from azimg.image.facts.storage import FstabEntry
 from azimg.image.findings import Finding, Severity, Status
 from azimg.image.inspect import GuestFacts, ImageFacts, gather
-from azimg.image.rules import CheckContext
+from azimg.image.rules import (
+    CheckContext,
+    Rule,
+    accounts,
+    agents,
+    boot,
+    container,
+    debian,
+    flatcar,
+    freebsd,
+    generation,
+    kernel,
+    linux,
+    network,
+    openbsd,
+    oracle,
+    packages,
+    rhel,
+    services,
+    storage,
+    suse,
+    ubuntu,
+)
 from azimg.image.rules.agents import provisioner
 from azimg.image.rules.generation import bootable_generations
 from tests.unit.test_inspect import ESP_UUID, ROOT_UUID, make_root
@@ -74,15 +96,20 @@ def test_the_good_tree_passes_every_blocker(base: GuestFacts) -> None:
     assert bad == []
 
 
+def amend(g: GuestFacts, kind: str, **kw: Any) -> GuestFacts:
+    """``g`` with fields of one kind of fact replaced: ``amend(g, "boot", cmdline=...)``."""
+    return replace(g, **{kind: replace(getattr(g, kind), **kw)})
+
+
 # (name, change to the guest facts, context, rule, status, severity)
 def _ci(base: GuestFacts, **kw: Any) -> CloudInitInfo:
-    return replace(base.cloud_init, **kw)
+    return replace(base.agents.cloud_init, **kw)
 
 
 CASES: list[tuple[str, Any, dict[str, Any], str, Status, Severity]] = [
     (
         "ttyS0 missing",
-        lambda g: replace(g, cmdline=replace(g.cmdline, args=("ro",))),
+        lambda g: amend(g, "boot", cmdline=replace(g.boot.cmdline, args=("ro",))),
         {},
         "CMD-01",
         Status.failed,
@@ -90,7 +117,7 @@ CASES: list[tuple[str, Any, dict[str, Any], str, Status, Severity]] = [
     ),
     (
         "ttyS0 missing, Marketplace",
-        lambda g: replace(g, cmdline=replace(g.cmdline, args=("ro",))),
+        lambda g: amend(g, "boot", cmdline=replace(g.boot.cmdline, args=("ro",))),
         {"marketplace": True},
         "CMD-01",
         Status.failed,
@@ -98,7 +125,7 @@ CASES: list[tuple[str, Any, dict[str, Any], str, Status, Severity]] = [
     ),
     (
         "no boot config",
-        lambda g: replace(g, cmdline=replace(g.cmdline, args=None)),
+        lambda g: amend(g, "boot", cmdline=replace(g.boot.cmdline, args=None)),
         {},
         "CMD-01",
         Status.unreadable,
@@ -106,8 +133,10 @@ CASES: list[tuple[str, Any, dict[str, Any], str, Status, Severity]] = [
     ),
     (
         "fstab swap",
-        lambda g: replace(
-            g, fstab=(*g.fstab, FstabEntry("/swap", "none", "swap", (), "/etc/fstab:9"))
+        lambda g: amend(
+            g,
+            "storage",
+            fstab=(*g.storage.fstab, FstabEntry("/swap", "none", "swap", (), "/etc/fstab:9")),
         ),
         {},
         "SWP-01",
@@ -116,7 +145,7 @@ CASES: list[tuple[str, Any, dict[str, Any], str, Status, Severity]] = [
     ),
     (
         "fstab swap, Marketplace",
-        lambda g: replace(g, swap_files=("/swapfile",)),
+        lambda g: amend(g, "storage", swap_files=("/swapfile",)),
         {"marketplace": True},
         "SWP-01",
         Status.failed,
@@ -124,7 +153,7 @@ CASES: list[tuple[str, Any, dict[str, Any], str, Status, Severity]] = [
     ),
     (
         "no datasource_list: default includes Azure",
-        lambda g: replace(g, cloud_init=_ci(g, datasource_list=None)),
+        lambda g: amend(g, "agents", cloud_init=_ci(g, datasource_list=None)),
         {},
         "AGT-07",
         Status.passed,
@@ -132,8 +161,9 @@ CASES: list[tuple[str, Any, dict[str, Any], str, Status, Severity]] = [
     ),
     (
         "broken YAML",
-        lambda g: replace(
+        lambda g: amend(
             g,
+            "agents",
             cloud_init=_ci(
                 g, yaml_errors=(Located("mapping values", "/etc/cloud/cloud.cfg.d/x.cfg"),)
             ),
@@ -145,8 +175,9 @@ CASES: list[tuple[str, Any, dict[str, Any], str, Status, Severity]] = [
     ),
     (
         "udf off, cloud-init provisions",
-        lambda g: replace(
+        lambda g: amend(
             g,
+            "kernel",
             modprobe_disabled={"udf": Located("install udf /bin/true", "/etc/modprobe.d/c.conf:1")},
         ),
         {},
@@ -156,8 +187,10 @@ CASES: list[tuple[str, Any, dict[str, Any], str, Status, Severity]] = [
     ),
     (
         "empty root password",
-        lambda g: replace(
-            g, accounts=(Account("root", 0, "/root", "/bin/bash", "empty", "/etc/shadow:1"),)
+        lambda g: amend(
+            g,
+            "accounts",
+            users=(Account("root", 0, "/root", "/bin/bash", "empty", "/etc/shadow:1"),),
         ),
         {},
         "SEC-01",
@@ -166,8 +199,10 @@ CASES: list[tuple[str, Any, dict[str, Any], str, Status, Severity]] = [
     ),
     (
         "ClientAliveInterval 0",
-        lambda g: replace(
-            g, sshd_config={"clientaliveinterval": Located("0", "/etc/ssh/sshd_config:1")}
+        lambda g: amend(
+            g,
+            "accounts",
+            sshd_config={"clientaliveinterval": Located("0", "/etc/ssh/sshd_config:1")},
         ),
         {},
         "SSH-02",
@@ -176,8 +211,10 @@ CASES: list[tuple[str, Any, dict[str, Any], str, Status, Severity]] = [
     ),
     (
         "ClientAliveInterval 300, Marketplace",
-        lambda g: replace(
-            g, sshd_config={"clientaliveinterval": Located("300", "/etc/ssh/sshd_config:1")}
+        lambda g: amend(
+            g,
+            "accounts",
+            sshd_config={"clientaliveinterval": Located("300", "/etc/ssh/sshd_config:1")},
         ),
         {"marketplace": True},
         "SSH-02",
@@ -194,11 +231,12 @@ CASES: list[tuple[str, Any, dict[str, Any], str, Status, Severity]] = [
     ),
     (
         "initramfs unreadable",
-        lambda g: replace(
+        lambda g: amend(
             g,
+            "kernel",
             kernels=tuple(
                 replace(k, initramfs_modules=None, initramfs_error="bad zstd frame")
-                for k in g.kernels
+                for k in g.kernel.kernels
             ),
         ),
         {},
@@ -208,7 +246,7 @@ CASES: list[tuple[str, Any, dict[str, Any], str, Status, Severity]] = [
     ),
     (
         "provisioned marker, specialized",
-        lambda g: replace(g, waagent_state=("/var/lib/waagent/provisioned",)),
+        lambda g: amend(g, "agents", waagent_state=("/var/lib/waagent/provisioned",)),
         {"generalized": False},
         "AGT-05",
         Status.not_applicable,
@@ -216,7 +254,7 @@ CASES: list[tuple[str, Any, dict[str, Any], str, Status, Severity]] = [
     ),
     (
         "host keys, generalized",
-        lambda g: replace(g, ssh_host_keys=("/etc/ssh/ssh_host_rsa_key",)),
+        lambda g: amend(g, "accounts", ssh_host_keys=("/etc/ssh/ssh_host_rsa_key",)),
         {},
         "SEC-11",
         Status.failed,
@@ -224,8 +262,9 @@ CASES: list[tuple[str, Any, dict[str, Any], str, Status, Severity]] = [
     ),
     (
         "Provisioning.Agent=disabled on a generalized image",
-        lambda g: replace(
+        lambda g: amend(
             g,
+            "agents",
             waagent=WaagentInfo(
                 True,
                 "/usr/sbin/waagent",
@@ -241,7 +280,9 @@ CASES: list[tuple[str, Any, dict[str, Any], str, Status, Severity]] = [
     ),
     (
         "root on /dev/vda1",
-        lambda g: replace(g, cmdline=replace(g.cmdline, args=("root=/dev/vda1", "console=ttyS0"))),
+        lambda g: amend(
+            g, "boot", cmdline=replace(g.boot.cmdline, args=("root=/dev/vda1", "console=ttyS0"))
+        ),
         {},
         "CMD-10",
         Status.failed,
@@ -289,8 +330,9 @@ def test_provisioner(
     base: GuestFacts, waagent: bool, agent: str | None, ci: bool, expected: str
 ) -> None:
     conf = {"Provisioning.Agent": Located(agent, "/etc/waagent.conf:1")} if agent else {}
-    g = replace(
+    g = amend(
         base,
+        "agents",
         waagent=WaagentInfo(waagent, "/usr/sbin/waagent" if waagent else "", None, conf, True),
         cloud_init=_ci(base, installed=ci),
     )
@@ -376,13 +418,41 @@ def test_gen_08_nvme_readiness(base: GuestFacts) -> None:
     assert f.status is Status.failed and "nvme_core.io_timeout" in " ".join(
         e.detail for e in f.evidence
     )
-    ready = replace(
-        base,
-        cmdline=replace(base.cmdline, args=(*base.cmdline.args, "nvme_core.io_timeout=240")),
+    args = (*(base.boot.cmdline.args or ()), "nvme_core.io_timeout=240")
+    ready = amend(base, "boot", cmdline=replace(base.boot.cmdline, args=args))
+    ready = amend(
+        ready,
+        "kernel",
         kernels=tuple(
             replace(k, initramfs_modules=(k.initramfs_modules or frozenset()) | {"nvme"})
-            for k in base.kernels
+            for k in base.kernel.kernels
         ),
     )
     assert run(ready, nvme=True, generation="2")["GEN-08"].status is Status.passed
     assert run(ready, nvme=True, generation="1")["GEN-08"].status is Status.failed
+
+
+LINUX_KINDS = (accounts, agents, boot, kernel, network, packages, services, storage)
+SCOPES = (container, generation, debian, ubuntu, rhel, oracle, suse, flatcar, freebsd, openbsd)
+
+
+def test_every_linux_check_runs_once() -> None:
+    """A check written in a kind module but left out of ``linux.CHECKS`` would never run."""
+    written = [
+        fn
+        for module in LINUX_KINDS
+        for name, fn in vars(module).items()
+        if name.startswith("check_") and fn.__module__ == module.__name__
+    ]
+    assert sorted(linux.CHECKS, key=id) == sorted(written, key=id)
+
+
+def test_every_rule_id_is_declared_once() -> None:
+    rules = {
+        id(r): r
+        for module in (*LINUX_KINDS, *SCOPES)
+        for r in (*vars(module).values(), *getattr(module, "RULES", {}).values())
+        if isinstance(r, Rule)
+    }
+    ids = sorted(r.id for r in rules.values())
+    assert len(ids) > 150 and ids == sorted(set(ids))

@@ -439,14 +439,14 @@ def check_image(path: str | os.PathLike[str], ctx: CheckContext) -> Report:
             notes.append(f"{fmt} read through {img.view.method}")
     g = guest
     os_name = " ".join(x for x in (g.os.id or g.os.kind, g.os.version_id) if x)
-    arch = g.arch.value if g.arch else None
+    arch = g.system.arch.value if g.system.arch else None
     return Report(
         image=spath,
         format=fmt,
         context=ctx,
         findings=tuple(findings),
         os=os_name,
-        kernel=g.default_kernel,
+        kernel=g.kernel.default_kernel,
         generations=generation.bootable_generations(layout, arch),
         root=root_label,
         unreadable_reason=why if root_gp is None else None,

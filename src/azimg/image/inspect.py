@@ -18,45 +18,22 @@ us read gigabytes.
 from __future__ import annotations
 
 import posixpath
-import struct
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TypeVar
 
-from azimg.disk.guestfs import DEFAULT_READ_LIMIT, GuestFS, GuestStat, read_text
-from azimg.errors import AzimgError, CorruptImage
-from azimg.image.facts.accounts import (
-    SSHD_PATHS,
-    Account,
-    read_accounts,
-    read_histories,
-    read_homes,
-    read_sshd_config,
-    read_sudoers,
-)
-from azimg.image.facts.agents import CloudInitInfo, WaagentInfo, read_cloud_init, read_waagent
-from azimg.image.facts.boot import CmdLine, read_cmdline, read_grubenv_symlink
-from azimg.image.facts.files import Located, files_under, listdir, lstat, resolves
-from azimg.image.facts.kernel import (
-    KernelInfo,
-    read_initramfs_config,
-    read_kernels,
-    read_modprobe_disabled,
-    with_initramfs,
-)
+from azimg.disk.guestfs import DEFAULT_READ_LIMIT, GuestFS, GuestStat
+from azimg.errors import CorruptImage
+from azimg.image.facts.accounts import AccountFacts, read_accounts
+from azimg.image.facts.agents import AgentFacts, read_agents
+from azimg.image.facts.boot import BootFacts, read_boot
+from azimg.image.facts.files import Guard
+from azimg.image.facts.kernel import KernelFacts, read_kernel
 from azimg.image.facts.layout import DiskLayout
-from azimg.image.facts.network import NetworkInfo, read_leases, read_network
-from azimg.image.facts.packages import read_apt_sources, read_dpkg, read_yum_repos
-from azimg.image.facts.services import (
-    read_chrony,
-    read_ptp_hyperv_rule,
-    read_udev_rules,
-    read_units,
-)
-from azimg.image.facts.storage import FstabEntry, read_fstab, read_swap
-from azimg.image.facts.system import PROBE_PATHS, OsInfo, read_arch, read_os, read_raw_files
-
-T = TypeVar("T")
+from azimg.image.facts.network import NetworkFacts, read_network
+from azimg.image.facts.packages import PackageFacts, read_packages
+from azimg.image.facts.services import ServiceFacts, read_services
+from azimg.image.facts.storage import StorageFacts, read_storage
+from azimg.image.facts.system import OsInfo, SystemFacts, read_os, read_system
 
 MAX_GATHER_BYTES = 512 * 1024 * 1024  # an initramfs is the biggest file read (tens of MB)
 MAX_DIR_ENTRIES = 4096
@@ -68,61 +45,20 @@ MAX_DIR_ENTRIES = 4096
 
 @dataclass(frozen=True)
 class GuestFacts:
-    """Everything the rules need to know about one guest root."""
+    """Everything the rules need to know about one guest root, one field per kind of fact."""
 
     label: str
     os: OsInfo
-    fstab: tuple[FstabEntry, ...] | None = None  # None: no /etc/fstab
-    fstab_errors: tuple[Located, ...] = ()
-    cmdline: CmdLine = field(default_factory=lambda: CmdLine(None))
-    default_kernel: str | None = None
-    kernels: tuple[KernelInfo, ...] = ()
-    arch: Located | None = None  # ELF machine of /sbin/init (or systemd)
-    elf_class: int | None = None  # 1 = 32-bit, 2 = 64-bit
-    modprobe_disabled: Mapping[str, Located] = field(default_factory=dict)
-    packages: Mapping[str, str] | None = None  # dpkg name -> version; None: no dpkg database
-    rpm_db: bool = False
-    units_enabled: frozenset[str] = frozenset()
-    units_masked: frozenset[str] = frozenset()
-    waagent: WaagentInfo = field(default_factory=lambda: WaagentInfo(False))
-    cloud_init: CloudInitInfo = field(default_factory=lambda: CloudInitInfo(False))
-    swap_files: tuple[str, ...] = ()
-    swap_units: tuple[str, ...] = ()
-    network: NetworkInfo = field(default_factory=NetworkInfo)
-    accounts: tuple[Account, ...] = ()
-    histories: tuple[Located, ...] = ()  # value = size in bytes
-    root_authorized_keys: Located | None = None
-    user_authorized_keys: tuple[str, ...] = ()
-    ssh_host_keys: tuple[str, ...] = ()
-    sshd_installed: bool = False
-    sshd_enabled: bool = False
-    sshd_config: Mapping[str, Located] = field(default_factory=dict)
-    waagent_state: tuple[str, ...] = ()  # files under /var/lib/waagent
-    cloud_state: tuple[str, ...] = ()  # instance state under /var/lib/cloud
-    leases: tuple[str, ...] = ()
-    resolv_conf: bool = False
-    hostname: str | None = None
-    machine_id: str | None = None
-    sudoers: tuple[Located, ...] = ()  # "Defaults targetpw" / "ALL ALL=(ALL) ALL" lines
-    chrony_refclock_ptp: bool | None = None  # None: no chrony config
-    udev_rules: frozenset[str] = frozenset()  # rule file names in etc/lib udev dirs
-    initramfs_config: tuple[Located, ...] = ()  # persisted driver lists (dracut/initramfs-tools)
-    apt_sources: tuple[Located, ...] = ()  # "deb URI suite components" or deb822 URIs
-    yum_repos: tuple[Located, ...] = ()
-    files: Mapping[str, str] = field(default_factory=dict)  # a few raw config files by path
-    present: frozenset[str] = frozenset()  # PROBE_PATHS that exist
-    ptp_hyperv_rule: bool = False  # a udev rule creates /dev/ptp_hyperv
-    grubenv_symlink: bool | None = None  # /boot/grub2/grubenv is a link (None: absent)
+    boot: BootFacts = field(default_factory=BootFacts)
+    kernel: KernelFacts = field(default_factory=KernelFacts)
+    agents: AgentFacts = field(default_factory=AgentFacts)
+    storage: StorageFacts = field(default_factory=StorageFacts)
+    network: NetworkFacts = field(default_factory=NetworkFacts)
+    accounts: AccountFacts = field(default_factory=AccountFacts)
+    packages: PackageFacts = field(default_factory=PackageFacts)
+    services: ServiceFacts = field(default_factory=ServiceFacts)
+    system: SystemFacts = field(default_factory=SystemFacts)
     unreadable: Mapping[str, str] = field(default_factory=dict)  # facet -> why
-
-    def units(self, *names: str) -> bool:
-        return any(n in self.units_enabled for n in names)
-
-    def fstab_mount(self, mountpoint: str) -> FstabEntry | None:
-        for e in self.fstab or ():
-            if e.mountpoint == mountpoint:
-                return e
-        return None
 
 
 @dataclass(frozen=True)
@@ -216,127 +152,32 @@ class BudgetFS:
         return data
 
 
-# Hostile guest bytes can make a reader fail in these ways; the facet becomes "unreadable".
-FACET_FAILURES = (
-    AzimgError,
-    OSError,
-    ValueError,
-    UnicodeError,
-    RecursionError,
-    IndexError,
-    KeyError,
-    OverflowError,
-    struct.error,
-)
-
-
 def gather(fs: GuestFS, *, read_initramfs: bool = True) -> GuestFacts:
-    """All facts about the guest root ``fs`` (mount /boot and the ESP over it first)."""
-    unreadable: dict[str, str] = {}
+    """All facts about the guest root ``fs`` (mount /boot and the ESP over it first).
+
+    Each kind's reader guards its own facets; the order below only serves the few kinds that
+    need another's result (the kernel list needs the boot entry, waagent's version the dpkg
+    database, sshd's state the enabled units).
+    """
     fs = BudgetFS(fs)
-
-    def safe(facet: str, fn: Callable[[], T], default: T) -> T:
-        try:
-            return fn()
-        except FACET_FAILURES as err:
-            unreadable[facet] = f"{type(err).__name__}: {err}"
-            return default
-
-    os_info = safe("os-release", lambda: read_os(fs), OsInfo("unknown"))
-    fstab, fstab_errors = safe("fstab", lambda: read_fstab(fs), (None, ()))
-    cmdline = safe("cmdline", lambda: read_cmdline(fs), CmdLine(None))
-    default, kernels = safe("kernel", lambda: read_kernels(fs, cmdline), (None, ()))
-    if read_initramfs:
-        kernels = tuple(with_initramfs(fs, k) if k.version == default else k for k in kernels)
-    packages = safe("packages", lambda: read_dpkg(fs), None)
-    accounts = safe("accounts", lambda: read_accounts(fs), ())
-    homes = safe("accounts", lambda: read_homes(fs, accounts), ["/root"])
-    units, masked = safe("units", lambda: read_units(fs), (frozenset(), frozenset()))
-    swap_files, swap_units = safe("swap", lambda: read_swap(fs), ((), ()))
-    arch, elf_class = safe("arch", lambda: read_arch(fs), (None, None))
-    root_keys = None
-    text = safe("ssh", lambda: read_text(fs, "/root/.ssh/authorized_keys"), None)
-    if text is not None:
-        root_keys = Located(text.strip()[:200], "/root/.ssh/authorized_keys")
-    user_keys = tuple(
-        f"{h}/.ssh/authorized_keys"
-        for h in homes
-        if h != "/root"
-        and safe("ssh", lambda h=h: resolves(fs, f"{h}/.ssh/authorized_keys"), False)
-    )
-    host_keys = tuple(
-        f"/etc/ssh/{n}"
-        for n in safe("ssh", lambda: listdir(fs, "/etc/ssh"), [])
-        if n.startswith("ssh_host_") and n.endswith("_key")
-    )
-    hostname = safe("network", lambda: read_text(fs, "/etc/hostname"), None)
-    machine_id = safe("machine-id", lambda: read_text(fs, "/etc/machine-id"), None)
+    guard = Guard()
+    os_info = guard("os-release", lambda: read_os(fs), OsInfo("unknown"))
+    boot = read_boot(fs, guard)
+    packages = read_packages(fs, guard)
+    services = read_services(fs, guard)
     return GuestFacts(
         label=fs.label,
         os=os_info,
-        fstab=fstab,
-        fstab_errors=fstab_errors,
-        cmdline=cmdline,
-        default_kernel=default,
-        kernels=kernels,
-        arch=arch,
-        elf_class=elf_class,
-        modprobe_disabled=safe("modprobe", lambda: read_modprobe_disabled(fs), {}),
+        boot=boot,
+        kernel=read_kernel(fs, guard, boot.cmdline, initramfs=read_initramfs),
+        agents=read_agents(fs, guard, packages.installed),
+        storage=read_storage(fs, guard),
+        network=read_network(fs, guard),
+        accounts=read_accounts(fs, guard, services.units_enabled),
         packages=packages,
-        rpm_db=safe("packages", lambda: bool(listdir(fs, "/var/lib/rpm")), False),
-        units_enabled=units,
-        units_masked=masked,
-        waagent=safe("waagent", lambda: read_waagent(fs, packages), WaagentInfo(False)),
-        cloud_init=safe("cloud-init", lambda: read_cloud_init(fs), CloudInitInfo(False)),
-        swap_files=swap_files,
-        swap_units=swap_units,
-        network=safe("network", lambda: read_network(fs), NetworkInfo()),
-        accounts=accounts,
-        histories=safe("histories", lambda: read_histories(fs, homes), ()),
-        root_authorized_keys=root_keys,
-        user_authorized_keys=user_keys,
-        ssh_host_keys=host_keys,
-        sshd_installed=safe("ssh", lambda: any(resolves(fs, p) for p in SSHD_PATHS), False),
-        sshd_enabled=any(
-            u in units for u in ("ssh.service", "sshd.service", "ssh.socket", "sshd.socket")
-        ),
-        sshd_config=safe("ssh", lambda: read_sshd_config(fs), {}),
-        waagent_state=safe("waagent", lambda: files_under(fs, "/var/lib/waagent"), ()),
-        cloud_state=safe(
-            "cloud-init",
-            lambda: (
-                tuple(
-                    p
-                    for p in (
-                        "/var/lib/cloud/instance",
-                        "/var/lib/cloud/data/reported_ready",
-                        "/var/lib/cloud/data/poll_imds",
-                    )
-                    if lstat(fs, p) is not None
-                )
-                + tuple(
-                    f"/var/lib/cloud/instances/{n}" for n in listdir(fs, "/var/lib/cloud/instances")
-                )
-            ),
-            (),
-        ),
-        leases=safe("network", lambda: read_leases(fs), ()),
-        resolv_conf=safe("network", lambda: lstat(fs, "/etc/resolv.conf") is not None, False),
-        hostname=hostname.strip() if hostname else None,
-        machine_id=machine_id.strip() if machine_id is not None else None,
-        sudoers=safe("sudoers", lambda: read_sudoers(fs), ()),
-        chrony_refclock_ptp=safe("chrony", lambda: read_chrony(fs), None),
-        udev_rules=safe("udev", lambda: read_udev_rules(fs), frozenset()),
-        ptp_hyperv_rule=safe("udev", lambda: read_ptp_hyperv_rule(fs), False),
-        grubenv_symlink=safe("cmdline", lambda: read_grubenv_symlink(fs), None),
-        initramfs_config=safe("initramfs-config", lambda: read_initramfs_config(fs), ()),
-        apt_sources=safe("packages", lambda: read_apt_sources(fs), ()),
-        yum_repos=safe("packages", lambda: read_yum_repos(fs), ()),
-        files=safe("files", lambda: read_raw_files(fs), {}),
-        present=safe(
-            "files", lambda: frozenset(p for p in PROBE_PATHS if resolves(fs, p)), frozenset()
-        ),
-        unreadable=unreadable,
+        services=services,
+        system=read_system(fs, guard),
+        unreadable=guard.unreadable,
     )
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from azimg.disk.guestfs import GuestFS, read_text
-from azimg.image.facts.files import Located, lines, listdir, lstat
+from azimg.image.facts.files import Guard, Located, lines, listdir, lstat, resolves
 
 HISTORY_FILES = (".bash_history", ".sh_history", ".zsh_history", ".history", ".ash_history")
 
@@ -27,7 +28,7 @@ class Account:
         return not self.shell.endswith(("nologin", "false", "sync", "shutdown", "halt"))
 
 
-def read_accounts(fs: GuestFS) -> tuple[Account, ...]:
+def _read_users(fs: GuestFS) -> tuple[Account, ...]:
     shadow: dict[str, tuple[str, str]] = {}
     for n, line in lines(read_text(fs, "/etc/shadow") or ""):
         f = line.split(":")
@@ -62,14 +63,14 @@ def read_accounts(fs: GuestFS) -> tuple[Account, ...]:
     return tuple(out)
 
 
-def read_homes(fs: GuestFS, accounts: tuple[Account, ...]) -> list[str]:
+def _read_homes(fs: GuestFS, accounts: tuple[Account, ...]) -> list[str]:
     homes = {"/root"}
     homes.update(f"/home/{n}" for n in listdir(fs, "/home"))
     homes.update(a.home for a in accounts if a.uid >= 1000 and a.home not in ("/", ""))
     return sorted(homes)
 
 
-def read_histories(fs: GuestFS, homes: list[str]) -> tuple[Located, ...]:
+def _read_histories(fs: GuestFS, homes: list[str]) -> tuple[Located, ...]:
     out = []
     for home in homes:
         for name in HISTORY_FILES:
@@ -80,7 +81,7 @@ def read_histories(fs: GuestFS, homes: list[str]) -> tuple[Located, ...]:
     return tuple(out)
 
 
-def read_sshd_config(fs: GuestFS) -> dict[str, Located]:
+def _read_sshd_config(fs: GuestFS) -> dict[str, Located]:
     out: dict[str, Located] = {}
     files = ["/etc/ssh/sshd_config"] + [
         f"/etc/ssh/sshd_config.d/{n}"
@@ -99,7 +100,7 @@ def read_sshd_config(fs: GuestFS) -> dict[str, Located]:
     return out
 
 
-def read_sudoers(fs: GuestFS) -> tuple[Located, ...]:
+def _read_sudoers(fs: GuestFS) -> tuple[Located, ...]:
     out = []
     paths = ["/etc/sudoers"] + [f"/etc/sudoers.d/{n}" for n in listdir(fs, "/etc/sudoers.d")]
     for path in paths:
@@ -108,3 +109,50 @@ def read_sudoers(fs: GuestFS) -> tuple[Located, ...]:
             if norm.startswith("Defaults targetpw") or norm == "ALL ALL=(ALL) ALL":
                 out.append(Located(norm, f"{path}:{n}"))
     return tuple(out)
+
+
+@dataclass(frozen=True)
+class AccountFacts:
+    users: tuple[Account, ...] = ()
+    histories: tuple[Located, ...] = ()  # value = size in bytes
+    root_authorized_keys: Located | None = None
+    user_authorized_keys: tuple[str, ...] = ()
+    ssh_host_keys: tuple[str, ...] = ()
+    sshd_installed: bool = False
+    sshd_enabled: bool = False
+    sshd_config: Mapping[str, Located] = field(default_factory=dict)
+    sudoers: tuple[Located, ...] = ()  # "Defaults targetpw" / "ALL ALL=(ALL) ALL" lines
+
+
+def read_accounts(fs: GuestFS, guard: Guard, units_enabled: frozenset[str]) -> AccountFacts:
+    """``units_enabled`` says whether sshd starts at boot."""
+    users = guard("accounts", lambda: _read_users(fs), ())
+    homes = guard("accounts", lambda: _read_homes(fs, users), ["/root"])
+    root_keys = None
+    text = guard("ssh", lambda: read_text(fs, "/root/.ssh/authorized_keys"), None)
+    if text is not None:
+        root_keys = Located(text.strip()[:200], "/root/.ssh/authorized_keys")
+    user_keys = tuple(
+        f"{h}/.ssh/authorized_keys"
+        for h in homes
+        if h != "/root"
+        and guard("ssh", lambda h=h: resolves(fs, f"{h}/.ssh/authorized_keys"), False)
+    )
+    host_keys = tuple(
+        f"/etc/ssh/{n}"
+        for n in guard("ssh", lambda: listdir(fs, "/etc/ssh"), [])
+        if n.startswith("ssh_host_") and n.endswith("_key")
+    )
+    return AccountFacts(
+        users=users,
+        histories=guard("histories", lambda: _read_histories(fs, homes), ()),
+        root_authorized_keys=root_keys,
+        user_authorized_keys=user_keys,
+        ssh_host_keys=host_keys,
+        sshd_installed=guard("ssh", lambda: any(resolves(fs, p) for p in SSHD_PATHS), False),
+        sshd_enabled=any(
+            u in units_enabled for u in ("ssh.service", "sshd.service", "ssh.socket", "sshd.socket")
+        ),
+        sshd_config=guard("ssh", lambda: _read_sshd_config(fs), {}),
+        sudoers=guard("sudoers", lambda: _read_sudoers(fs), ()),
+    )

@@ -10,7 +10,16 @@ from typing import Any
 import yaml
 
 from azimg.disk.guestfs import GuestFS, read_text
-from azimg.image.facts.files import Located, is_file, kv_file, listdir, resolves
+from azimg.image.facts.files import (
+    Guard,
+    Located,
+    files_under,
+    is_file,
+    kv_file,
+    listdir,
+    lstat,
+    resolves,
+)
 
 WAAGENT_PATHS = ("/usr/sbin/waagent", "/usr/bin/waagent", "/usr/local/sbin/waagent")
 
@@ -46,7 +55,7 @@ class CloudInitInfo:
     merged: Mapping[str, Any] = field(default_factory=dict)
 
 
-def read_waagent(fs: GuestFS, packages: Mapping[str, str] | None) -> WaagentInfo:
+def _read_waagent(fs: GuestFS, packages: Mapping[str, str] | None) -> WaagentInfo:
     where = next((p for p in WAAGENT_PATHS if resolves(fs, p)), "")
     version = None
     for pkg in ("waagent", "walinuxagent", "WALinuxAgent", "python-azure-agent"):
@@ -74,7 +83,7 @@ def _python_dirs(fs: GuestFS) -> list[str]:
     return out
 
 
-def read_cloud_init(fs: GuestFS) -> CloudInitInfo:
+def _read_cloud_init(fs: GuestFS) -> CloudInitInfo:
     where = next((p for p in CLOUD_INIT_PATHS if resolves(fs, p)), "")
     files = []
     if is_file(fs, "/etc/cloud/cloud.cfg"):
@@ -135,4 +144,34 @@ def read_cloud_init(fs: GuestFS) -> CloudInitInfo:
         network_disabled=net_disabled,
         apply_network_config=apply_net,
         merged=merged,
+    )
+
+
+def _read_cloud_state(fs: GuestFS) -> tuple[str, ...]:
+    """cloud-init's instance state from the build VM (``cloud-init clean`` removes it)."""
+    markers = (
+        "/var/lib/cloud/instance",
+        "/var/lib/cloud/data/reported_ready",
+        "/var/lib/cloud/data/poll_imds",
+    )
+    return tuple(p for p in markers if lstat(fs, p) is not None) + tuple(
+        f"/var/lib/cloud/instances/{n}" for n in listdir(fs, "/var/lib/cloud/instances")
+    )
+
+
+@dataclass(frozen=True)
+class AgentFacts:
+    waagent: WaagentInfo = field(default_factory=lambda: WaagentInfo(False))
+    cloud_init: CloudInitInfo = field(default_factory=lambda: CloudInitInfo(False))
+    waagent_state: tuple[str, ...] = ()  # files under /var/lib/waagent
+    cloud_state: tuple[str, ...] = ()  # instance state under /var/lib/cloud
+
+
+def read_agents(fs: GuestFS, guard: Guard, packages: Mapping[str, str] | None) -> AgentFacts:
+    """``packages`` (dpkg) names the agent's version where its files do not."""
+    return AgentFacts(
+        waagent=guard("waagent", lambda: _read_waagent(fs, packages), WaagentInfo(False)),
+        cloud_init=guard("cloud-init", lambda: _read_cloud_init(fs), CloudInitInfo(False)),
+        waagent_state=guard("waagent", lambda: files_under(fs, "/var/lib/waagent"), ()),
+        cloud_state=guard("cloud-init", lambda: _read_cloud_state(fs), ()),
     )

@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 import shlex
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from azimg.disk.guestfs import GuestFS, read_text
-from azimg.image.facts.files import kv_file, listdir, lstat, shell_assignments
+from azimg.image.facts.files import Guard, kv_file, listdir, lstat, shell_assignments
 
 
 @dataclass(frozen=True)
@@ -104,7 +104,7 @@ def _expand(arg: str, env: Mapping[str, str], depth: int = 0) -> str:
     return out if out == arg else _expand(out, env, depth + 1)
 
 
-def read_cmdline(fs: GuestFS) -> CmdLine:
+def _read_cmdline(fs: GuestFS) -> CmdLine:
     configured: tuple[str, ...] | None = None
     configured_where = ""
     text = read_text(fs, "/etc/default/grub")
@@ -162,6 +162,19 @@ def read_cmdline(fs: GuestFS) -> CmdLine:
     return CmdLine(None, "", configured, configured_where)
 
 
-def read_grubenv_symlink(fs: GuestFS) -> bool | None:
+def _read_grubenv_symlink(fs: GuestFS) -> bool | None:
     st = lstat(fs, "/boot/grub2/grubenv")
     return None if st is None else st.is_symlink
+
+
+@dataclass(frozen=True)
+class BootFacts:
+    cmdline: CmdLine = field(default_factory=lambda: CmdLine(None))
+    grubenv_symlink: bool | None = None  # /boot/grub2/grubenv is a link (None: absent)
+
+
+def read_boot(fs: GuestFS, guard: Guard) -> BootFacts:
+    return BootFacts(
+        cmdline=guard("cmdline", lambda: _read_cmdline(fs), CmdLine(None)),
+        grubenv_symlink=guard("cmdline", lambda: _read_grubenv_symlink(fs), None),
+    )

@@ -8,9 +8,45 @@ from __future__ import annotations
 
 import re
 import shlex
+import struct
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from azimg.disk.guestfs import GuestFS, GuestStat, read_text, resolve
+from azimg.errors import AzimgError
+
+T = TypeVar("T")
+
+# Hostile guest bytes can make a reader fail in these ways; the facet becomes "unreadable".
+FACET_FAILURES = (
+    AzimgError,
+    OSError,
+    ValueError,
+    UnicodeError,
+    RecursionError,
+    IndexError,
+    KeyError,
+    OverflowError,
+    struct.error,
+)
+
+
+class Guard:
+    """Runs one facet's reader; a failure on hostile bytes records the facet as unreadable.
+
+    The facet names are the ones rules ask ``blocked()`` about (``"kernel"``, ``"ssh"``, ...).
+    """
+
+    def __init__(self) -> None:
+        self.unreadable: dict[str, str] = {}
+
+    def __call__(self, facet: str, fn: Callable[[], T], default: T) -> T:
+        try:
+            return fn()
+        except FACET_FAILURES as err:
+            self.unreadable[facet] = f"{type(err).__name__}: {err}"
+            return default
 
 
 @dataclass(frozen=True)

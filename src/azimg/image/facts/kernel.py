@@ -6,13 +6,13 @@ import dataclasses
 import posixpath
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from azimg.disk.guestfs import GuestFS, read_text, resolve
 from azimg.image import initramfs
 from azimg.image.facts.boot import CmdLine
-from azimg.image.facts.files import Located, is_file, lines, listdir
+from azimg.image.facts.files import Guard, Located, is_file, lines, listdir
 
 # The Hyper-V drivers KRN-01..03 look for, and the CONFIG_ symbol that builds each one.
 HV_MODULES: Mapping[str, str] = {
@@ -72,7 +72,7 @@ def _module_name(path: str) -> str:
     return base.replace("-", "_")
 
 
-def read_kernels(fs: GuestFS, cmdline: CmdLine) -> tuple[str | None, tuple[KernelInfo, ...]]:
+def _read_kernels(fs: GuestFS, cmdline: CmdLine) -> tuple[str | None, tuple[KernelInfo, ...]]:
     versions: list[tuple[str, str]] = []
     for base in ("/lib/modules", "/usr/lib/modules"):
         for v in listdir(fs, base):
@@ -129,7 +129,7 @@ def _version_key(v: str) -> tuple[Any, ...]:
     return tuple(int(x) if x.isdigit() else -1 for x in re.split(r"[.\-+_]", v))
 
 
-def with_initramfs(fs: GuestFS, k: KernelInfo) -> KernelInfo:
+def _with_initramfs(fs: GuestFS, k: KernelInfo) -> KernelInfo:
     """List the default kernel's initramfs modules through the initramfs reader."""
     if k.initramfs is None:
         return k
@@ -150,7 +150,7 @@ def list_initramfs_modules(fs: GuestFS, path: str) -> list[str]:
 _NOOP_INSTALL = ("/bin/true", "/bin/false", "/usr/bin/true", "/usr/bin/false")
 
 
-def read_modprobe_disabled(fs: GuestFS) -> dict[str, Located]:
+def _read_modprobe_disabled(fs: GuestFS) -> dict[str, Located]:
     out: dict[str, Located] = {}
     for d in ("/etc/modprobe.d", "/usr/lib/modprobe.d", "/lib/modprobe.d"):
         for name in sorted(listdir(fs, d)):
@@ -166,7 +166,7 @@ def read_modprobe_disabled(fs: GuestFS) -> dict[str, Located]:
     return out
 
 
-def read_initramfs_config(fs: GuestFS) -> tuple[Located, ...]:
+def _read_initramfs_config(fs: GuestFS) -> tuple[Located, ...]:
     out = []
     paths = [
         "/etc/initramfs-tools/modules",
@@ -180,3 +180,24 @@ def read_initramfs_config(fs: GuestFS) -> tuple[Located, ...]:
             if re.search(r"hv_(vmbus|storvsc|netvsc)|^MODULES=(most|dep|list|netboot)", line):
                 out.append(Located(line, f"{path}:{n}"))
     return tuple(out)
+
+
+@dataclass(frozen=True)
+class KernelFacts:
+    default_kernel: str | None = None
+    kernels: tuple[KernelInfo, ...] = ()  # the default one first, then the newest few
+    modprobe_disabled: Mapping[str, Located] = field(default_factory=dict)
+    initramfs_config: tuple[Located, ...] = ()  # persisted driver lists (dracut/initramfs-tools)
+
+
+def read_kernel(fs: GuestFS, guard: Guard, cmdline: CmdLine, *, initramfs: bool) -> KernelFacts:
+    """``initramfs=False`` skips listing the default kernel's initramfs (the costly read)."""
+    default, kernels = guard("kernel", lambda: _read_kernels(fs, cmdline), (None, ()))
+    if initramfs:
+        kernels = tuple(_with_initramfs(fs, k) if k.version == default else k for k in kernels)
+    return KernelFacts(
+        default_kernel=default,
+        kernels=kernels,
+        modprobe_disabled=guard("modprobe", lambda: _read_modprobe_disabled(fs), {}),
+        initramfs_config=guard("initramfs-config", lambda: _read_initramfs_config(fs), ()),
+    )

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from azimg.disk.guestfs import GuestFS, read_text
-from azimg.image.facts.files import Located, lines, listdir, lstat, resolves
+from azimg.image.facts.files import Guard, Located, lines, listdir, lstat, resolves
 
 
 @dataclass(frozen=True)
-class NetworkInfo:
+class NetworkFacts:
     dhcp: tuple[Located, ...] = ()  # configs that ask for DHCP on an interface
     static: tuple[Located, ...] = ()  # static addresses / gateways
     mac_bound: tuple[Located, ...] = ()  # profiles bound to a MAC address
@@ -19,6 +19,9 @@ class NetworkInfo:
     generator_disabled: bool = False  # 75-persistent-net-generator.rules -> /dev/null
     generator_present: bool = False  # the packaged generator exists
     interfaces_named: tuple[Located, ...] = ()  # eth0/ens3 names configs refer to
+    leases: tuple[str, ...] = ()  # DHCP leases from the build VM
+    resolv_conf: bool = False
+    hostname: str | None = None
 
 
 def _is_ifcfg(name: str) -> bool:
@@ -84,7 +87,7 @@ def _network_config_files(fs: GuestFS) -> list[tuple[str, tuple[tuple[str, str],
     return found
 
 
-def read_network(fs: GuestFS) -> NetworkInfo:
+def _read_config(fs: GuestFS) -> NetworkFacts:
     dhcp, static, mac, named = [], [], [], []
     buckets = {"dhcp": dhcp, "static": static, "mac": mac, "named": named}
     for path, marks in _network_config_files(fs):
@@ -107,12 +110,12 @@ def read_network(fs: GuestFS) -> NetworkInfo:
         resolves(fs, f"{d}/75-persistent-net-generator.rules")
         for d in ("/lib/udev/rules.d", "/usr/lib/udev/rules.d")
     ) or (st is not None and not disabled)
-    return NetworkInfo(
+    return NetworkFacts(
         tuple(dhcp), tuple(static), tuple(mac), persistent, disabled, present, tuple(named)
     )
 
 
-def read_leases(fs: GuestFS) -> tuple[str, ...]:
+def _read_leases(fs: GuestFS) -> tuple[str, ...]:
     out = []
     for d in (
         "/var/lib/dhclient",
@@ -127,3 +130,14 @@ def read_leases(fs: GuestFS) -> tuple[str, ...]:
     for name in listdir(fs, "/run/systemd/netif/leases"):
         out.append(f"/run/systemd/netif/leases/{name}")
     return tuple(out)
+
+
+def read_network(fs: GuestFS, guard: Guard) -> NetworkFacts:
+    config = guard("network", lambda: _read_config(fs), NetworkFacts())
+    hostname = guard("network", lambda: read_text(fs, "/etc/hostname"), None)
+    return replace(
+        config,
+        leases=guard("network", lambda: _read_leases(fs), ()),
+        resolv_conf=guard("network", lambda: lstat(fs, "/etc/resolv.conf") is not None, False),
+        hostname=hostname.strip() if hostname else None,
+    )

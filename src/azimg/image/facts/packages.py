@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+
 from azimg.disk.guestfs import GuestFS, read_text
-from azimg.image.facts.files import Located, lines, listdir
+from azimg.image.facts.files import Guard, Located, lines, listdir
 
 
-def read_dpkg(fs: GuestFS) -> dict[str, str] | None:
+def _read_dpkg(fs: GuestFS) -> dict[str, str] | None:
     text = read_text(fs, "/var/lib/dpkg/status", limit=32 * 1024 * 1024)
     if text is None:
         return None
@@ -25,7 +28,7 @@ def read_dpkg(fs: GuestFS) -> dict[str, str] | None:
     return out
 
 
-def read_apt_sources(fs: GuestFS) -> tuple[Located, ...]:
+def _read_apt_sources(fs: GuestFS) -> tuple[Located, ...]:
     out = []
     paths = ["/etc/apt/sources.list"] + [
         f"/etc/apt/sources.list.d/{n}" for n in sorted(listdir(fs, "/etc/apt/sources.list.d"))
@@ -37,7 +40,7 @@ def read_apt_sources(fs: GuestFS) -> tuple[Located, ...]:
     return tuple(out)
 
 
-def read_yum_repos(fs: GuestFS) -> tuple[Located, ...]:
+def _read_yum_repos(fs: GuestFS) -> tuple[Located, ...]:
     out = []
     for d in ("/etc/yum.repos.d", "/etc/zypp/repos.d"):
         for name in sorted(listdir(fs, d)):
@@ -46,3 +49,20 @@ def read_yum_repos(fs: GuestFS) -> tuple[Located, ...]:
                 if line.startswith(("[", "enabled", "baseurl", "mirrorlist", "autorefresh")):
                     out.append(Located(line, f"{path}:{n}"))
     return tuple(out)
+
+
+@dataclass(frozen=True)
+class PackageFacts:
+    installed: Mapping[str, str] | None = None  # dpkg name -> version; None: no dpkg database
+    rpm_db: bool = False
+    apt_sources: tuple[Located, ...] = ()  # "deb URI suite components" or deb822 URIs
+    yum_repos: tuple[Located, ...] = ()
+
+
+def read_packages(fs: GuestFS, guard: Guard) -> PackageFacts:
+    return PackageFacts(
+        installed=guard("packages", lambda: _read_dpkg(fs), None),
+        rpm_db=guard("packages", lambda: bool(listdir(fs, "/var/lib/rpm")), False),
+        apt_sources=guard("packages", lambda: _read_apt_sources(fs), ()),
+        yum_repos=guard("packages", lambda: _read_yum_repos(fs), ()),
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from azimg.disk.guestfs import GuestFS, read_text
-from azimg.image.facts.files import Located, is_file, lines, listdir
+from azimg.image.facts.files import Guard, Located, is_file, lines, listdir
 
 
 @dataclass(frozen=True)
@@ -17,7 +17,7 @@ class FstabEntry:
     where: str  # "/etc/fstab:3"
 
 
-def read_fstab(fs: GuestFS) -> tuple[tuple[FstabEntry, ...] | None, tuple[Located, ...]]:
+def _read_fstab(fs: GuestFS) -> tuple[tuple[FstabEntry, ...] | None, tuple[Located, ...]]:
     text = read_text(fs, "/etc/fstab")
     if text is None:
         return None, ()
@@ -43,7 +43,7 @@ SWAP_FILE_CANDIDATES = (
 )
 
 
-def read_swap(fs: GuestFS) -> tuple[tuple[str, ...], tuple[str, ...]]:
+def _read_swap(fs: GuestFS) -> tuple[tuple[str, ...], tuple[str, ...]]:
     files = tuple(p for p in SWAP_FILE_CANDIDATES if is_file(fs, p))
     units = tuple(
         f"/etc/systemd/system/{n}"
@@ -51,3 +51,23 @@ def read_swap(fs: GuestFS) -> tuple[tuple[str, ...], tuple[str, ...]]:
         if n.endswith(".swap")
     )
     return files, units
+
+
+@dataclass(frozen=True)
+class StorageFacts:
+    fstab: tuple[FstabEntry, ...] | None = None  # None: no /etc/fstab
+    fstab_errors: tuple[Located, ...] = ()
+    swap_files: tuple[str, ...] = ()
+    swap_units: tuple[str, ...] = ()
+
+    def fstab_mount(self, mountpoint: str) -> FstabEntry | None:
+        for e in self.fstab or ():
+            if e.mountpoint == mountpoint:
+                return e
+        return None
+
+
+def read_storage(fs: GuestFS, guard: Guard) -> StorageFacts:
+    fstab, fstab_errors = guard("fstab", lambda: _read_fstab(fs), (None, ()))
+    swap_files, swap_units = guard("swap", lambda: _read_swap(fs), ((), ()))
+    return StorageFacts(fstab, fstab_errors, swap_files, swap_units)

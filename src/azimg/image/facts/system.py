@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from azimg.disk.guestfs import GuestFS, read_text, resolve
-from azimg.image.facts.files import Located, kv_file, resolves
+from azimg.image.facts.files import Guard, Located, kv_file, resolves
 
 ELF_MACHINES = {3: "i386", 62: "x86_64", 183: "aarch64", 40: "arm", 243: "riscv64"}
 
@@ -74,7 +75,7 @@ def read_os(fs: GuestFS) -> OsInfo:
     return OsInfo("unknown")
 
 
-def read_arch(fs: GuestFS) -> tuple[Located | None, int | None]:
+def _read_arch(fs: GuestFS) -> tuple[Located | None, int | None]:
     for path in (
         "/sbin/init",
         "/usr/lib/systemd/systemd",
@@ -137,10 +138,33 @@ RAW_FILES = (
 )
 
 
-def read_raw_files(fs: GuestFS) -> dict[str, str]:
+def _read_raw_files(fs: GuestFS) -> dict[str, str]:
     out = {}
     for path in RAW_FILES:
         text = read_text(fs, path, limit=256 * 1024)
         if text is not None:
             out[path] = text
     return out
+
+
+@dataclass(frozen=True)
+class SystemFacts:
+    arch: Located | None = None  # ELF machine of /sbin/init (or systemd)
+    elf_class: int | None = None  # 1 = 32-bit, 2 = 64-bit
+    machine_id: str | None = None
+    files: Mapping[str, str] = field(default_factory=dict)  # RAW_FILES that exist, by path
+    present: frozenset[str] = frozenset()  # PROBE_PATHS that exist
+
+
+def read_system(fs: GuestFS, guard: Guard) -> SystemFacts:
+    arch, elf_class = guard("arch", lambda: _read_arch(fs), (None, None))
+    machine_id = guard("machine-id", lambda: read_text(fs, "/etc/machine-id"), None)
+    return SystemFacts(
+        arch=arch,
+        elf_class=elf_class,
+        machine_id=machine_id.strip() if machine_id is not None else None,
+        files=guard("files", lambda: _read_raw_files(fs), {}),
+        present=guard(
+            "files", lambda: frozenset(p for p in PROBE_PATHS if resolves(fs, p)), frozenset()
+        ),
+    )

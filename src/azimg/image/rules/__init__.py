@@ -3,7 +3,11 @@
 A rule is a pure function over ``ImageFacts`` (and the user's intent, ``CheckContext``) that
 returns findings; nothing here prints, raises on a failed check or reads the image. Each
 module declares its rules once as ``Rule`` constants (id, severity, title, fix from the
-catalogue) and exposes ``evaluate(facts, ctx) -> list[Finding]``. ``image/check.py`` runs them.
+catalogue), each next to the ``Check`` that evaluates it, and a scope module exposes
+``evaluate(facts, ctx) -> list[Finding]``. The general Linux scope is split by kind of fact
+(``kernel``, ``boot``, ``agents``, ``storage``, ``network``, ``accounts``, ``packages``,
+``services``, mirroring ``image/facts/``); ``linux.py`` orders their checks. ``image/check.py``
+runs the scopes; ``container.py`` (the image file itself) is run by check and info alike.
 
 Facets the inspector could not read (``GuestFacts.unreadable``) make the rules that need them
 report ``unreadable`` — never ``pass``.

@@ -57,44 +57,48 @@ def check_accounts(facts: ImageFacts, ctx: CheckContext) -> list[Finding]:
     if why:
         return [SEC_01.unreadable(why)]
     out = []
-    bad = [a for a in g.accounts if a.password in ("hash", "empty")]
-    root = next((a for a in g.accounts if a.name == "root"), None)
+    bad = [a for a in g.accounts.users if a.password in ("hash", "empty")]
+    root = next((a for a in g.accounts.users if a.name == "root"), None)
     evs = [ev(a.where, f"{a.name}: {a.password} password") for a in bad]
     if root is not None and root.password == "none":
         evs.append(ev(root.where, "root has no shadow entry"))
     out.append(SEC_01.check(not evs, *evs or (ev("/etc/shadow", "all locked"),)))
     if ctx.generalized:
-        humans = [a for a in g.accounts if 1000 <= a.uid < 65534 and a.can_login]
+        humans = [a for a in g.accounts.users if 1000 <= a.uid < 65534 and a.can_login]
         out.append(SEC_02.check(not humans, *(ev(a.where, a.name) for a in humans)))
-        keys = g.root_authorized_keys
+        keys = g.accounts.root_authorized_keys
         ok = keys is None or not keys.value or "Please login as the user" in keys.value
         out.append(
             SEC_03.check(ok, ev(keys.where, "present") if keys else ev("/root/.ssh", "no keys"))
         )
-        full = [h for h in g.histories if h.value != "0"]
+        full = [h for h in g.accounts.histories if h.value != "0"]
         out.append(SEC_04.check(not full, *(ev(h.where, f"{h.value} bytes") for h in full)))
-        out.append(SEC_05.check(not g.ssh_host_keys, *(ev(k) for k in g.ssh_host_keys[:4])))
-        mid = g.machine_id
+        out.append(
+            SEC_05.check(
+                not g.accounts.ssh_host_keys, *(ev(k) for k in g.accounts.ssh_host_keys[:4])
+            )
+        )
+        mid = g.system.machine_id
         out.append(
             SEC_09.check(mid in (None, "", "uninitialized"), ev("/etc/machine-id", mid or "empty"))
         )
         traces = []
-        if "/var/lib/waagent/provisioned" in g.waagent_state:
+        if "/var/lib/waagent/provisioned" in g.agents.waagent_state:
             traces.append("AGT-05")
-        if any(WAAGENT_TRACES.search(p) for p in g.waagent_state):
+        if any(WAAGENT_TRACES.search(p) for p in g.agents.waagent_state):
             traces.append("AGT-06")
-        if g.cloud_state:
+        if g.agents.cloud_state:
             traces.append("AGT-11")
-        if [h for h in g.histories if h.value != "0"]:
+        if [h for h in g.accounts.histories if h.value != "0"]:
             traces.append("SEC-04")
-        if g.ssh_host_keys:
+        if g.accounts.ssh_host_keys:
             traces.append("SEC-05")
-        if g.leases:
+        if g.network.leases:
             traces.append("NET-09")
         out.append(
             SEC_11.check(not traces, ev("aggregate", ", ".join(traces) or "clean"), traces=traces)
         )
-    out.append(SEC_06.check(not g.sudoers, *(ev_loc(x) for x in g.sudoers)))
+    out.append(SEC_06.check(not g.accounts.sudoers, *(ev_loc(x) for x in g.accounts.sudoers)))
     return out
 
 
@@ -127,11 +131,15 @@ def check_ssh(facts: ImageFacts, ctx: CheckContext) -> list[Finding]:
     if why:
         out.append(SSH_01.unreadable(why))
     elif g.os.family != "flat":
-        detail = f"sshd {'installed' if g.sshd_installed else 'absent'}, " + (
-            "enabled" if g.sshd_enabled else "not enabled"
+        detail = f"sshd {'installed' if g.accounts.sshd_installed else 'absent'}, " + (
+            "enabled" if g.accounts.sshd_enabled else "not enabled"
         )
-        out.append(SSH_01.check(g.sshd_installed and g.sshd_enabled, ev("/usr/sbin/sshd", detail)))
-    cai = g.sshd_config.get("clientaliveinterval")
+        out.append(
+            SSH_01.check(
+                g.accounts.sshd_installed and g.accounts.sshd_enabled, ev("/usr/sbin/sshd", detail)
+            )
+        )
+    cai = g.accounts.sshd_config.get("clientaliveinterval")
     sev = Severity.warning if ctx.marketplace else None
     if cai is None:
         out.append(
@@ -141,7 +149,7 @@ def check_ssh(facts: ImageFacts, ctx: CheckContext) -> list[Finding]:
         ok = cai.value.isdigit() and 30 <= int(cai.value) <= 235
         f = SSH_02.passed(ev_loc(cai)) if ok else SSH_02.failed(ev_loc(cai), severity=sev)
         out.append(f)
-    pa = g.sshd_config.get("passwordauthentication")
+    pa = g.accounts.sshd_config.get("passwordauthentication")
     if ctx.generalized and pa is not None:
         out.append(SSH_03.check(pa.value.lower() != "yes", ev_loc(pa)))
     return out
@@ -159,6 +167,8 @@ def check_credentials(facts: ImageFacts, ctx: CheckContext) -> list[Finding]:
     """SEC-10: subscription certificates and agent private keys from the build."""
     g = facts.guest
     creds = [
-        p for p in ("/etc/pki/consumer/cert.pem", "/etc/pki/consumer/key.pem") if p in g.present
-    ] + [p for p in g.waagent_state if p.endswith(".prv")]
+        p
+        for p in ("/etc/pki/consumer/cert.pem", "/etc/pki/consumer/key.pem")
+        if p in g.system.present
+    ] + [p for p in g.agents.waagent_state if p.endswith(".prv")]
     return [SEC_10.check(not creds, *(ev(p) for p in creds))]

@@ -32,22 +32,23 @@ WAAGENT_TRACES = re.compile(
 
 
 def cloud_init_enabled(g: GuestFacts) -> bool:
-    return g.cloud_init.installed and (
-        g.units(*CLOUD_INIT_UNITS) or not any(u in g.units_masked for u in CLOUD_INIT_UNITS)
+    return g.agents.cloud_init.installed and (
+        g.services.units(*CLOUD_INIT_UNITS)
+        or not any(u in g.services.units_masked for u in CLOUD_INIT_UNITS)
     )
 
 
 def waagent_enabled(g: GuestFacts) -> bool:
-    return g.waagent.installed and g.units(*WAAGENT_UNITS)
+    return g.agents.waagent.installed and g.services.units(*WAAGENT_UNITS)
 
 
 def provisioner(g: GuestFacts) -> str:
     """Who provisions a new VM: "waagent", "cloud-init", "none" (per waagent's own logic)."""
     ci = cloud_init_enabled(g)
-    if g.waagent.installed:
-        agent = (g.waagent.get("Provisioning.Agent") or "auto").lower()
+    if g.agents.waagent.installed:
+        agent = (g.agents.waagent.get("Provisioning.Agent") or "auto").lower()
         if agent == "auto":
-            use_ci = g.waagent.get("Provisioning.UseCloudInit", "n") == "y"
+            use_ci = g.agents.waagent.get("Provisioning.UseCloudInit", "n") == "y"
             return "cloud-init" if (ci or use_ci) else "waagent"
         if agent in ("waagent", "cloud-init"):
             return agent
@@ -141,7 +142,7 @@ def check_agents(facts: ImageFacts, ctx: CheckContext) -> list[Finding]:
     why = blocked(g, "waagent", "cloud-init", "units")
     if why:
         return [r.unreadable(why) for r in (AGT_01, AGT_03, AGT_05, AGT_07, AGT_08)]
-    wa, ci = g.waagent, g.cloud_init
+    wa, ci = g.agents.waagent, g.agents.cloud_init
     prov = provisioner(g)
     ci_on = cloud_init_enabled(g)
     wa_on = waagent_enabled(g)
@@ -202,11 +203,13 @@ def check_agents(facts: ImageFacts, ctx: CheckContext) -> list[Finding]:
             out.append(AGT_04.failed(*(ev_loc(wa.conf[k]) for k in legacy)))
     if ctx.generalized:
         marker = "/var/lib/waagent/provisioned"
-        present = marker in g.waagent_state
+        present = marker in g.agents.waagent_state
         out.append(AGT_05.check(not present, ev(marker, "present" if present else "absent")))
-        traces = [p for p in g.waagent_state if WAAGENT_TRACES.search(p)]
+        traces = [p for p in g.agents.waagent_state if WAAGENT_TRACES.search(p)]
         out.append(AGT_06.check(not traces, *(ev(p) for p in traces[:5])))
-        out.append(AGT_11.check(not g.cloud_state, *(ev(p) for p in g.cloud_state[:5])))
+        out.append(
+            AGT_11.check(not g.agents.cloud_state, *(ev(p) for p in g.agents.cloud_state[:5]))
+        )
     else:
         for r in (AGT_05, AGT_06, AGT_11):
             out.append(r.not_applicable("specialized disk keeps its agent state"))
@@ -232,15 +235,15 @@ def check_agents(facts: ImageFacts, ctx: CheckContext) -> list[Finding]:
         off = []
         if ci.disabled_marker:
             off.append(ev("/etc/cloud/cloud-init.disabled", "present"))
-        if g.cmdline.has("cloud-init=disabled"):
-            off.append(ev(g.cmdline.where, "cloud-init=disabled"))
+        if g.boot.cmdline.has("cloud-init=disabled"):
+            off.append(ev(g.boot.cmdline.where, "cloud-init=disabled"))
         if (
             ci.ds_identify is not None
             and "azure" not in ci.ds_identify.value.lower()
             and ("disabled" in ci.ds_identify.value.lower() or "datasource" in ci.ds_identify.value)
         ):
             off.append(ev_loc(ci.ds_identify))
-        masked = [u for u in CLOUD_INIT_UNITS if u in g.units_masked]
+        masked = [u for u in CLOUD_INIT_UNITS if u in g.services.units_masked]
         off += [ev(f"/etc/systemd/system/{u}", "masked") for u in masked]
         out.append(AGT_08.check(not off, *off or (ev("/etc/cloud", "not disabled"),)))
         if ctx.generalized and prov == "cloud-init":
@@ -250,8 +253,8 @@ def check_agents(facts: ImageFacts, ctx: CheckContext) -> list[Finding]:
                 "config": ("cloud-config.service",),
                 "final": ("cloud-final.service",),
             }
-            missing = [s for s, units in stages.items() if not g.units(*units)]
-            if g.units("cloud-init.target") and missing:
+            missing = [s for s, units in stages.items() if not g.services.units(*units)]
+            if g.services.units("cloud-init.target") and missing:
                 missing = []  # stages pulled in by cloud-init.target's own Wants=
             out.append(
                 AGT_13.check(
@@ -259,7 +262,7 @@ def check_agents(facts: ImageFacts, ctx: CheckContext) -> list[Finding]:
                 )
             )
             rule = "66-azure-ephemeral.rules"
-            out.append(AGT_15.check(rule in g.udev_rules, ev("udev rules.d", rule)))
+            out.append(AGT_15.check(rule in g.services.udev_rules, ev("udev rules.d", rule)))
     return out
 
 
@@ -296,7 +299,7 @@ SWP_04 = Rule(
 def check_cloud_init_config(facts: ImageFacts, ctx: CheckContext) -> list[Finding]:
     """AGT-10, AGT-12, AGT-09 and SWP-04: what the merged cloud-init configuration asks for."""
     g = facts.guest
-    ci = g.cloud_init
+    ci = g.agents.cloud_init
     if not (ci.installed and ci.config_files):
         return []
     out = []
@@ -350,7 +353,7 @@ AGT_14 = Rule("AGT-14", A, "Python 3 present for waagent", "install python3")
 
 def check_agent_python(facts: ImageFacts, ctx: CheckContext) -> list[Finding]:
     g = facts.guest
-    if not g.waagent.installed:
+    if not g.agents.waagent.installed:
         return []
-    ok = "/usr/bin/python3" in g.present or "python3" in (g.packages or {})
+    ok = "/usr/bin/python3" in g.system.present or "python3" in (g.packages.installed or {})
     return [AGT_14.check(ok, ev("/usr/bin/python3", "present" if ok else "absent"))]

@@ -56,7 +56,7 @@ def check_cmdline(facts: ImageFacts, ctx: CheckContext) -> list[Finding]:
     why = blocked(g, "cmdline")
     if why:
         return [CMD_01.unreadable(why), CMD_10.unreadable(why)]
-    c = g.cmdline
+    c = g.boot.cmdline
     if c.args is None:
         return [
             CMD_01.unreadable("no boot loader configuration found (grub.cfg, BLS, kernel/cmdline)"),
@@ -65,7 +65,7 @@ def check_cmdline(facts: ImageFacts, ctx: CheckContext) -> list[Finding]:
     out = []
     where = c.where
     line = " ".join(c.args)
-    arm = g.arch is not None and g.arch.value == "aarch64"
+    arm = g.system.arch is not None and g.system.arch.value == "aarch64"
     console = "console=ttyAMA0" if arm else "console=ttyS0"
     sev = Severity.blocker if ctx.marketplace else None
     if c.has(console):
@@ -140,11 +140,13 @@ def check_grub_defaults(facts: ImageFacts, ctx: CheckContext) -> list[Finding]:
     """CMD-06 (net.ifnames=0 on RHEL-likes) and CMD-07 (GRUB on the serial console)."""
     g = facts.guest
     out = []
-    if g.os.family in ("rhel", "ora") and g.cmdline.args is not None:
+    if g.os.family in ("rhel", "ora") and g.boot.cmdline.args is not None:
         out.append(
-            CMD_06.check(g.cmdline.has("net.ifnames=0"), ev(g.cmdline.where, "net.ifnames=0"))
+            CMD_06.check(
+                g.boot.cmdline.has("net.ifnames=0"), ev(g.boot.cmdline.where, "net.ifnames=0")
+            )
         )
-    grub = g.files.get("/etc/default/grub")
+    grub = g.system.files.get("/etc/default/grub")
     if grub is not None:
         kv = _shell_vars(grub)
         timeout = kv.get("GRUB_TIMEOUT", "5")

@@ -45,15 +45,15 @@ def evaluate(facts: ImageFacts, ctx: CheckContext) -> list[Finding]:
     why = blocked(g, "packages")
     if why:
         out.append(DEB_01.unreadable(why))
-    elif g.packages is not None:
-        missing = [p for p in WANTED if p not in g.packages]
+    elif g.packages.installed is not None:
+        missing = [p for p in WANTED if p not in g.packages.installed]
         out.append(
             DEB_01.check(not missing, ev("/var/lib/dpkg/status", "missing: " + ", ".join(missing)))
         )
     out.append(hv_initramfs_finding(g, DEB_02))
-    if g.fstab is not None:
-        bad = [e for e in g.fstab if re.match(r"^/dev/(sd[a-z]|nvme\d)", e.spec)]
+    if g.storage.fstab is not None:
+        bad = [e for e in g.storage.fstab if re.match(r"^/dev/(sd[a-z]|nvme\d)", e.spec)]
         out.append(DEB_04.check(not bad, *(ev(e.where, e.spec) for e in bad)))
-    if g.chrony_refclock_ptp is not None:
-        out.append(DEB_07.check(g.chrony_refclock_ptp, ev("/etc/chrony/chrony.conf")))
+    if g.services.chrony_refclock_ptp is not None:
+        out.append(DEB_07.check(g.services.chrony_refclock_ptp, ev("/etc/chrony/chrony.conf")))
     return out

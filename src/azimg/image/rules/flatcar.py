@@ -37,19 +37,21 @@ def evaluate(facts: ImageFacts, ctx: CheckContext) -> list[Finding]:
     if g.os.family != "flat":
         return []
     out = []
-    oem_cfg = g.files.get("/usr/share/oem/grub.cfg") or g.files.get("/oem/grub.cfg") or ""
-    line = " ".join(g.cmdline.args or ())
+    oem_cfg = (
+        g.system.files.get("/usr/share/oem/grub.cfg") or g.system.files.get("/oem/grub.cfg") or ""
+    )
+    line = " ".join(g.boot.cmdline.args or ())
     ok = (
         "flatcar.oem.id=azure" in line
         or "ignition.platform.id=azure" in line
         or bool(re.search(r'oem_id="?azure', oem_cfg))
     )
-    where = g.cmdline.where or "/usr/share/oem/grub.cfg"
+    where = g.boot.cmdline.where or "/usr/share/oem/grub.cfg"
     out.append(FLAT_02.check(ok, ev(where, "oem id azure" if ok else "no Azure OEM id")))
     if ctx.generalized:
         marker = "/boot/flatcar/first_boot"
-        ok = marker in g.present or marker in g.files
+        ok = marker in g.system.present or marker in g.system.files
         out.append(FLAT_03.check(ok, ev(marker, "present" if ok else "absent")))
-    ok = g.waagent.installed or "/usr/share/oem/bin/waagent" in g.present
+    ok = g.agents.waagent.installed or "/usr/share/oem/bin/waagent" in g.system.present
     out.append(FLAT_04.check(ok, ev("/usr/share/oem", "waagent" if ok else "no Azure OEM agent")))
     return out

@@ -62,13 +62,13 @@ def evaluate(facts: ImageFacts, ctx: CheckContext) -> list[Finding]:
         return []
     out = []
     why = blocked(g)
-    rc = g.files.get("/etc/rc.conf", "")
+    rc = g.system.files.get("/etc/rc.conf", "")
     for rule, needs in NEEDS.items():
         if why:
             out.append(rule.unreadable(f"needs {needs}; {why}"))
             continue
         if rule is FBSD_01:
-            ok = g.waagent.installed and 'waagent_enable="YES"' in rc
+            ok = g.agents.waagent.installed and 'waagent_enable="YES"' in rc
             out.append(rule.check(ok, ev("/etc/rc.conf", "waagent_enable")))
         elif rule is FBSD_02:
             ok = ('ifconfig_hn0="SYNCDHCP"' in rc or 'ifconfig_hn0="DHCP"' in rc) and (
@@ -78,10 +78,10 @@ def evaluate(facts: ImageFacts, ctx: CheckContext) -> list[Finding]:
         elif rule in (FBSD_07, FBSD_08, FBSD_09):
             out.append(rule.unreadable(f"needs {needs}; read from a UFS root only"))
         elif rule is FBSD_03:
-            lc = g.files.get("/boot/loader.conf", "")
+            lc = g.system.files.get("/boot/loader.conf", "")
             out.append(rule.check("comconsole" in lc, ev("/boot/loader.conf", "console")))
         else:
-            root = next((a for a in g.accounts if a.name == "root"), None)
+            root = next((a for a in g.accounts.users if a.name == "root"), None)
             ok = root is not None and root.password == "locked"
             out.append(rule.check(ok, ev("/etc/master.passwd", root.password if root else "-")))
     swap = [p for p in facts.disk.partitions if p.has_type(GPT_FREEBSD_SWAP)]

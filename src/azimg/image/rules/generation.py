@@ -195,7 +195,7 @@ def evaluate(facts: ImageFacts, ctx: CheckContext) -> list[Finding]:
     lvm = [p for p in disk.partitions if p.has_type(GPT_LINUX_LVM, "0x8E")]
     if lvm:
         out.append(PT_06.failed(ev("partition table", f"LVM partition {lvm[0].index}")))
-    arch = g.arch.value if g.arch else None
+    arch = g.system.arch.value if g.system.arch else None
     gens = bootable_generations(disk, arch)
     detail = f"gen1: {gens.gen1_why}; gen2: {gens.gen2_why}"
     out.append(
@@ -224,8 +224,8 @@ def evaluate(facts: ImageFacts, ctx: CheckContext) -> list[Finding]:
         if why:
             out.append(GEN_04.unreadable(why))
         elif g.os.kind == "linux" and g.os.family != "flat":
-            esp = g.fstab_mount("/boot/efi") or g.fstab_mount("/efi")
-            boot = g.fstab_mount("/boot")
+            esp = g.storage.fstab_mount("/boot/efi") or g.storage.fstab_mount("/efi")
+            boot = g.storage.fstab_mount("/boot")
             ok = esp is not None or (boot is not None and boot.fstype in ("vfat", "fat", "msdos"))
             found = esp or boot
             out.append(
@@ -236,14 +236,21 @@ def evaluate(facts: ImageFacts, ctx: CheckContext) -> list[Finding]:
     why = blocked(g, "arch")
     if why:
         out.append(GEN_05.unreadable(why))
-    elif g.arch is None:
+    elif g.system.arch is None:
         if g.os.kind == "linux":
             out.append(GEN_05.unreadable("no ELF /sbin/init or systemd binary found"))
     else:
-        ok = g.arch.value in ("x86_64", "aarch64") and g.elf_class == 2
-        out.append(GEN_05.check(ok, ev(g.arch.where, f"ELF {g.arch.value}, class {g.elf_class}")))
-        if g.arch.value == "aarch64":
-            out.append(GEN_06.check(ctx.generation != "1", ev(g.arch.where, "AArch64 requires V2")))
+        ok = g.system.arch.value in ("x86_64", "aarch64") and g.system.elf_class == 2
+        out.append(
+            GEN_05.check(
+                ok,
+                ev(g.system.arch.where, f"ELF {g.system.arch.value}, class {g.system.elf_class}"),
+            )
+        )
+        if g.system.arch.value == "aarch64":
+            out.append(
+                GEN_06.check(ctx.generation != "1", ev(g.system.arch.where, "AArch64 requires V2"))
+            )
     if disk.size > 2 * TIB:
         ok = disk.scheme == "gpt" and gens.gen2 and ctx.generation != "1"
         out.append(SZ_03.check(ok, ev("footer current size", f"{disk.size} bytes")))

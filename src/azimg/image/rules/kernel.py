@@ -11,10 +11,10 @@ from azimg.image.rules.packages import version
 
 
 def default_kernel(g: GuestFacts) -> KernelInfo | None:
-    for k in g.kernels:
-        if k.version == g.default_kernel:
+    for k in g.kernel.kernels:
+        if k.version == g.kernel.default_kernel:
             return k
-    return g.kernels[0] if g.kernels else None
+    return g.kernel.kernels[0] if g.kernel.kernels else None
 
 
 def hv_initramfs_finding(g: GuestFacts, rule: Rule) -> Finding:
@@ -143,7 +143,7 @@ def check_kernel(facts: ImageFacts, ctx: CheckContext) -> list[Finding]:
     if not need_initrd:
         out.append(KRN_04.passed(ev(where, "built in")))
     else:
-        lines = list(g.initramfs_config)
+        lines = list(g.kernel.initramfs_config)
         ok = any("hv_" in loc.value or "MODULES=most" in loc.value for loc in lines)
         evs = [ev_loc(loc) for loc in lines[:3]] or [ev("/etc", "no driver list persisted")]
         out.append(KRN_04.check(ok, *evs))
@@ -155,10 +155,10 @@ def check_kernel(facts: ImageFacts, ctx: CheckContext) -> list[Finding]:
     for rule, mod in ((KRN_07, "vfat"), (KRN_08, "udf")):
         sev = rule.severity
         if mod == "udf" and provisioner(g) == "cloud-init":
-            ci_ver = (g.packages or {}).get("cloud-init")
+            ci_ver = (g.packages.installed or {}).get("cloud-init")
             if ci_ver is None or version(ci_ver) >= (21, 2):
                 sev = Severity.warning
-        off = g.modprobe_disabled.get(mod)
+        off = g.kernel.modprobe_disabled.get(mod)
         if off is not None:
             out.append(rule.failed(ev_loc(off), severity=sev))
         elif k.available(mod) is False:
@@ -171,7 +171,7 @@ def check_kernel(facts: ImageFacts, ctx: CheckContext) -> list[Finding]:
     kv = version(k.version)
     if kv:
         out.append(
-            KRN_09.check(kv >= (2, 6, 37) or g.cmdline.has("numa=off"), ev(where, k.version))
+            KRN_09.check(kv >= (2, 6, 37) or g.boot.cmdline.has("numa=off"), ev(where, k.version))
         )
     if k.config is not None:
         pci = k.config.get("CONFIG_PCI_HYPERV") in ("y", "m") or k.available("pci_hyperv")

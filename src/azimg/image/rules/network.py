@@ -68,11 +68,13 @@ def check_network(facts: ImageFacts, ctx: CheckContext) -> list[Finding]:
         return [NET_01.unreadable(why), NET_03.unreadable(why)]
     n = g.network
     out = []
-    renders = cloud_init_enabled(g) and g.cloud_init.network_disabled is None
+    renders = cloud_init_enabled(g) and g.agents.cloud_init.network_disabled is None
     if n.dhcp:
         out.append(NET_01.passed(*(ev_loc(x) for x in n.dhcp[:3])))
     elif renders:
-        out.append(NET_01.passed(ev(g.cloud_init.where, "cloud-init renders DHCP network config")))
+        out.append(
+            NET_01.passed(ev(g.agents.cloud_init.where, "cloud-init renders DHCP network config"))
+        )
     elif g.os.family == "flat":
         out.append(NET_01.passed(ev("/usr/lib/systemd/network", "Flatcar default DHCP")))
     else:
@@ -97,24 +99,26 @@ def check_network(facts: ImageFacts, ctx: CheckContext) -> list[Finding]:
     p85 = [p for p in n.persistent_net_rules if "85-persistent-net" in p]
     out.append(NET_05.check(not p85, *(ev(p, "present") for p in p85)))
     eth = [x for x in n.interfaces_named if re.search(r"\beth0\b", x.value)]
-    if eth and g.cmdline.args is not None:
+    if eth and g.boot.cmdline.args is not None:
         out.append(
             NET_06.check(
-                g.cmdline.has("net.ifnames=0") or g.cmdline.has("net.ifnames=0"),
+                g.boot.cmdline.has("net.ifnames=0") or g.boot.cmdline.has("net.ifnames=0"),
                 ev_loc(eth[0]),
                 ev(
-                    g.cmdline.where,
-                    "net.ifnames=0 " + ("present" if g.cmdline.has("net.ifnames=0") else "absent"),
+                    g.boot.cmdline.where,
+                    "net.ifnames=0 "
+                    + ("present" if g.boot.cmdline.has("net.ifnames=0") else "absent"),
                 ),
             )
         )
     if ctx.generalized:
         out.append(
             NET_08.check(
-                not g.resolv_conf, ev("/etc/resolv.conf", "present" if g.resolv_conf else "absent")
+                not g.network.resolv_conf,
+                ev("/etc/resolv.conf", "present" if g.network.resolv_conf else "absent"),
             )
         )
-        out.append(NET_09.check(not g.leases, *(ev(p) for p in g.leases[:5])))
+        out.append(NET_09.check(not g.network.leases, *(ev(p) for p in g.network.leases[:5])))
     return out
 
 
@@ -129,10 +133,16 @@ NET_07 = Rule(
 def check_vf_unmanaged(facts: ImageFacts, ctx: CheckContext) -> list[Finding]:
     """NET-07: NetworkManager must leave the accelerated-networking VF alone."""
     g = facts.guest
-    if not ("/usr/sbin/NetworkManager" in g.present or "network-manager" in (g.packages or {})):
+    if not (
+        "/usr/sbin/NetworkManager" in g.system.present
+        or "network-manager" in (g.packages.installed or {})
+    ):
         return []
     ok = (
-        bool({"68-azure-sriov-nm-unmanaged.rules", "10-azure-unmanaged-sriov.rules"} & g.udev_rules)
-        or "/etc/NetworkManager/conf.d/99-azure-unmanaged-devices.conf" in g.present
+        bool(
+            {"68-azure-sriov-nm-unmanaged.rules", "10-azure-unmanaged-sriov.rules"}
+            & g.services.udev_rules
+        )
+        or "/etc/NetworkManager/conf.d/99-azure-unmanaged-devices.conf" in g.system.present
     )
     return [NET_07.check(ok, ev("/etc/udev/rules.d", "VF unmanaged" if ok else "absent"))]

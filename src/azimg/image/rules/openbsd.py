@@ -55,16 +55,16 @@ def evaluate(facts: ImageFacts, ctx: CheckContext) -> list[Finding]:
         elif rule is OBSD_01:
             out.append(rule.unreadable("the OpenBSD version cannot be read from /bsd offline"))
         elif rule is OBSD_03:
-            ok = "dhcp" in g.files.get("/etc/hostname.hvn0", "")
+            ok = "dhcp" in g.system.files.get("/etc/hostname.hvn0", "")
             out.append(rule.check(ok, ev("/etc/hostname.hvn0")))
         elif rule is OBSD_04:
-            bc = g.files.get("/etc/boot.conf", "")
+            bc = g.system.files.get("/etc/boot.conf", "")
             ok = "stty com0 115200" in bc and "set tty com0" in bc
             out.append(rule.check(ok, ev("/etc/boot.conf")))
         elif rule in (OBSD_06, OBSD_07):
             out.append(rule.unreadable(f"needs {needs}; read from an FFS root only"))
         else:
-            ok = g.waagent.installed and "/etc/rc.d/waagent" in g.present
+            ok = g.agents.waagent.installed and "/etc/rc.d/waagent" in g.system.present
             out.append(rule.check(ok, ev("/etc/rc.d/waagent")))
     if ctx.generation is not None:
         out.append(OBSD_02.check(ctx.generation == "1", ev("--generation", f"V{ctx.generation}")))

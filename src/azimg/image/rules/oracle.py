@@ -54,7 +54,7 @@ def evaluate(facts: ImageFacts, ctx: CheckContext) -> list[Finding]:
     if not n.generator_disabled:
         problems.append(ev("/etc/udev/rules.d/75-persistent-net-generator.rules", "not /dev/null"))
     out.append(ORA_04.check(not problems, *problems))
-    cfg = g.cmdline.configured
+    cfg = g.boot.cmdline.configured
     if cfg is not None:
         lack = [
             x
@@ -62,20 +62,22 @@ def evaluate(facts: ImageFacts, ctx: CheckContext) -> list[Finding]:
             if not any(a.startswith(x) for a in cfg)
         ]
         out.append(
-            ORA_05.check(not lack, ev(g.cmdline.configured_where, "missing: " + " ".join(lack)))
+            ORA_05.check(
+                not lack, ev(g.boot.cmdline.configured_where, "missing: " + " ".join(lack))
+            )
         )
-    repos = [r for r in g.yum_repos if r.value.startswith("[")]
+    repos = [r for r in g.packages.yum_repos if r.value.startswith("[")]
     if repos:
         ok = any("latest" in r.value for r in repos)
         out.append(ORA_07.check(ok, ev(repos[0].where, ", ".join(r.value for r in repos[:4]))))
-    if ctx.generalized and g.waagent.installed:
-        wa = g.waagent
+    if ctx.generalized and g.agents.waagent.installed:
+        wa = g.agents.waagent
         agent = (wa.get("Provisioning.Agent") or "").lower()
         legacy = (
             wa.get("Provisioning.UseCloudInit") == "y" and wa.get("Provisioning.Enabled") == "n"
         )
         ok = agent in ("auto", "cloud-init") or (not agent and legacy)
-        if not g.cloud_init.installed:
+        if not g.agents.cloud_init.installed:
             ok = agent in ("", "auto", "waagent")  # waagent provisions on its own
         out.append(ORA_06.check(ok, ev("/etc/waagent.conf", f"Provisioning.Agent={agent or '-'}")))
     return out

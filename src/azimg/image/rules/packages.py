@@ -22,7 +22,7 @@ SEC_08 = Rule("SEC-08", W, "OpenSSL 3.0 or later (or 1.1.1 / 1.0.2)", "update op
 
 def check_versions(facts: ImageFacts, ctx: CheckContext) -> list[Finding]:
     """SEC-07 (OMI) and SEC-08 (OpenSSL), judged from the dpkg database."""
-    pk = facts.guest.packages or {}
+    pk = facts.guest.packages.installed or {}
     out = []
     if "omi" in pk:
         out.append(
@@ -43,7 +43,7 @@ SW_01 = Rule("SW-01", A, "python3 3.9 or later", "update python3")
 
 
 def check_python(facts: ImageFacts, ctx: CheckContext) -> list[Finding]:
-    pk = facts.guest.packages or {}
+    pk = facts.guest.packages.installed or {}
     if "python3" not in pk:
         return []
     return [

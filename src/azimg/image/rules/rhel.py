@@ -91,7 +91,7 @@ def cloud_init_handoff(g: GuestFacts, rule: Rule) -> Finding:
     why = blocked(g, "waagent", "cloud-init")
     if why:
         return rule.unreadable(why)
-    wa, ci = g.waagent, g.cloud_init
+    wa, ci = g.agents.waagent, g.agents.cloud_init
     problems = []
     if not ci.installed:
         problems.append(ev("/usr/bin/cloud-init", "cloud-init not installed"))
@@ -138,7 +138,7 @@ def common(
         "sshd": ("sshd.service",),
         "hypervkvpd": ("hypervkvpd.service", "hv_kvp_daemon.service"),
     }
-    off = [n for n, u in units.items() if not g.units(*u)]
+    off = [n for n, u in units.items() if not g.services.units(*u)]
     if pkg_rule is RHEL_01:
         out.append(
             RHEL_02.check(not off, ev("/etc/systemd/system", "not enabled: " + ", ".join(off)))
@@ -147,14 +147,14 @@ def common(
             out.append(cloud_init_handoff(g, RHEL_03))
     out.append(hv_initramfs_finding(g, initrd_rule))
     if pkg_rule is RHEL_01:
-        cfg = g.cmdline.configured
+        cfg = g.boot.cmdline.configured
         if cfg is not None:
             need = ("console=ttyS0", "earlyprintk=ttyS0", "net.ifnames=0")
             lack = [n for n in need if not any(a.startswith(n) for a in cfg)]
             lack += [a for a in cfg if a in ("rhgb", "quiet")]
-            out.append(RHEL_05.check(not lack, ev(g.cmdline.configured_where, " ".join(lack))))
+            out.append(RHEL_05.check(not lack, ev(g.boot.cmdline.configured_where, " ".join(lack))))
         ok = bool(g.network.dhcp) or (
-            cloud_init_enabled(g) and g.cloud_init.network_disabled is None
+            cloud_init_enabled(g) and g.agents.cloud_init.network_disabled is None
         )
         sev = Severity.blocker if 0 < major(g) <= 7 else None
         e = ev(
@@ -162,33 +162,33 @@ def common(
             "DHCP" if ok else "no DHCP profile for eth0",
         )
         out.append(RHEL_07.passed(e) if ok else RHEL_07.failed(e, severity=sev))
-        cai = g.sshd_config.get("clientaliveinterval")
+        cai = g.accounts.sshd_config.get("clientaliveinterval")
         out.append(
             RHEL_09.check(
                 cai is not None and cai.value == "180",
                 ev(cai.where if cai else "/etc/ssh/sshd_config", cai.value if cai else "not set"),
             )
         )
-        if major(g) >= 8 and g.grubenv_symlink is not None:
+        if major(g) >= 8 and g.boot.grubenv_symlink is not None:
             out.append(
                 RHEL_06.check(
-                    not g.grubenv_symlink,
+                    not g.boot.grubenv_symlink,
                     ev(
                         "/boot/grub2/grubenv",
-                        ("symbolic link" if g.grubenv_symlink else "regular file"),
+                        ("symbolic link" if g.boot.grubenv_symlink else "regular file"),
                     ),
                 )
             )
-        grub = g.files.get("/etc/default/grub")
+        grub = g.system.files.get("/etc/default/grub")
         if major(g) >= 8 and grub is not None:
             ok = "ENABLE_BLSCFG=true" in grub.replace('"', "")
             out.append(CMD_09.check(ok, ev("/etc/default/grub", "ENABLE_BLSCFG")))
-        names = {p.rsplit("/", 1)[-1] for p in g.cloud_init.config_files}
+        names = {p.rsplit("/", 1)[-1] for p in g.agents.cloud_init.config_files}
         lack = [n for n in ("05_logging.cfg", "10-azure-kvp.cfg") if n not in names]
         out.append(
             RHEL_13.check(not lack, ev("/etc/cloud/cloud.cfg.d", "missing: " + ", ".join(lack)))
         )
-        root = next((a for a in g.accounts if a.name == "root"), None)
+        root = next((a for a in g.accounts.users if a.name == "root"), None)
         if root is not None:
             out.append(RHEL_11.check(root.password == "locked", ev(root.where, root.password)))
     return out
@@ -196,7 +196,7 @@ def common(
 
 def _present(g: GuestFacts, name: str, paths: tuple[str, ...]) -> bool:
     if name == "WALinuxAgent":
-        return g.waagent.installed
+        return g.agents.waagent.installed
     if name == "cloud-init":
-        return g.cloud_init.installed
-    return any(p in g.present for p in paths)
+        return g.agents.cloud_init.installed
+    return any(p in g.system.present for p in paths)

@@ -33,16 +33,18 @@ def check_time_and_udev(facts: ImageFacts, ctx: CheckContext) -> list[Finding]:
     """TIM-02 (chrony on the PTP clock), UDV-01 (Azure udev rules), UDV-02 (the KVP daemon)."""
     g = facts.guest
     out = []
-    if g.chrony_refclock_ptp is not None:
-        out.append(TIM_02.check(g.chrony_refclock_ptp, ev("chrony.conf", "refclock PHC")))
+    if g.services.chrony_refclock_ptp is not None:
+        out.append(TIM_02.check(g.services.chrony_refclock_ptp, ev("chrony.conf", "refclock PHC")))
     azure = {"66-azure-storage.rules", "99-azure-product-uuid.rules"}
-    ok = azure <= g.udev_rules or "80-azure-disk.rules" in g.udev_rules
+    ok = azure <= g.services.udev_rules or "80-azure-disk.rules" in g.services.udev_rules
     out.append(
-        UDV_01.check(ok, ev("udev rules.d", ", ".join(sorted(azure & g.udev_rules)) or "none"))
+        UDV_01.check(
+            ok, ev("udev rules.d", ", ".join(sorted(azure & g.services.udev_rules)) or "none")
+        )
     )
-    kvp = g.units("hv-kvp-daemon.service", "hypervkvpd.service", "hv_kvp_daemon.service")
+    kvp = g.services.units("hv-kvp-daemon.service", "hypervkvpd.service", "hv_kvp_daemon.service")
     # Debian's hyperv-daemons starts the daemons from a udev rule when /dev/vmbus/hv_kvp appears.
-    kvp = kvp or any("hyperv-daemons" in r or "hv_kvp" in r for r in g.udev_rules)
+    kvp = kvp or any("hyperv-daemons" in r or "hv_kvp" in r for r in g.services.udev_rules)
     out.append(
         UDV_02.check(
             kvp, ev("/etc/systemd/system", "KVP daemon " + ("enabled" if kvp else "not enabled"))
@@ -66,13 +68,13 @@ def check_clock_sources(facts: ImageFacts, ctx: CheckContext) -> list[Finding]:
     """TIM-03 (the ptp_hyperv udev rule chrony relies on) and TIM-04 (one time daemon)."""
     g = facts.guest
     out = []
-    if g.chrony_refclock_ptp:
+    if g.services.chrony_refclock_ptp:
         out.append(
             TIM_03.check(
-                g.ptp_hyperv_rule,
+                g.services.ptp_hyperv_rule,
                 ev(
                     "udev rules.d",
-                    "ptp_hyperv rule " + ("present" if g.ptp_hyperv_rule else "absent"),
+                    "ptp_hyperv rule " + ("present" if g.services.ptp_hyperv_rule else "absent"),
                 ),
             )
         )
@@ -81,6 +83,6 @@ def check_clock_sources(facts: ImageFacts, ctx: CheckContext) -> list[Finding]:
         "timesyncd": ("systemd-timesyncd.service",),
         "ntpd": ("ntp.service", "ntpd.service", "ntpsec.service"),
     }
-    on = [n for n, units in daemons.items() if g.units(*units)]
+    on = [n for n, units in daemons.items() if g.services.units(*units)]
     out.append(TIM_04.check(len(on) <= 1, ev("/etc/systemd/system", ", ".join(on) or "none")))
     return out

@@ -52,11 +52,11 @@ def check_swap(facts: ImageFacts, ctx: CheckContext) -> list[Finding]:
     for p in facts.disk.partitions:
         if p.is_swap:
             found.append(ev("partition table", f"partition {p.index} is swap ({p.type})"))
-    for e in g.fstab or ():
+    for e in g.storage.fstab or ():
         if e.fstype == "swap":
             found.append(ev(e.where, f"{e.spec} {e.mountpoint} swap"))
-    found += [ev(u, "swap unit") for u in g.swap_units]
-    found += [ev(f, "swap file") for f in g.swap_files if not f.startswith("/mnt/")]
+    found += [ev(u, "swap unit") for u in g.storage.swap_units]
+    found += [ev(f, "swap file") for f in g.storage.swap_files if not f.startswith("/mnt/")]
     why = blocked(g, "fstab", "swap")
     if why and not found:
         out.append(SWP_01.unreadable(why))
@@ -64,11 +64,11 @@ def check_swap(facts: ImageFacts, ctx: CheckContext) -> list[Finding]:
         out.append(SWP_01.failed(*found, severity=sev))
     else:
         out.append(SWP_01.passed(ev("partition table, /etc/fstab", "no swap")))
-    mnt = [f for f in g.swap_files if f.startswith("/mnt/")]
+    mnt = [f for f in g.storage.swap_files if f.startswith("/mnt/")]
     out.append(SWP_05.check(not mnt, *(ev(f) for f in mnt)))
-    if g.waagent.installed and provisioner(g) == "cloud-init":
-        fmt = g.waagent.get("ResourceDisk.Format", "y")
-        swp = g.waagent.get("ResourceDisk.EnableSwap", "n")
+    if g.agents.waagent.installed and provisioner(g) == "cloud-init":
+        fmt = g.agents.waagent.get("ResourceDisk.Format", "y")
+        swp = g.agents.waagent.get("ResourceDisk.EnableSwap", "n")
         ok = (fmt or "").lower() == "n" and (swp or "").lower() == "n"
         out.append(
             SWP_02.check(
@@ -150,7 +150,7 @@ def check_fstab(facts: ImageFacts, ctx: CheckContext) -> list[Finding]:
     why = blocked(g, "fstab")
     if why:
         return [FS_01.unreadable(why), FS_03.unreadable(why)]
-    if g.fstab is None:
+    if g.storage.fstab is None:
         if g.os.family == "flat":
             return []
         return [
@@ -160,11 +160,13 @@ def check_fstab(facts: ImageFacts, ctx: CheckContext) -> list[Finding]:
             ),
         ]
     out = []
-    never = [e for e in g.fstab if re.match(r"^/dev/(vd|xvd|hd)[a-z]", e.spec)]
+    never = [e for e in g.storage.fstab if re.match(r"^/dev/(vd|xvd|hd)[a-z]", e.spec)]
     out.append(FS_01.check(not never, *(ev(e.where, e.spec) for e in never)))
-    unstable = [e for e in g.fstab if re.match(r"^/dev/(sd[a-z]|nvme\d)", e.spec)]
+    unstable = [e for e in g.storage.fstab if re.match(r"^/dev/(sd[a-z]|nvme\d)", e.spec)]
     out.append(FS_02.check(not unstable, *(ev(e.where, e.spec) for e in unstable)))
-    system = [e for e in g.fstab if e.mountpoint in ("/", "/boot", "/boot/efi", "/usr", "/var")]
+    system = [
+        e for e in g.storage.fstab if e.mountpoint in ("/", "/boot", "/boot/efi", "/usr", "/var")
+    ]
     unknown, unknowable = [], False
     for e in system:
         known = fs_id_known(facts, e.spec)
@@ -180,18 +182,18 @@ def check_fstab(facts: ImageFacts, ctx: CheckContext) -> list[Finding]:
         out.append(FS_03.passed(*(ev(e.where, e.spec) for e in system[:3])))
     others = [
         e
-        for e in g.fstab
+        for e in g.storage.fstab
         if e.mountpoint not in SYSTEM_MOUNTS
         and e.fstype not in PSEUDO_FS
         and "nofail" not in e.options
         and "noauto" not in e.options
     ]
-    problems = [ev(x.where, f"unparsable: {x.value}") for x in g.fstab_errors]
+    problems = [ev(x.where, f"unparsable: {x.value}") for x in g.storage.fstab_errors]
     problems += [ev(e.where, f"{e.mountpoint} without nofail") for e in others]
     out.append(FS_04.check(not problems, *problems))
     res = [
         e
-        for e in g.fstab
+        for e in g.storage.fstab
         if e.mountpoint in ("/mnt", "/mnt/resource") and e.spec.startswith("/dev/sd")
     ]
     out.append(FS_05.check(not res, *(ev(e.where, e.spec) for e in res)))
@@ -222,9 +224,13 @@ def check_nvme(facts: ImageFacts, ctx: CheckContext) -> list[Finding]:
             return [GEN_08.unreadable(k.initramfs_error or "no initramfs listing")]
         if "nvme" not in k.initramfs_modules:
             problems.append(ev(k.initramfs or "/boot", "nvme not in the initramfs"))
-    if g.cmdline.value("nvme_core.io_timeout") != "240":
-        problems.append(ev(g.cmdline.where or "boot config", "nvme_core.io_timeout=240 absent"))
+    if g.boot.cmdline.value("nvme_core.io_timeout") != "240":
+        problems.append(
+            ev(g.boot.cmdline.where or "boot config", "nvme_core.io_timeout=240 absent")
+        )
     problems += [
-        ev(e.where, e.spec) for e in g.fstab or () if re.match(r"^/dev/(sd[a-z]|nvme\d)", e.spec)
+        ev(e.where, e.spec)
+        for e in g.storage.fstab or ()
+        if re.match(r"^/dev/(sd[a-z]|nvme\d)", e.spec)
     ]
     return [GEN_08.check(not problems, *problems or (ev("initramfs, cmdline, fstab", "ready"),))]

@@ -63,14 +63,17 @@ def evaluate(facts: ImageFacts, ctx: CheckContext) -> list[Finding]:
     out = []
     missing = [
         n
-        for n, ok in (("waagent", g.waagent.installed), ("cloud-init", g.cloud_init.installed))
+        for n, ok in (
+            ("waagent", g.agents.waagent.installed),
+            ("cloud-init", g.agents.cloud_init.installed),
+        )
         if not ok
     ]
     out.append(
         SUSE_01.check(not missing, ev("/usr/sbin, /usr/bin", "missing: " + ", ".join(missing)))
     )
     out.append(hv_initramfs_finding(g, SUSE_02))
-    cfg = g.cmdline.configured
+    cfg = g.boot.cmdline.configured
     if cfg is not None:
         bad = [a for a in cfg if a in ("quiet", "splash=silent", "libata.atapi_enabled=0")]
         lack = [
@@ -80,14 +83,14 @@ def evaluate(facts: ImageFacts, ctx: CheckContext) -> list[Finding]:
         ]
         out.append(
             SUSE_03.check(
-                not bad and not lack, ev(g.cmdline.configured_where, " ".join(bad + lack))
+                not bad and not lack, ev(g.boot.cmdline.configured_where, " ".join(bad + lack))
             )
         )
-    dhcp = g.files.get("/etc/sysconfig/network/dhcp")
+    dhcp = g.system.files.get("/etc/sysconfig/network/dhcp")
     if dhcp is not None:
         ok = 'DHCLIENT_SET_HOSTNAME="no"' in dhcp or "DHCLIENT_SET_HOSTNAME='no'" in dhcp
         out.append(SUSE_04.check(ok, ev("/etc/sysconfig/network/dhcp", "DHCLIENT_SET_HOSTNAME")))
-    out.append(SUSE_05.check(not g.sudoers, *(ev_loc(x) for x in g.sudoers)))
+    out.append(SUSE_05.check(not g.accounts.sudoers, *(ev_loc(x) for x in g.accounts.sudoers)))
     left = list(g.network.persistent_net_rules)
     left += sorted(
         {
@@ -99,6 +102,6 @@ def evaluate(facts: ImageFacts, ctx: CheckContext) -> list[Finding]:
     out.append(SUSE_06.check(not left, *(ev(p, "present") for p in left)))
     if ctx.generalized:
         out.append(cloud_init_handoff(g, SUSE_07))
-    repos = [r for r in g.yum_repos if r.where.startswith("/etc/zypp/repos.d")]
+    repos = [r for r in g.packages.yum_repos if r.where.startswith("/etc/zypp/repos.d")]
     out.append(SUSE_08.check(bool(repos), ev("/etc/zypp/repos.d", f"{len(repos)} lines")))
     return out

@@ -75,20 +75,20 @@ def evaluate(facts: ImageFacts, ctx: CheckContext) -> list[Finding]:
     if g.os.family != "ubu":
         return []
     out = []
-    srcs = " ".join(s.value for s in g.apt_sources)
+    srcs = " ".join(s.value for s in g.packages.apt_sources)
     ok = "azure.archive.ubuntu.com" in srcs or "ports.ubuntu.com" in srcs
     ok = ok and "-updates" in srcs and "-security" in srcs
-    out.append(UBU_01.check(ok, *(ev_loc(s) for s in g.apt_sources[:3])))
-    pk = g.packages or {}
-    if g.packages is not None:
+    out.append(UBU_01.check(ok, *(ev_loc(s) for s in g.packages.apt_sources[:3])))
+    pk = g.packages.installed or {}
+    if g.packages.installed is not None:
         azure_kernel = any(p.startswith(("linux-azure", "linux-image-azure")) for p in pk)
         out.append(UBU_02.check(azure_kernel, ev("/var/lib/dpkg/status", "linux-azure")))
         missing = [p for p in ("cloud-init", "walinuxagent", "netplan.io", "gdisk") if p not in pk]
-        if not g.units("walinuxagent.service"):
+        if not g.services.units("walinuxagent.service"):
             missing.append("walinuxagent.service enabled")
         out.append(UBU_03.check(not missing, ev("/var/lib/dpkg/status", ", ".join(missing))))
     why = blocked(g, "cloud-init")
-    ci = g.cloud_init
+    ci = g.agents.cloud_init
     if why:
         out.append(UBU_04.unreadable(why))
     elif ci.installed:
@@ -103,10 +103,10 @@ def evaluate(facts: ImageFacts, ctx: CheckContext) -> list[Finding]:
         left.append(ci.ds_identify.where)
     left += [x.where.split(":")[0] for x in g.network.dhcp if x.where.startswith("/etc/netplan")]
     out.append(UBU_05.check(not left, *(ev(p, "present") for p in sorted(set(left)))))
-    if g.waagent.installed:
-        agent = (g.waagent.get("Provisioning.Agent") or "auto").lower()
-        fmt = (g.waagent.get("ResourceDisk.Format") or "y").lower()
-        swp = (g.waagent.get("ResourceDisk.EnableSwap") or "n").lower()
+    if g.agents.waagent.installed:
+        agent = (g.agents.waagent.get("Provisioning.Agent") or "auto").lower()
+        fmt = (g.agents.waagent.get("ResourceDisk.Format") or "y").lower()
+        swp = (g.agents.waagent.get("ResourceDisk.EnableSwap") or "n").lower()
         ok = agent in ("auto", "cloud-init") and fmt == "n" and swp == "n"
         if provisioner(g) == "waagent":
             ok = agent in ("auto", "waagent")
@@ -119,18 +119,18 @@ def evaluate(facts: ImageFacts, ctx: CheckContext) -> list[Finding]:
     names = {p.rsplit("/", 1)[-1] for p in ci.config_files}
     lack = [n for n in ("90-azure.cfg", "10-azure-kvp.cfg") if n not in names]
     out.append(UBU_09.check(not lack, ev("/etc/cloud/cloud.cfg.d", "missing: " + ", ".join(lack))))
-    cai = g.sshd_config.get("clientaliveinterval")
+    cai = g.accounts.sshd_config.get("clientaliveinterval")
     out.append(
         UBU_10.check(
             cai is not None and cai.value == "180",
             ev(cai.where if cai else "/etc/ssh/sshd_config", cai.value if cai else "not set"),
         )
     )
-    cfg = g.cmdline.configured or ()
+    cfg = g.boot.cmdline.configured or ()
     ok = any(a.startswith("console=ttyS0") for a in cfg) and any(
         a.startswith("earlyprintk=ttyS0") for a in cfg
     )
     out.append(
-        UBU_07.check(ok, ev(g.cmdline.configured_where or "/etc/default/grub", " ".join(cfg)))
+        UBU_07.check(ok, ev(g.boot.cmdline.configured_where or "/etc/default/grub", " ".join(cfg)))
     )
     return out

@@ -6,14 +6,14 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict
 
+from azimg.platform.arm import gallery_bodies as b
 from azimg.platform.arm.deps import ARM_DEPENDENCIES, CallerDep, JsonBody, StoreDep
 from azimg.platform.arm.models import parse
 from azimg.platform.arm.paging import page
 from azimg.platform.errors import NotImplementedFeature
 from azimg.platform.resources import galleries
-from azimg.platform.resources.galleries import Gallery
+from azimg.platform.resources.galleries import Gallery, GallerySpec, SharingSpec
 from azimg.platform.store import Store
 
 router = APIRouter(dependencies=ARM_DEPENDENCIES, tags=["galleries"])
@@ -21,37 +21,24 @@ PROVIDER = "/providers/microsoft.compute/galleries"
 BASE = "/subscriptions/{subscription_id}/resourcegroups/{resource_group}" + PROVIDER
 
 
-class GalleryProperties(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    description: str | None = None
-    sharingProfile: dict[str, Any] | None = None
-    softDeletePolicy: dict[str, Any] | None = None
-    # read-only, accepted when a client echoes a GET back
-    identifier: dict[str, Any] | None = None
-    provisioningState: str | None = None
-    sharingStatus: dict[str, Any] | None = None
-
-
-class GalleryCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    location: str | None = None
-    tags: dict[str, Any] | None = None
-    properties: GalleryProperties | None = None
-    identity: dict[str, Any] | None = None
-    id: str | None = None
-    name: str | None = None
-    type: str | None = None
-    systemData: dict[str, Any] | None = None
-
-
-class GalleryPatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    tags: dict[str, Any] | None = None
-    properties: GalleryProperties | None = None
-    identity: dict[str, Any] | None = None
-    id: str | None = None
-    name: str | None = None
-    type: str | None = None
+def to_spec(req: b.GalleryCreate | b.GalleryPatch) -> GallerySpec:
+    """A PUT or PATCH body as the domain's command (identity is refused here)."""
+    if req.identity is not None and (req.identity.type or "None") != "None":
+        raise NotImplementedFeature(
+            "Managed identities on galleries are not implemented by azimg.", target="identity"
+        )
+    props = req.properties or b.GalleryProperties()
+    sharing = props.sharingProfile
+    soft_delete = props.softDeletePolicy
+    return GallerySpec(
+        location=req.location if isinstance(req, b.GalleryCreate) else None,
+        description=props.description,
+        sharing=None
+        if sharing is None
+        else SharingSpec(permissions=sharing.permissions, groups_given=bool(sharing.groups)),
+        soft_delete_enabled=None if soft_delete is None else soft_delete.isSoftDeleteEnabled,
+        tags=req.tags,
+    )
 
 
 def public(g: Gallery) -> dict[str, Any]:
@@ -77,13 +64,6 @@ def render(store: Store, rid: str) -> dict[str, Any]:
     return public(galleries.get_by_id(store, rid))
 
 
-def _refuse_identity(identity: dict[str, Any] | None) -> None:
-    if identity and identity.get("type", "None") != "None":
-        raise NotImplementedFeature(
-            "Managed identities on galleries are not implemented by azimg.", target="identity"
-        )
-
-
 @router.put(BASE + "/{name}")
 def create_or_update(
     subscription_id: str,
@@ -93,20 +73,13 @@ def create_or_update(
     store: StoreDep,
     caller: CallerDep,
 ) -> Response:
-    req = parse(GalleryCreate, body)
-    _refuse_identity(req.identity)
-    props = req.properties or GalleryProperties()
     gallery, created = galleries.create_or_update(
         store,
         subscription_id=subscription_id,
         resource_group=resource_group,
         name=name,
-        location=req.location,
+        spec=to_spec(parse(b.GalleryCreate, body)),
         caller=caller.app_id,
-        tags=req.tags,
-        description=props.description,
-        sharing_profile=props.sharingProfile,
-        soft_delete_policy=props.softDeletePolicy,
     )
     return JSONResponse(public(gallery), status_code=201 if created else 200)
 
@@ -120,19 +93,13 @@ def update(
     store: StoreDep,
     caller: CallerDep,
 ) -> dict[str, Any]:
-    req = parse(GalleryPatch, body)
-    _refuse_identity(req.identity)
-    props = req.properties or GalleryProperties()
     gallery = galleries.update(
         store,
         subscription_id=subscription_id,
         resource_group=resource_group,
         name=name,
+        patch=to_spec(parse(b.GalleryPatch, body)),
         caller=caller.app_id,
-        tags=req.tags,
-        description=props.description,
-        sharing_profile=props.sharingProfile,
-        soft_delete_policy=props.softDeletePolicy,
     )
     return public(gallery)
 

@@ -6,58 +6,151 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict
 
+from azimg.platform.arm import gallery_bodies as b
 from azimg.platform.arm.deps import ARM_DEPENDENCIES, CallerDep, JsonBody, StoreDep
 from azimg.platform.arm.galleries import BASE as GALLERIES
 from azimg.platform.arm.models import parse
 from azimg.platform.arm.paging import page
 from azimg.platform.resources import gallery_images
-from azimg.platform.resources.gallery_images import GalleryImage
+from azimg.platform.resources.gallery_images import (
+    DefinitionPatch,
+    DefinitionSpec,
+    Extra,
+    Feature,
+    GalleryImage,
+    Identifier,
+    PurchasePlan,
+    Range,
+    Recommended,
+)
 from azimg.platform.store import Store
 
 router = APIRouter(dependencies=ARM_DEPENDENCIES, tags=["galleryImages"])
 BASE = GALLERIES + "/{gallery}/images"
 
 
-class GalleryImageProperties(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    osType: Any = None
-    osState: Any = None
-    hyperVGeneration: Any = None
-    architecture: Any = None
-    identifier: dict[str, Any] | None = None
-    endOfLifeDate: str | None = None
-    description: str | None = None
-    eula: str | None = None
-    privacyStatementUri: str | None = None
-    releaseNoteUri: str | None = None
-    recommended: dict[str, Any] | None = None
-    disallowed: dict[str, Any] | None = None
-    purchasePlan: dict[str, Any] | None = None
-    features: list[dict[str, Any]] | None = None
-    allowUpdateImage: bool | None = None
-    provisioningState: str | None = None  # read-only, tolerated when echoed
+def _extra(p: b.GalleryImageProperties) -> Extra:
+    rec = p.recommended
+    return Extra(
+        description=p.description,
+        eula=p.eula,
+        privacy_statement_uri=p.privacyStatementUri,
+        release_note_uri=p.releaseNoteUri,
+        recommended=None
+        if rec is None
+        else Recommended(
+            v_cpus=None if rec.vCPUs is None else Range(rec.vCPUs.min, rec.vCPUs.max),
+            memory=None if rec.memory is None else Range(rec.memory.min, rec.memory.max),
+        ),
+        disallowed_disk_types=None
+        if p.disallowed is None or p.disallowed.diskTypes is None
+        else tuple(p.disallowed.diskTypes),
+        purchase_plan=None
+        if p.purchasePlan is None
+        else PurchasePlan(p.purchasePlan.name, p.purchasePlan.publisher, p.purchasePlan.product),
+        features=None
+        if p.features is None
+        else tuple(Feature(f.name, f.value, f.startsAtVersion) for f in p.features),
+        allow_update_image=p.allowUpdateImage,
+    )
 
 
-class GalleryImageCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    location: str | None = None
-    tags: dict[str, Any] | None = None
-    properties: GalleryImageProperties | None = None
-    id: str | None = None
-    name: str | None = None
-    type: str | None = None
-    systemData: dict[str, Any] | None = None
+def _identifier(p: b.GalleryImageProperties) -> Identifier | None:
+    i = p.identifier
+    return None if i is None else Identifier(i.publisher, i.offer, i.sku)
 
 
-class GalleryImagePatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    tags: dict[str, Any] | None = None
-    properties: GalleryImageProperties | None = None
-    id: str | None = None
-    name: str | None = None
-    type: str | None = None
+def to_spec(req: b.GalleryImageCreate) -> DefinitionSpec:
+    p = req.properties or b.GalleryImageProperties()
+    return DefinitionSpec(
+        location=req.location,
+        os_type=p.osType,
+        os_state=p.osState,
+        hyper_v_generation=p.hyperVGeneration,
+        architecture=p.architecture,
+        identifier=_identifier(p),
+        end_of_life_date=p.endOfLifeDate,
+        extra=_extra(p),
+        tags=req.tags,
+    )
+
+
+def to_patch(req: b.GalleryImagePatch) -> DefinitionPatch:
+    p = req.properties or b.GalleryImageProperties()
+    return DefinitionPatch(
+        os_type=p.osType,
+        os_state=p.osState,
+        hyper_v_generation=p.hyperVGeneration,
+        architecture=p.architecture,
+        identifier=_identifier(p),
+        end_of_life_date=p.endOfLifeDate,
+        extra=_extra(p),
+        tags=req.tags,
+    )
+
+
+def _extra_json(x: Extra) -> dict[str, Any]:
+    rec = x.recommended
+    out: dict[str, Any] = {
+        "description": x.description,
+        "eula": x.eula,
+        "privacyStatementUri": x.privacy_statement_uri,
+        "releaseNoteUri": x.release_note_uri,
+        "recommended": None
+        if rec is None
+        else {
+            k: {m: v for m, v in (("min", r.min), ("max", r.max)) if v is not None}
+            for k, r in (("vCPUs", rec.v_cpus), ("memory", rec.memory))
+            if r is not None
+        },
+        "disallowed": None
+        if x.disallowed_disk_types is None
+        else {"diskTypes": list(x.disallowed_disk_types)},
+        "purchasePlan": None
+        if x.purchase_plan is None
+        else {
+            k: v
+            for k, v in (
+                ("name", x.purchase_plan.name),
+                ("publisher", x.purchase_plan.publisher),
+                ("product", x.purchase_plan.product),
+            )
+            if v is not None
+        },
+        "features": None
+        if x.features is None
+        else [
+            {
+                k: v
+                for k, v in (
+                    ("name", f.name),
+                    ("value", f.value),
+                    ("startsAtVersion", f.starts_at_version),
+                )
+                if v is not None
+            }
+            for f in x.features
+        ],
+        "allowUpdateImage": x.allow_update_image,
+    }
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def to_properties(img: GalleryImage) -> dict[str, Any]:
+    """The wire ``properties`` object."""
+    props: dict[str, Any] = {
+        "osType": img.os_type,
+        "osState": img.os_state,
+        "hyperVGeneration": img.hyper_v_generation,
+        "architecture": img.architecture,
+        "identifier": {"publisher": img.publisher, "offer": img.offer, "sku": img.sku},
+        "provisioningState": img.provisioning_state,
+    }
+    if img.end_of_life_date:
+        props["endOfLifeDate"] = img.end_of_life_date
+    props.update(_extra_json(img.extra))
+    return props
 
 
 def public(img: GalleryImage) -> dict[str, Any]:
@@ -68,16 +161,12 @@ def public(img: GalleryImage) -> dict[str, Any]:
         "location": img.location,
         "tags": dict(img.tags),
         "systemData": dict(img.system_data),
-        "properties": gallery_images.to_properties(img),
+        "properties": to_properties(img),
     }
 
 
 def render(store: Store, rid: str) -> dict[str, Any]:
     return public(gallery_images.get_by_id(store, rid))
-
-
-def _props(p: GalleryImageProperties | None) -> dict[str, Any]:
-    return p.model_dump(exclude_none=True) if p is not None else {}
 
 
 @router.put(BASE + "/{name}")
@@ -90,17 +179,14 @@ def create_or_update(
     store: StoreDep,
     caller: CallerDep,
 ) -> Response:
-    req = parse(GalleryImageCreate, body)
     image, created = gallery_images.create_or_update(
         store,
         subscription_id=subscription_id,
         resource_group=resource_group,
         gallery=gallery,
         name=name,
-        location=req.location,
-        properties=_props(req.properties),
+        spec=to_spec(parse(b.GalleryImageCreate, body)),
         caller=caller.app_id,
-        tags=req.tags,
     )
     return JSONResponse(public(image), status_code=201 if created else 200)
 
@@ -115,25 +201,14 @@ def update(
     store: StoreDep,
     caller: CallerDep,
 ) -> dict[str, Any]:
-    req = parse(GalleryImagePatch, body)
-    current = gallery_images.get(
+    image = gallery_images.update(
         store,
         subscription_id=subscription_id,
         resource_group=resource_group,
         gallery=gallery,
         name=name,
-    )
-    merged = {**gallery_images.to_properties(current), **_props(req.properties)}
-    image, _ = gallery_images.create_or_update(
-        store,
-        subscription_id=subscription_id,
-        resource_group=resource_group,
-        gallery=gallery,
-        name=current.name,
-        location=current.location,
-        properties=merged,
+        patch=to_patch(parse(b.GalleryImagePatch, body)),
         caller=caller.app_id,
-        tags=req.tags if req.tags is not None else current.tags,
     )
     return public(image)
 

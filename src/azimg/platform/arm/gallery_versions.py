@@ -7,8 +7,8 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict
 
+from azimg.platform.arm import gallery_bodies as b
 from azimg.platform.arm.deps import (
     ARM_DEPENDENCIES,
     CallerDep,
@@ -21,10 +21,21 @@ from azimg.platform.arm.gallery_images import BASE as IMAGES
 from azimg.platform.arm.lro import FAMILY_GALLERY, accepted
 from azimg.platform.arm.models import parse
 from azimg.platform.arm.paging import page
-from azimg.platform.errors import InvalidParameter
+from azimg.platform.errors import InvalidParameter, NotImplementedFeature, UnsupportedProperty
 from azimg.platform.jobs import Jobs
-from azimg.platform.resources import gallery_versions
-from azimg.platform.resources.gallery_versions import GalleryImageVersion
+from azimg.platform.resources import gallery_versions, replication
+from azimg.platform.resources.common import enum_value
+from azimg.platform.resources.gallery_versions import (
+    DiskImageSpec,
+    GalleryImageVersion,
+    PublishingSpec,
+    SafetySpec,
+    StorageSpec,
+    TargetRegionSpec,
+    VersionPatch,
+    VersionSpec,
+)
+from azimg.platform.resources.gallery_versions.rules import HOST_CACHING, TargetRegion
 from azimg.platform.settings import Settings
 from azimg.platform.store import Store
 
@@ -33,38 +44,199 @@ BASE = IMAGES + "/{image}/versions"
 EXPANDS = ("replicationstatus", "uefisettings")
 
 
-class VersionProperties(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    publishingProfile: dict[str, Any] | None = None
-    storageProfile: dict[str, Any] | None = None
-    safetyProfile: dict[str, Any] | None = None
-    securityProfile: dict[str, Any] | None = None
-    restore: bool | None = None
-    imageMetadataProfiles: list[Any] | None = None
-    # read-only, tolerated when a client echoes a GET back
-    provisioningState: str | None = None
-    replicationStatus: dict[str, Any] | None = None
-    validationsProfile: dict[str, Any] | None = None
+def _disk_image(raw: b.OsDiskImage, *, lun: int | None, target: str) -> DiskImageSpec:
+    source = raw.source or b.DiskImageSource()
+    if source.uri or source.storageAccountId:
+        raise UnsupportedProperty(
+            "Disk image sources by storage blob URI are not supported by azimg; use a managed "
+            "disk or snapshot id.",
+            target=f"{target}.source.uri",
+        )
+    return DiskImageSpec(
+        lun=lun,
+        source_id=source.id,
+        host_caching=enum_value(
+            raw.hostCaching or "None", HOST_CACHING, target=f"{target}.hostCaching"
+        ),
+    )
 
 
-class VersionCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    location: str | None = None
-    tags: dict[str, Any] | None = None
-    properties: VersionProperties | None = None
-    id: str | None = None
-    name: str | None = None
-    type: str | None = None
-    systemData: dict[str, Any] | None = None
+def _storage(raw: b.StorageProfile | None) -> StorageSpec | None:
+    if raw is None:
+        return None
+    source = raw.source or b.VersionSource()
+    for unsupported in ("virtualMachineId", "communityGalleryImageId"):
+        if getattr(source, unsupported):
+            raise NotImplementedFeature(
+                f"storageProfile.source.{unsupported} is not implemented by azimg yet.",
+                target=f"storageProfile.source.{unsupported}",
+            )
+    data = []
+    for i, d in enumerate(raw.dataDiskImages or []):
+        target = f"storageProfile.dataDiskImages[{i}]"
+        if d.lun is None or d.lun < 0:
+            raise InvalidParameter(
+                f"Required parameter '{target}.lun' is missing (null).", target=f"{target}.lun"
+            )
+        data.append(_disk_image(d, lun=d.lun, target=target))
+    return StorageSpec(
+        source_id=source.id,
+        os_disk_image=(
+            _disk_image(raw.osDiskImage, lun=None, target="storageProfile.osDiskImage")
+            if raw.osDiskImage is not None
+            else None
+        ),
+        data_disk_images=tuple(data),
+    )
 
 
-class VersionPatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    tags: dict[str, Any] | None = None
-    properties: VersionProperties | None = None
-    id: str | None = None
-    name: str | None = None
-    type: str | None = None
+def _region(raw: b.TargetRegion, i: int) -> TargetRegionSpec:
+    target = f"publishingProfile.targetRegions[{i}]"
+    if raw.encryption is not None:
+        raise UnsupportedProperty(
+            "Disk encryption sets are not supported by azimg.", target=f"{target}.encryption"
+        )
+    if raw.additionalReplicaSets:
+        raise UnsupportedProperty(
+            "Additional replica sets are not supported by azimg.",
+            target=f"{target}.additionalReplicaSets",
+        )
+    return TargetRegionSpec(
+        name=raw.name,
+        regional_replica_count=raw.regionalReplicaCount,
+        storage_account_type=raw.storageAccountType,
+        exclude_from_latest=raw.excludeFromLatest,
+    )
+
+
+def _publishing(raw: b.PublishingProfile | None) -> PublishingSpec | None:
+    if raw is None:
+        return None
+    if raw.targetExtendedLocations:
+        raise UnsupportedProperty(
+            "Edge zones (targetExtendedLocations) are not supported by azimg.",
+            target="publishingProfile.targetExtendedLocations",
+        )
+    return PublishingSpec(
+        target_regions=(
+            tuple(_region(r, i) for i, r in enumerate(raw.targetRegions))
+            if raw.targetRegions is not None
+            else None
+        ),
+        replica_count=raw.replicaCount,
+        exclude_from_latest=raw.excludeFromLatest,
+        end_of_life_date=raw.endOfLifeDate,
+        storage_account_type=raw.storageAccountType,
+        storage_account_strategy=raw.storageAccountStrategy,
+        replication_mode=raw.replicationMode,
+    )
+
+
+def _safety(raw: b.SafetyProfile | None) -> SafetySpec | None:
+    if raw is None:
+        return None
+    return SafetySpec(
+        allow_deletion_of_replicated_locations=raw.allowDeletionOfReplicatedLocations,
+        block_deletion_before_end_of_life=raw.blockDeletionBeforeEndOfLife,
+    )
+
+
+def _refuse_unsupported(props: b.VersionProperties) -> None:
+    for name in ("securityProfile", "restore", "imageMetadataProfiles"):
+        if getattr(props, name):
+            raise UnsupportedProperty(
+                f"The property 'properties.{name}' is not supported by azimg.",
+                target=f"properties.{name}",
+            )
+
+
+def to_spec(req: b.VersionCreate) -> VersionSpec:
+    """A PUT body as the domain's command."""
+    props = req.properties or b.VersionProperties()
+    _refuse_unsupported(props)
+    return VersionSpec(
+        location=req.location,
+        storage=_storage(props.storageProfile),
+        publishing=_publishing(props.publishingProfile) or PublishingSpec(),
+        safety=_safety(props.safetyProfile) or SafetySpec(),
+        tags=req.tags,
+    )
+
+
+def to_patch(req: b.VersionPatch) -> VersionPatch:
+    """A PATCH body as the domain's command: what is absent stays as it is."""
+    props = req.properties or b.VersionProperties()
+    _refuse_unsupported(props)
+    return VersionPatch(
+        storage=_storage(props.storageProfile),
+        publishing=_publishing(props.publishingProfile),
+        safety=_safety(props.safetyProfile),
+        tags=req.tags,
+    )
+
+
+# --- responses -----------------------------------------------------------------------------
+
+
+def _region_json(t: TargetRegion) -> dict[str, Any]:
+    return {
+        "name": t.name,
+        "regionalReplicaCount": t.regional_replica_count,
+        "storageAccountType": t.storage_account_type,
+        "excludeFromLatest": t.exclude_from_latest,
+    }
+
+
+def to_properties(v: GalleryImageVersion, *, expand_replication: bool = False) -> dict[str, Any]:
+    """The wire ``properties`` object."""
+    os_disk = v.os_disk
+    storage: dict[str, Any] = {
+        "osDiskImage": {"sizeInGB": os_disk.size_in_gb, "hostCaching": os_disk.host_caching},
+        "dataDiskImages": [
+            {"lun": d.lun, "sizeInGB": d.size_in_gb, "hostCaching": d.host_caching}
+            | ({"source": {"id": d.source_id}} if d.source_id else {})
+            for d in v.data_disks
+        ],
+    }
+    if v.source_id:
+        storage["source"] = {"id": v.source_id}
+    elif os_disk.source_id:
+        storage["osDiskImage"]["source"] = {"id": os_disk.source_id}
+    publishing: dict[str, Any] = {
+        "targetRegions": [_region_json(t) for t in v.target_regions],
+        "replicaCount": v.replica_count,
+        "excludeFromLatest": v.exclude_from_latest,
+        "publishedDate": v.published_date,
+        "storageAccountType": v.storage_account_type,
+        "replicationMode": v.replication_mode,
+    }
+    if v.end_of_life_date:
+        publishing["endOfLifeDate"] = v.end_of_life_date
+    props: dict[str, Any] = {
+        "publishingProfile": publishing,
+        "storageProfile": storage,
+        "safetyProfile": {
+            "allowDeletionOfReplicatedLocations": v.allow_deletion_of_replicated_locations,
+            "blockDeletionBeforeEndOfLife": v.block_deletion_before_end_of_life,
+            "reportedForPolicyViolation": False,
+        },
+        "provisioningState": v.provisioning_state,
+    }
+    if expand_replication:
+        status = v.status
+        props["replicationStatus"] = {
+            "aggregatedState": replication.aggregate(status).value,
+            "summary": [
+                {
+                    "region": gallery_versions.display_region(v, s.region),
+                    "state": s.state.value,
+                    "progress": s.progress,
+                }
+                | ({"details": s.details} if s.details else {})
+                for s in status
+            ],
+        }
+    return props
 
 
 def public(v: GalleryImageVersion, *, expand_replication: bool = False) -> dict[str, Any]:
@@ -75,7 +247,7 @@ def public(v: GalleryImageVersion, *, expand_replication: bool = False) -> dict[
         "location": v.location,
         "tags": dict(v.tags),
         "systemData": dict(v.system_data),
-        "properties": gallery_versions.to_properties(v, expand_replication=expand_replication),
+        "properties": to_properties(v, expand_replication=expand_replication),
     }
 
 
@@ -103,10 +275,6 @@ def _expand(request: Request) -> bool:
     return raw.lower() == "replicationstatus"
 
 
-def _props(p: VersionProperties | None) -> dict[str, Any]:
-    return p.model_dump(exclude_none=True) if p is not None else {}
-
-
 def _replicate(jobs: Jobs, settings: Settings, version: GalleryImageVersion) -> Any:
     return jobs.submit(
         gallery_versions.JOB_REPLICATE,
@@ -131,7 +299,7 @@ def create_or_update(
     settings: SettingsDep,
     caller: CallerDep,
 ) -> Response:
-    req = parse(VersionCreate, body)
+    spec = to_spec(parse(b.VersionCreate, body))
     version, created = gallery_versions.create_or_update(
         store,
         subscription_id=subscription_id,
@@ -139,10 +307,8 @@ def create_or_update(
         gallery=gallery,
         image=image,
         name=name,
-        location=req.location,
-        properties=_props(req.properties),
+        spec=spec,
         caller=caller.app_id,
-        tags=req.tags,
     )
     status = 201 if created else 200
     if version.provisioning_state == "Succeeded":
@@ -165,7 +331,7 @@ def update(
     caller: CallerDep,
 ) -> Response:
     """200 only (the SDK accepts nothing else); with ``Updating`` it polls the resource."""
-    req = parse(VersionPatch, body)
+    patch = to_patch(parse(b.VersionPatch, body))
     version = gallery_versions.update(
         store,
         subscription_id=subscription_id,
@@ -173,9 +339,8 @@ def update(
         gallery=gallery,
         image=image,
         name=name,
-        properties=_props(req.properties),
+        patch=patch,
         caller=caller.app_id,
-        tags=req.tags,
     )
     if version.provisioning_state != "Succeeded":
         _replicate(jobs, settings, version)

@@ -7,15 +7,20 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict
 
 from azimg.platform.arm.deps import ARM_DEPENDENCIES, CallerDep, JobsDep, JsonBody, StoreDep
+from azimg.platform.arm.gallery_bodies import Body, Bool, Envelope, Int, PatchEnvelope, Str
 from azimg.platform.arm.lro import FAMILY_CRP, accepted
 from azimg.platform.arm.models import parse
 from azimg.platform.arm.paging import page
+from azimg.platform.errors import (
+    NotImplementedFeature,
+    PropertyChangeNotAllowed,
+    UnsupportedProperty,
+)
 from azimg.platform.resources import images
 from azimg.platform.resources.common import check_subscription
-from azimg.platform.resources.images import Image
+from azimg.platform.resources.images import Image, ImageSpec, OsDiskSpec
 from azimg.platform.store import Store
 
 router = APIRouter(dependencies=ARM_DEPENDENCIES, tags=["images"])
@@ -25,51 +30,95 @@ RG_BASE = (
 )
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class SubResource(Body):
+    id: Str | None = None
 
 
-class SubResource(_Strict):
-    id: str | None = None
+class ImageDisk(Body):
+    """What ``ImageOSDisk`` and ``ImageDataDisk`` share."""
 
-
-class ImageOSDisk(_Strict):
-    osType: str | None = None
-    osState: str | None = None
     snapshot: SubResource | None = None
     managedDisk: SubResource | None = None
-    blobUri: str | None = None
-    caching: str | None = None
-    diskSizeGB: int | None = None
-    storageAccountType: str | None = None
+    blobUri: Str | None = None
+    caching: Str | None = None
+    diskSizeGB: Int | None = None
+    storageAccountType: Str | None = None
     diskEncryptionSet: SubResource | None = None
 
 
-class ImageStorageProfile(_Strict):
+class ImageOSDisk(ImageDisk):
+    osType: Str | None = None
+    osState: Str | None = None
+
+
+class ImageDataDisk(ImageDisk):
+    lun: Int | None = None
+
+
+class ImageStorageProfile(Body):
     osDisk: ImageOSDisk | None = None
-    dataDisks: list[dict[str, Any]] | None = None
-    zoneResilient: bool | None = None
+    dataDisks: list[ImageDataDisk] | None = None
+    zoneResilient: Bool | None = None
 
 
-class ImageProperties(_Strict):
+class ExtendedLocation(Body):
+    name: Str | None = None
+    type: Str | None = None
+
+
+class ImageProperties(Body):
     sourceVirtualMachine: SubResource | None = None
     storageProfile: ImageStorageProfile | None = None
-    hyperVGeneration: str | None = None
-    provisioningState: str | None = None  # read-only
+    hyperVGeneration: Str | None = None
+    provisioningState: Str | None = None  # read-only
 
 
-class ImageCreate(_Strict):
-    location: str | None = None
-    tags: dict[str, Any] | None = None
+class ImageCreate(Envelope):
     properties: ImageProperties | None = None
-    id: str | None = None
-    name: str | None = None
-    type: str | None = None
+    extendedLocation: ExtendedLocation | None = None
 
 
-class ImagePatch(_Strict):
-    tags: dict[str, Any] | None = None
+class ImagePatch(PatchEnvelope):
     properties: ImageProperties | None = None
+
+
+def to_spec(req: ImageCreate) -> ImageSpec:
+    """A PUT body as the domain's command; what azimg does not implement is refused here."""
+    if req.extendedLocation is not None:
+        raise UnsupportedProperty(
+            "Edge zones (extendedLocation) are not supported by azimg.", target="extendedLocation"
+        )
+    props = req.properties or ImageProperties()
+    profile = props.storageProfile or ImageStorageProfile()
+    if profile.dataDisks:
+        raise NotImplementedFeature(
+            "Managed images with data disks are not implemented by azimg.",
+            target="properties.storageProfile.dataDisks",
+        )
+    os_disk = profile.osDisk or ImageOSDisk()
+    if os_disk.diskEncryptionSet is not None:
+        raise UnsupportedProperty(
+            "Disk encryption sets are not supported by azimg.",
+            target="properties.storageProfile.osDisk.diskEncryptionSet",
+        )
+    return ImageSpec(
+        location=req.location,
+        os_disk=OsDiskSpec(
+            os_type=os_disk.osType,
+            os_state=os_disk.osState,
+            managed_disk_id=os_disk.managedDisk.id if os_disk.managedDisk else None,
+            snapshot_id=os_disk.snapshot.id if os_disk.snapshot else None,
+            blob_uri=os_disk.blobUri,
+            caching=os_disk.caching,
+            storage_account_type=os_disk.storageAccountType,
+        ),
+        source_virtual_machine_id=(
+            props.sourceVirtualMachine.id if props.sourceVirtualMachine else None
+        ),
+        hyper_v_generation=props.hyperVGeneration,
+        zone_resilient=profile.zoneResilient,
+        tags=req.tags,
+    )
 
 
 def public(img: Image) -> dict[str, Any]:
@@ -105,10 +154,6 @@ def render(store: Store, rid: str) -> dict[str, Any]:
     return public(images.get_by_id(store, rid))
 
 
-def _props(model: ImageProperties | None) -> dict[str, Any]:
-    return model.model_dump(exclude_none=True) if model else {}
-
-
 @router.put(RG_BASE + "/{name}")
 def create_or_update(
     subscription_id: str,
@@ -120,16 +165,13 @@ def create_or_update(
     jobs: JobsDep,
     caller: CallerDep,
 ) -> Response:
-    req = parse(ImageCreate, body)
     img, created = images.create_or_update(
         store,
         subscription_id=subscription_id,
         resource_group=resource_group,
         name=name,
-        location=req.location,
-        properties=_props(req.properties),
+        spec=to_spec(parse(ImageCreate, body)),
         app_id=caller.app_id,
-        tags=req.tags,
     )
     if not created:
         return JSONResponse(public(img))
@@ -153,24 +195,17 @@ def update(
     caller: CallerDep,
 ) -> dict[str, Any]:
     req = parse(ImagePatch, body)
-    current = images.get(
-        store, subscription_id=subscription_id, resource_group=resource_group, name=name
-    )
     if req.properties and req.properties.model_dump(exclude_none=True):
-        from azimg.platform.errors import PropertyChangeNotAllowed
-
         raise PropertyChangeNotAllowed(
             "Only tags can be changed on a managed image.", target="properties"
         )
-    img, _ = images.create_or_update(
+    img = images.update(
         store,
         subscription_id=subscription_id,
         resource_group=resource_group,
         name=name,
-        location=current.location,
-        properties={},
+        tags=req.tags,
         app_id=caller.app_id,
-        tags=req.tags if req.tags is not None else dict(current.tags),
     )
     return public(img)
 

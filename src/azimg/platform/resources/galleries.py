@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
 
 from azimg.platform.errors import (
     CannotDeleteResource,
@@ -138,23 +137,39 @@ def require_parent(store: Store, parent_id: str, parent_type: str, label: str) -
     )
 
 
-def _permissions(sharing_profile: Any) -> str:
-    if sharing_profile is None:
+@dataclass(frozen=True)
+class SharingSpec:
+    """``sharingProfile`` as given; ``groups`` is read-only (changed by POST /share)."""
+
+    permissions: str | None = None
+    groups_given: bool = False
+
+
+@dataclass(frozen=True)
+class GallerySpec:
+    """A PUT or PATCH of a gallery (None = not given)."""
+
+    location: str | None = None
+    description: str | None = None
+    sharing: SharingSpec | None = None
+    soft_delete_enabled: bool | None = None
+    tags: Mapping[str, str] | None = None
+
+
+def _permissions(sharing: SharingSpec | None) -> str:
+    if sharing is None:
         return "Private"
-    if not isinstance(sharing_profile, Mapping):
-        raise InvalidParameter(
-            "The value of parameter sharingProfile is invalid.", target="sharingProfile"
-        )
-    if sharing_profile.get("groups"):
+    if sharing.groups_given:
         raise InvalidParameter(
             "sharingProfile.groups is read-only; change it with POST .../share.",
             target="sharingProfile.groups",
         )
-    raw = sharing_profile.get("permissions")
     return (
         "Private"
-        if raw is None
-        else enum_value(raw, SHARING_PERMISSIONS, target="sharingProfile.permissions")
+        if sharing.permissions is None
+        else enum_value(
+            sharing.permissions, SHARING_PERMISSIONS, target="sharingProfile.permissions"
+        )
     )
 
 
@@ -164,30 +179,22 @@ def create_or_update(
     subscription_id: str,
     resource_group: str,
     name: str,
-    location: Any,
+    spec: GallerySpec,
     caller: str,
-    tags: Any = None,
-    description: Any = None,
-    sharing_profile: Any = None,
-    soft_delete_policy: Any = None,
 ) -> tuple[Gallery, bool]:
     """The gallery and whether it was created (201) rather than updated (200)."""
     require_resource_group(store, subscription_id, resource_group)
     check_gallery_name(name)
-    region = check_location(store, location, rtype=GALLERY_TYPE)
-    clean_tags = check_tags(tags)
-    if description is not None and not isinstance(description, str):
-        raise InvalidParameter(
-            "The value of parameter description is invalid.", target="description"
-        )
-    permissions = _permissions(sharing_profile)
+    region = check_location(store, spec.location, rtype=GALLERY_TYPE)
+    clean_tags = check_tags(spec.tags)
+    permissions = _permissions(spec.sharing)
     if permissions != "Private":
         raise NotImplementedFeature(
             f"Gallery sharing ({permissions}) is not implemented by azimg yet; galleries are "
             "Private.",
             target="sharingProfile.permissions",
         )
-    if isinstance(soft_delete_policy, Mapping) and soft_delete_policy.get("isSoftDeleteEnabled"):
+    if spec.soft_delete_enabled:
         raise NotImplementedFeature(
             "Soft delete of gallery artifacts is not implemented by azimg.",
             target="softDeletePolicy.isSoftDeleteEnabled",
@@ -204,7 +211,7 @@ def create_or_update(
                 "resource name.",
                 target="location",
             )
-        if sharing_profile is not None and permissions != current.sharing_permissions:
+        if spec.sharing is not None and permissions != current.sharing_permissions:
             raise PropertyChangeNotAllowed(
                 "Changing property 'gallery.properties.sharingProfile.permissions' is not allowed.",
                 target="sharingProfile.permissions",
@@ -213,8 +220,8 @@ def create_or_update(
             id=current.id,
             name=current.name,
             location=current.location,
-            tags=clean_tags if tags is not None else current.tags,
-            description=description if description is not None else current.description,
+            tags=clean_tags if spec.tags is not None else current.tags,
+            description=spec.description if spec.description is not None else current.description,
             unique_name=current.unique_name,
             sharing_permissions=current.sharing_permissions,
             system_data=system_data(caller, current.system_data.get("createdAt")),
@@ -232,7 +239,7 @@ def create_or_update(
         name=name,
         location=region,
         tags=clean_tags,
-        description=description,
+        description=spec.description,
         unique_name=unique_name(subscription_id, name),
         sharing_permissions=permissions,
         system_data=system_data(caller),
@@ -246,11 +253,8 @@ def update(
     subscription_id: str,
     resource_group: str,
     name: str,
+    patch: GallerySpec,
     caller: str,
-    tags: Any = None,
-    description: Any = None,
-    sharing_profile: Any = None,
-    soft_delete_policy: Any = None,
 ) -> Gallery:
     """PATCH: only what is given changes."""
     current = get(store, subscription_id=subscription_id, resource_group=resource_group, name=name)
@@ -259,12 +263,12 @@ def update(
         subscription_id=subscription_id,
         resource_group=resource_group,
         name=name,
-        location=current.location,
+        spec=replace(
+            patch,
+            location=current.location,
+            tags=patch.tags if patch.tags is not None else current.tags,
+        ),
         caller=caller,
-        tags=tags if tags is not None else current.tags,
-        description=description,
-        sharing_profile=sharing_profile,
-        soft_delete_policy=soft_delete_policy,
     )
     return gallery
 

@@ -3,14 +3,15 @@
 A definition fixes what every version under it must be: OS type, OS state, Hyper-V generation,
 architecture and the (publisher, offer, sku) identifier, which is unique inside its gallery.
 Those are immutable; everything else (description, EOL date, recommendations, features with
-``allowUpdateImage``…) is stored and echoed as given.
+``allowUpdateImage``…) is stored and echoed as given. Requests arrive as typed commands
+(``DefinitionSpec`` for PUT, ``DefinitionPatch`` for PATCH); the router renders responses.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -40,18 +41,84 @@ ARCHITECTURES = ("x64", "Arm64")
 _NAME = re.compile(r"^[^_\W][\w\-._]{0,79}(?<![-.])$")
 _IDENTIFIER = re.compile(r"^[A-Za-z0-9._-]+$")
 _IDENTIFIER_LIMITS = {"publisher": 128, "offer": 64, "sku": 64}
-#: Properties echoed as given (no rule of ours depends on them).
-PASSTHROUGH = (
-    "description",
-    "eula",
-    "privacyStatementUri",
-    "releaseNoteUri",
-    "recommended",
-    "disallowed",
-    "purchasePlan",
-    "features",
-    "allowUpdateImage",
-)
+
+
+@dataclass(frozen=True)
+class Identifier:
+    publisher: str | None = None
+    offer: str | None = None
+    sku: str | None = None
+
+
+@dataclass(frozen=True)
+class Range:
+    min: int | None = None
+    max: int | None = None
+
+
+@dataclass(frozen=True)
+class Recommended:
+    v_cpus: Range | None = None
+    memory: Range | None = None
+
+
+@dataclass(frozen=True)
+class PurchasePlan:
+    name: str | None = None
+    publisher: str | None = None
+    product: str | None = None
+
+
+@dataclass(frozen=True)
+class Feature:
+    name: str | None = None
+    value: str | None = None
+    starts_at_version: str | None = None
+
+
+@dataclass(frozen=True)
+class Extra:
+    """What a definition stores and echoes as given: no rule of ours reads it, but
+    ``features`` may change only with ``allowUpdateImage``."""
+
+    description: str | None = None
+    eula: str | None = None
+    privacy_statement_uri: str | None = None
+    release_note_uri: str | None = None
+    recommended: Recommended | None = None
+    disallowed_disk_types: tuple[str, ...] | None = None
+    purchase_plan: PurchasePlan | None = None
+    features: tuple[Feature, ...] | None = None
+    allow_update_image: bool | None = None
+
+
+@dataclass(frozen=True)
+class DefinitionSpec:
+    """A PUT: the definition as the client wants it (None = not given)."""
+
+    location: str | None
+    os_type: str | None = None
+    os_state: str | None = None
+    hyper_v_generation: str | None = None
+    architecture: str | None = None
+    identifier: Identifier | None = None
+    end_of_life_date: str | None = None
+    extra: Extra = field(default_factory=Extra)
+    tags: Mapping[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class DefinitionPatch:
+    """A PATCH: the given properties replace the definition's, the rest stays."""
+
+    os_type: str | None = None
+    os_state: str | None = None
+    hyper_v_generation: str | None = None
+    architecture: str | None = None
+    identifier: Identifier | None = None
+    end_of_life_date: str | None = None
+    extra: Extra = field(default_factory=Extra)
+    tags: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -67,7 +134,7 @@ class GalleryImage:
     offer: str
     sku: str
     end_of_life_date: str | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict)  # PASSTHROUGH properties
+    extra: Extra = field(default_factory=Extra)
     tags: Mapping[str, str] = field(default_factory=dict)
     provisioning_state: str = "Succeeded"
     system_data: Mapping[str, str] = field(default_factory=dict)
@@ -82,18 +149,18 @@ def check_image_name(name: str) -> None:
         )
 
 
-def check_identifier(identifier: Any) -> tuple[str, str, str]:
+def check_identifier(identifier: Identifier | None) -> tuple[str, str, str]:
     """(publisher, offer, sku): letters, digits, ``-._``, not ending in ``.``, bounded."""
-    if not isinstance(identifier, Mapping):
+    if identifier is None:
         raise InvalidParameter(
             "Required parameter 'galleryImage.properties.identifier' is missing (null).",
             target="properties.identifier",
         )
     out = []
     for part, limit in _IDENTIFIER_LIMITS.items():
-        value = identifier.get(part)
+        value = getattr(identifier, part)
         if (
-            not isinstance(value, str)
+            value is None
             or not _IDENTIFIER.match(value)
             or value.endswith(".")
             or len(value) > limit
@@ -132,23 +199,40 @@ def check_end_of_life(value: Any, *, now: datetime) -> str | None:
     return when.strftime("%Y-%m-%dT%H:%M:%S+00:00")
 
 
-def check_recommended(recommended: Any) -> None:
+def check_recommended(recommended: Recommended | None) -> None:
     """``recommended.{vCPUs,memory}``: min must not exceed max."""
     if recommended is None:
         return
-    if not isinstance(recommended, Mapping):
-        raise InvalidParameter(
-            "The value of parameter recommended is invalid.", target="properties.recommended"
-        )
-    for resource in ("vCPUs", "memory"):
-        bounds = recommended.get(resource) or {}
-        lo, hi = bounds.get("min"), bounds.get("max")
-        if isinstance(lo, int) and isinstance(hi, int) and lo > hi:
+    for resource, bounds in (("vCPUs", recommended.v_cpus), ("memory", recommended.memory)):
+        if bounds is None:
+            continue
+        lo, hi = bounds.min, bounds.max
+        if lo is not None and hi is not None and lo > hi:
             raise InvalidParameter(
                 f"The minimum value of {resource} must not be greater than the maximum value "
                 f"of {resource}.",
                 target=f"properties.recommended.{resource}",
             )
+
+
+def _extra_from_json(raw: Mapping[str, Any]) -> Extra:
+    """``Extra`` back from ``asdict`` (nested dataclasses are dicts, tuples are lists)."""
+
+    def obj(cls: Any, value: Any) -> Any:
+        return None if value is None else cls(**value)
+
+    rec = raw.get("recommended")
+    features = raw.get("features")
+    disk_types = raw.get("disallowed_disk_types")
+    return replace(
+        Extra(**{f.name: raw.get(f.name) for f in fields(Extra)}),
+        recommended=None
+        if rec is None
+        else Recommended(v_cpus=obj(Range, rec["v_cpus"]), memory=obj(Range, rec["memory"])),
+        disallowed_disk_types=None if disk_types is None else tuple(disk_types),
+        purchase_plan=obj(PurchasePlan, raw.get("purchase_plan")),
+        features=None if features is None else tuple(Feature(**f) for f in features),
+    )
 
 
 def _from_doc(doc: Document) -> GalleryImage:
@@ -165,7 +249,7 @@ def _from_doc(doc: Document) -> GalleryImage:
         offer=b["offer"],
         sku=b["sku"],
         end_of_life_date=b.get("endOfLifeDate"),
-        extra=b.get("extra", {}),
+        extra=_extra_from_json(b.get("extra") or {}),
         tags=b.get("tags", {}),
         provisioning_state=b.get("provisioningState", "Succeeded"),
         system_data=b.get("systemData", {}),
@@ -189,7 +273,7 @@ def _save(store: Store, img: GalleryImage) -> GalleryImage:
                 "offer": img.offer,
                 "sku": img.sku,
                 "endOfLifeDate": img.end_of_life_date,
-                "extra": dict(img.extra),
+                "extra": asdict(img.extra),
                 "tags": dict(img.tags),
                 "provisioningState": img.provisioning_state,
                 "systemData": dict(img.system_data),
@@ -228,31 +312,29 @@ def create_or_update(
     resource_group: str,
     gallery: str,
     name: str,
-    location: Any,
-    properties: Mapping[str, Any],
+    spec: DefinitionSpec,
     caller: str,
-    tags: Any = None,
     now: datetime | None = None,
 ) -> tuple[GalleryImage, bool]:
     """The definition and whether it was created (201) rather than updated (200)."""
     now = now or datetime.now(UTC)
     parent = _gallery(store, subscription_id, resource_group, gallery)
     check_image_name(name)
-    region = check_location(store, location, rtype=IMAGE_TYPE)
-    clean_tags = check_tags(tags)
-    os_type = enum_value(properties.get("osType"), OS_TYPES, target="properties.osType")
-    os_state = enum_value(properties.get("osState"), OS_STATES, target="properties.osState")
+    region = check_location(store, spec.location, rtype=IMAGE_TYPE)
+    clean_tags = check_tags(spec.tags)
+    os_type = enum_value(spec.os_type, OS_TYPES, target="properties.osType")
+    os_state = enum_value(spec.os_state, OS_STATES, target="properties.osState")
     generation = enum_value(
-        properties.get("hyperVGeneration") or "V1",
+        spec.hyper_v_generation or "V1",
         HYPER_V_GENERATIONS,
         target="properties.hyperVGeneration",
     )
     architecture = enum_value(
-        properties.get("architecture") or "x64", ARCHITECTURES, target="properties.architecture"
+        spec.architecture or "x64", ARCHITECTURES, target="properties.architecture"
     )
-    publisher, offer, sku = check_identifier(properties.get("identifier"))
-    check_recommended(properties.get("recommended"))
-    extra = {k: properties[k] for k in PASSTHROUGH if properties.get(k) is not None}
+    publisher, offer, sku = check_identifier(spec.identifier)
+    extra = spec.extra
+    check_recommended(extra.recommended)
     rid = image_id(subscription_id, resource_group, gallery, name)
     doc = store.meta.get(rid)
     current = _from_doc(doc) if doc is not None and doc.type == IMAGE_TYPE else None
@@ -279,9 +361,12 @@ def create_or_update(
                     f"Changing property 'galleryImage.properties.{prop}' is not allowed.",
                     target=f"properties.{prop}",
                 )
-        if extra.get("features") != current.extra.get("features") and not extra.get(
-            "allowUpdateImage", current.extra.get("allowUpdateImage")
-        ):
+        allow_update = (
+            extra.allow_update_image
+            if extra.allow_update_image is not None
+            else current.extra.allow_update_image
+        )
+        if extra.features != current.extra.features and not allow_update:
             raise PropertyChangeNotAllowed(
                 "Changing property 'galleryImage.properties.features' is not allowed unless "
                 "'allowUpdateImage' is true.",
@@ -301,7 +386,7 @@ def create_or_update(
                     "offer, sku combination.",
                     target="properties.identifier",
                 )
-    eol = properties.get("endOfLifeDate")
+    eol = spec.end_of_life_date
     if current is not None and eol == current.end_of_life_date:
         end_of_life = current.end_of_life_date  # unchanged: not re-checked against "now"
     else:
@@ -325,6 +410,54 @@ def create_or_update(
     return _save(store, image), current is None
 
 
+def update(
+    store: Store,
+    *,
+    subscription_id: str,
+    resource_group: str,
+    gallery: str,
+    name: str,
+    patch: DefinitionPatch,
+    caller: str,
+) -> GalleryImage:
+    """PATCH: each property given replaces the definition's; the others stay."""
+    current = get(
+        store, subscription_id=subscription_id, resource_group=resource_group, gallery=gallery,
+        name=name,
+    )  # fmt: skip
+    given = patch.extra
+    extra = Extra(
+        **{
+            f.name: getattr(given, f.name)
+            if getattr(given, f.name) is not None
+            else getattr(current.extra, f.name)
+            for f in fields(Extra)
+        }
+    )
+    spec = DefinitionSpec(
+        location=current.location,
+        os_type=patch.os_type or current.os_type,
+        os_state=patch.os_state or current.os_state,
+        hyper_v_generation=patch.hyper_v_generation or current.hyper_v_generation,
+        architecture=patch.architecture or current.architecture,
+        identifier=patch.identifier
+        or Identifier(publisher=current.publisher, offer=current.offer, sku=current.sku),
+        end_of_life_date=patch.end_of_life_date or current.end_of_life_date,
+        extra=extra,
+        tags=patch.tags if patch.tags is not None else current.tags,
+    )
+    image, _ = create_or_update(
+        store,
+        subscription_id=subscription_id,
+        resource_group=resource_group,
+        gallery=gallery,
+        name=current.name,
+        spec=spec,
+        caller=caller,
+    )
+    return image
+
+
 def list_by_gallery(
     store: Store, *, subscription_id: str, resource_group: str, gallery: str
 ) -> list[GalleryImage]:
@@ -343,19 +476,3 @@ def delete(
         return
     galleries.check_no_children(store, rid)
     store.meta.delete(rid)
-
-
-def to_properties(img: GalleryImage) -> dict[str, Any]:
-    """The wire ``properties`` object (shared by the router and the version checks)."""
-    props: dict[str, Any] = {
-        "osType": img.os_type,
-        "osState": img.os_state,
-        "hyperVGeneration": img.hyper_v_generation,
-        "architecture": img.architecture,
-        "identifier": {"publisher": img.publisher, "offer": img.offer, "sku": img.sku},
-        "provisioningState": img.provisioning_state,
-    }
-    if img.end_of_life_date:
-        props["endOfLifeDate"] = img.end_of_life_date
-    props.update(img.extra)
-    return props

@@ -58,6 +58,31 @@ class ImageSource:
 
 
 @dataclass(frozen=True)
+class OsDiskSpec:
+    """``storageProfile.osDisk`` as given (None = not given)."""
+
+    os_type: str | None = None
+    os_state: str | None = None
+    managed_disk_id: str | None = None
+    snapshot_id: str | None = None
+    blob_uri: str | None = None
+    caching: str | None = None
+    storage_account_type: str | None = None
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """A PUT of a managed image."""
+
+    location: str | None
+    os_disk: OsDiskSpec = field(default_factory=OsDiskSpec)
+    source_virtual_machine_id: str | None = None
+    hyper_v_generation: str | None = None
+    zone_resilient: bool | None = None
+    tags: Mapping[str, str] | None = None
+
+
+@dataclass(frozen=True)
 class Image:
     id: str
     name: str
@@ -178,31 +203,23 @@ def create_or_update(
     subscription_id: str,
     resource_group: str,
     name: str,
-    location: Any,
-    properties: Mapping[str, Any],
+    spec: ImageSpec,
     app_id: str,
-    tags: Any = None,
 ) -> tuple[Image, bool]:
     """The image as stored and whether it is new (a new image still needs ``JOB_COPY``)."""
     require_resource_group(store, subscription_id, resource_group)
     check_name(name, kind="image")
-    region = check_location(store, location, rtype=TYPE)
-    clean_tags = check_tags(tags)
+    region = check_location(store, spec.location, rtype=TYPE)
+    clean_tags = check_tags(spec.tags)
     rid = resource_id(subscription_id, resource_group, TYPE, name)
-    profile = dict(properties.get("storageProfile") or {})
-    os_disk = dict(profile.get("osDisk") or {})
-    vm = (properties.get("sourceVirtualMachine") or {}).get("id")
-    if profile.get("dataDisks"):
-        raise NotImplementedFeature(
-            "Managed images with data disks are not implemented by azimg.",
-            target="properties.storageProfile.dataDisks",
-        )
+    os_disk = spec.os_disk
+    vm = spec.source_virtual_machine_id
     sources = {
         k: v
         for k, v in {
-            "managedDisk": (os_disk.get("managedDisk") or {}).get("id"),
-            "snapshot": (os_disk.get("snapshot") or {}).get("id"),
-            "blobUri": os_disk.get("blobUri"),
+            "managedDisk": os_disk.managed_disk_id,
+            "snapshot": os_disk.snapshot_id,
+            "blobUri": os_disk.blob_uri,
         }.items()
         if v
     }
@@ -224,7 +241,7 @@ def create_or_update(
             )
         updated = replace(
             current,
-            tags=clean_tags if tags is not None else current.tags,
+            tags=clean_tags if spec.tags is not None else current.tags,
             system_data=system_data(app_id, current.system_data.get("createdAt")),
         )
         return _save(store, updated), False
@@ -235,8 +252,8 @@ def create_or_update(
             "storageProfile.osDisk.managedDisk, .snapshot, .blobUri.",
             target="properties.storageProfile.osDisk",
         )
-    os_state_raw = os_disk.get("osState")
-    os_type_raw = os_disk.get("osType")
+    os_state_raw = os_disk.os_state
+    os_type_raw = os_disk.os_type
     if not vm:
         if os_type_raw is None:
             raise InvalidParameter(
@@ -297,7 +314,7 @@ def create_or_update(
             "Required parameter 'osDisk.osType' is missing (null).",
             target="properties.storageProfile.osDisk.osType",
         )
-    gen_raw = properties.get("hyperVGeneration")
+    gen_raw = spec.hyper_v_generation
     generation = (
         enum_value(gen_raw, disks.GENERATIONS, target="properties.hyperVGeneration")
         if gen_raw
@@ -309,7 +326,7 @@ def create_or_update(
             f"'{src.hyper_v_generation}'.",
             target="properties.hyperVGeneration",
         )
-    caching = os_disk.get("caching")
+    caching = os_disk.caching
     img = Image(
         id=rid,
         name=name,
@@ -327,8 +344,8 @@ def create_or_update(
         caching=enum_value(caching, CACHING, target="properties.storageProfile.osDisk.caching")
         if caching
         else None,
-        storage_account_type=os_disk.get("storageAccountType"),
-        zone_resilient=bool(profile.get("zoneResilient", False)),
+        storage_account_type=os_disk.storage_account_type,
+        zone_resilient=bool(spec.zone_resilient),
     )
     _save(store, img)
     return img, True
@@ -374,6 +391,28 @@ def fail_copy(store: Store, op: Operation, error: Mapping[str, Any]) -> None:
 
 def job_specs() -> dict[str, JobSpec]:
     return {JOB_COPY: JobSpec(run=run_copy, on_fail=fail_copy, resumable=True)}
+
+
+def update(
+    store: Store,
+    *,
+    subscription_id: str,
+    resource_group: str,
+    name: str,
+    tags: Mapping[str, str] | None,
+    app_id: str,
+) -> Image:
+    """PATCH: only tags change on a managed image."""
+    current = get(store, subscription_id=subscription_id, resource_group=resource_group, name=name)
+    image, _ = create_or_update(
+        store,
+        subscription_id=subscription_id,
+        resource_group=resource_group,
+        name=name,
+        spec=ImageSpec(location=current.location, tags=tags if tags is not None else current.tags),
+        app_id=app_id,
+    )
+    return image
 
 
 def delete(store: Store, *, subscription_id: str, resource_group: str, name: str) -> bool:

@@ -1,0 +1,78 @@
+"""Gallery image versions (``Microsoft.Compute/galleries/images/versions``).
+
+One module per reason to change:
+
+- ``commands``  the typed requests (PUT, PATCH) the router builds from a body
+- ``rules``     pure rules: names, target regions, source shape and match, latest, deletion
+- ``model``     the resource dataclass, its stored document, reads and ``latest``
+- ``sources``   where a new version's bytes come from (disks, snapshots, images, versions, VMs)
+- ``service``   create or update, PATCH, delete
+- ``runner``    the replication run and the delete job (threads, progress, ETag writes)
+- ``serving``   a version as the source of a disk or VM (the Completed replica in a region)
+
+Replication's state machine is ``resources/replication.py``.
+"""
+
+from azimg.platform.resources.gallery_versions.commands import (
+    DiskImageSpec,
+    PublishingSpec,
+    SafetySpec,
+    StorageSpec,
+    TargetRegionSpec,
+    VersionPatch,
+    VersionSpec,
+)
+from azimg.platform.resources.gallery_versions.model import (
+    JOB_DELETE,
+    JOB_REPLICATE,
+    VERSION_TYPE,
+    GalleryImageVersion,
+    SourceDisk,
+    display_region,
+    get,
+    get_by_id,
+    latest,
+    list_by_image,
+    version_id,
+)
+from azimg.platform.resources.gallery_versions.runner import job_specs
+from azimg.platform.resources.gallery_versions.service import (
+    begin_delete,
+    create_or_update,
+    finish_delete,
+    update,
+)
+from azimg.platform.resources.gallery_versions.serving import (
+    Deployable,
+    disk_source,
+    resolve_for_deployment,
+)
+
+__all__ = [
+    "JOB_DELETE",
+    "JOB_REPLICATE",
+    "VERSION_TYPE",
+    "Deployable",
+    "DiskImageSpec",
+    "GalleryImageVersion",
+    "PublishingSpec",
+    "SafetySpec",
+    "SourceDisk",
+    "StorageSpec",
+    "TargetRegionSpec",
+    "VersionPatch",
+    "VersionSpec",
+    "begin_delete",
+    "create_or_update",
+    "disk_source",
+    "display_region",
+    "finish_delete",
+    "get",
+    "get_by_id",
+    "job_specs",
+    "latest",
+    "list_by_image",
+    "resolve_for_deployment",
+    "update",
+    "version_id",
+]

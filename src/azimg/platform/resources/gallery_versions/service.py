@@ -1,0 +1,411 @@
+"""Gallery image version operations: create or update, PATCH, delete.
+
+A PUT or PATCH validates the typed request against the rules, records the version with its
+replicas queued, and says whether it was created; the copying is ``JOB_REPLICATE``
+(``runner.py``). ``replicationMode: Shallow`` is accepted for the source region only and still
+makes a copy (a reflink where the filesystem allows), so deleting the source never breaks the
+version.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from azimg.platform.errors import (
+    Conflict,
+    InvalidParameter,
+    OperationNotAllowed,
+    PropertyChangeNotAllowed,
+)
+from azimg.platform.resources import gallery_images, replication
+from azimg.platform.resources.common import (
+    check_location,
+    check_tags,
+    enum_value,
+    system_data,
+)
+from azimg.platform.resources.gallery_versions.commands import (
+    PublishingSpec,
+    SafetySpec,
+    StorageSpec,
+    TargetRegionSpec,
+    VersionPatch,
+    VersionSpec,
+)
+from azimg.platform.resources.gallery_versions.model import (
+    VERSION_TYPE,
+    GalleryImageVersion,
+    definition,
+    from_doc,
+    get,
+    replica_key_prefix,
+    save,
+    version_id,
+)
+from azimg.platform.resources.gallery_versions.rules import (
+    GALLERY_STORAGE_ACCOUNT_TYPES,
+    REPLICATION_MODES,
+    STORAGE_ACCOUNT_STRATEGIES,
+    DefinitionFacts,
+    TargetRegion,
+    VersionNumber,
+    check_deletable,
+    check_source_matches_definition,
+    resolve_target_regions,
+)
+from azimg.platform.resources.gallery_versions.sources import resolve_source
+from azimg.platform.settings import normalise_location
+from azimg.platform.store import Store
+
+
+def _eol(value: str | None) -> str | None:
+    if value is None:
+        return None
+    return gallery_images.parse_date(value, "publishingProfile.endOfLifeDate").strftime(
+        "%Y-%m-%dT%H:%M:%S+00:00"
+    )
+
+
+def _changed(prop: str) -> PropertyChangeNotAllowed:
+    return PropertyChangeNotAllowed(
+        f"Changing property 'galleryImageVersion.properties.{prop}' is not allowed.",
+        target=f"properties.{prop}",
+    )
+
+
+def _account_type(pub: PublishingSpec) -> str | None:
+    """``storageAccountType``, or the one ``storageAccountStrategy`` stands for."""
+    if pub.storage_account_type and pub.storage_account_strategy:
+        raise InvalidParameter(
+            "storageAccountType and storageAccountStrategy cannot both be specified.",
+            target="publishingProfile.storageAccountStrategy",
+        )
+    if pub.storage_account_strategy is None:
+        return pub.storage_account_type
+    strategy = enum_value(
+        pub.storage_account_strategy,
+        STORAGE_ACCOUNT_STRATEGIES,
+        target="publishingProfile.storageAccountStrategy",
+    )
+    return "Standard_ZRS" if strategy == "PreferStandard_ZRS" else "Standard_LRS"
+
+
+def create_or_update(
+    store: Store,
+    *,
+    subscription_id: str,
+    resource_group: str,
+    gallery: str,
+    image: str,
+    name: str,
+    spec: VersionSpec,
+    caller: str,
+    now: datetime | None = None,
+) -> tuple[GalleryImageVersion, bool]:
+    """Validate, record the version with its replicas queued, and say if it was created.
+
+    The caller submits ``JOB_REPLICATE`` when the returned version is not yet Succeeded.
+    """
+    now = now or datetime.now(UTC)
+    parent = definition(store, subscription_id, resource_group, gallery, image)
+    VersionNumber.parse(name)
+    region = check_location(store, spec.location, rtype=VERSION_TYPE)
+    assert spec.location is not None  # checked just above
+    clean_tags = check_tags(spec.tags)
+    pub = spec.publishing
+    account_type = _account_type(pub)
+    targets = resolve_target_regions(
+        location=spec.location,
+        target_regions=pub.target_regions,
+        replica_count=pub.replica_count,
+        storage_account_type=account_type,
+        known_regions=store.regions,
+    )
+    mode = enum_value(
+        pub.replication_mode or "Full",
+        REPLICATION_MODES,
+        target="publishingProfile.replicationMode",
+    )
+    if mode == "Shallow" and [t.key for t in targets] != [region]:
+        raise InvalidParameter(
+            "Shallow replication mode only supports the source region as a target region.",
+            target="publishingProfile.targetRegions",
+        )
+    safety = spec.safety
+    allow_region_removal = safety.allow_deletion_of_replicated_locations is not False
+    block_before_eol = bool(safety.block_deletion_before_end_of_life)
+    storage = spec.storage
+    if storage is None:
+        raise InvalidParameter(
+            "Required parameter 'storageProfile' is missing (null).", target="storageProfile"
+        )
+    rid = version_id(subscription_id, resource_group, gallery, image, name)
+    doc = store.meta.get(rid)
+    current = from_doc(doc) if doc is not None and doc.type == VERSION_TYPE else None
+
+    if current is not None:
+        _check_update(current, region=region, storage=storage, mode=mode, targets=targets)
+        if account_type is not None and current.storage_account_type != enum_value(
+            account_type, GALLERY_STORAGE_ACCOUNT_TYPES, target="storageAccountType"
+        ):
+            raise _changed("publishingProfile.storageAccountType")
+        disks = current.disks
+        published = current.published_date
+        resolved_source_id = current.source_id
+    else:
+        resolved = resolve_source(
+            store,
+            location=region,
+            source_id=storage.source_id,
+            os_disk_image=storage.os_disk_image,
+            data_disk_images=storage.data_disk_images,
+        )
+        check_source_matches_definition(
+            resolved.facts,
+            DefinitionFacts(
+                os_type=parent.os_type,
+                os_state=parent.os_state,
+                hyper_v_generation=parent.hyper_v_generation,
+            ),
+        )
+        disks = resolved.disks
+        published = now.strftime("%Y-%m-%dT%H:%M:%S.%f0+00:00")
+        resolved_source_id = resolved.facts.id if storage.source_id else None
+
+    keep, drop = replication.plan_replicas(
+        [(t.key, t.regional_replica_count) for t in targets],
+        [(d.lun, d.blob, d.size) for d in disks],
+        key_prefix=replica_key_prefix(rid),
+        existing=current.replicas if current else (),
+    )
+    # A re-PUT retries what failed, as Azure suggests ("trigger the command again").
+    keep = tuple(
+        replace(r, state=replication.ReplicaState.QUEUED, copied=0, details=None)
+        if r.state is replication.ReplicaState.FAILED
+        else r
+        for r in keep
+    )
+    for gone in drop:
+        for d in gone.disks:
+            store.blobs.delete(d.target)
+    version = GalleryImageVersion(
+        id=current.id if current else rid,
+        name=current.name if current else name,
+        location=current.location if current else region,
+        target_regions=targets,
+        replica_count=pub.replica_count or 1,
+        storage_account_type=current.storage_account_type
+        if current
+        else (
+            targets[0].storage_account_type
+            if account_type is None
+            else enum_value(
+                account_type, GALLERY_STORAGE_ACCOUNT_TYPES, target="storageAccountType"
+            )
+        ),
+        replication_mode=mode,
+        exclude_from_latest=bool(pub.exclude_from_latest),
+        end_of_life_date=_eol(pub.end_of_life_date),
+        published_date=published,
+        source_id=resolved_source_id,
+        disks=disks,
+        replicas=keep,
+        allow_deletion_of_replicated_locations=allow_region_removal,
+        block_deletion_before_end_of_life=block_before_eol,
+        updating=current is not None,
+        tags=clean_tags,
+        system_data=system_data(caller, current.system_data.get("createdAt") if current else None),
+    )
+    return save(store, version), current is None
+
+
+def _check_update(
+    current: GalleryImageVersion,
+    *,
+    region: str,
+    storage: StorageSpec,
+    mode: str,
+    targets: tuple[TargetRegion, ...],
+) -> None:
+    """What an existing version allows: not while busy, same region, source and mode."""
+    if current.deleting:
+        raise OperationNotAllowed(
+            f"Operation 'Update Gallery Image Version' is not allowed on {current.name} "
+            "since it is marked for deletion. You can only retry the Delete operation (or "
+            "wait for an ongoing one to complete)."
+        )
+    if current.provisioning_state in ("Creating", "Updating"):
+        raise OperationNotAllowed(
+            f"Operation 'Update Gallery Image Version' is not allowed on {current.name} "
+            "while its replication is in progress; wait for it to finish."
+        )
+    if normalise_location(current.location) != region:
+        raise Conflict(
+            f"The resource '{current.name}' already exists in location "
+            f"'{current.location}'. A resource with the same name cannot be created in "
+            f"location '{region}'. Please select a new resource name.",
+            target="location",
+        )
+    _check_same_source(current, storage)
+    if mode != current.replication_mode:
+        raise _changed("publishingProfile.replicationMode")
+    removed = {t.key for t in current.target_regions} - {t.key for t in targets}
+    if removed and not current.allow_deletion_of_replicated_locations:
+        raise OperationNotAllowed(
+            "Removing replicated regions ("
+            f"{', '.join(sorted(removed))}) is not allowed because "
+            "safetyProfile.allowDeletionOfReplicatedLocations is false."
+        )
+
+
+def _check_same_source(current: GalleryImageVersion, storage: StorageSpec) -> None:
+    """An update may repeat the source or leave it out, never change it."""
+    source_id, os_spec = storage.source_id, storage.os_disk_image
+    if source_id and (current.source_id or "").lower() != source_id.lower():
+        raise _changed("storageProfile.source.id")
+    current_os = current.os_disk.source_id
+    if os_spec and os_spec.source_id and (current_os or "").lower() != os_spec.source_id.lower():
+        raise _changed("storageProfile.osDiskImage.source.id")
+    known = {d.lun: d for d in current.data_disks}
+    for spec in storage.data_disk_images:
+        old = known.get(spec.lun)
+        if old is None or (
+            spec.source_id and (old.source_id or "").lower() != spec.source_id.lower()
+        ):
+            raise InvalidParameter(
+                "Adding new Data Disks or changing the LUN of a Data Disk in an existing Image "
+                "is not allowed.",
+                target="storageProfile.dataDiskImages",
+            )
+
+
+def _merged_publishing(
+    current: GalleryImageVersion, given: PublishingSpec | None
+) -> PublishingSpec:
+    """PATCH: each publishing value given replaces the version's, the others stay."""
+    p = given or PublishingSpec()
+    regions = p.target_regions
+    if regions is None:
+        regions = tuple(
+            TargetRegionSpec(
+                name=t.name,
+                regional_replica_count=t.regional_replica_count,
+                storage_account_type=t.storage_account_type,
+                exclude_from_latest=t.exclude_from_latest,
+            )
+            for t in current.target_regions
+        )
+    account_type = p.storage_account_type
+    if account_type is None and p.storage_account_strategy is None:
+        account_type = current.storage_account_type
+    return PublishingSpec(
+        target_regions=regions,
+        replica_count=current.replica_count if p.replica_count is None else p.replica_count,
+        exclude_from_latest=(
+            current.exclude_from_latest if p.exclude_from_latest is None else p.exclude_from_latest
+        ),
+        end_of_life_date=p.end_of_life_date or current.end_of_life_date,
+        storage_account_type=account_type,
+        storage_account_strategy=p.storage_account_strategy,
+        replication_mode=p.replication_mode or current.replication_mode,
+    )
+
+
+def update(
+    store: Store,
+    *,
+    subscription_id: str,
+    resource_group: str,
+    gallery: str,
+    image: str,
+    name: str,
+    patch: VersionPatch,
+    caller: str,
+) -> GalleryImageVersion:
+    """PATCH: the given parts of the publishing and safety profiles change, the rest stays."""
+    current = get(
+        store,
+        subscription_id=subscription_id,
+        resource_group=resource_group,
+        gallery=gallery,
+        image=image,
+        name=name,
+    )
+    safety = patch.safety or SafetySpec()
+    spec = VersionSpec(
+        location=current.location,
+        storage=patch.storage or StorageSpec(),
+        publishing=_merged_publishing(current, patch.publishing),
+        safety=SafetySpec(
+            allow_deletion_of_replicated_locations=(
+                current.allow_deletion_of_replicated_locations
+                if safety.allow_deletion_of_replicated_locations is None
+                else safety.allow_deletion_of_replicated_locations
+            ),
+            block_deletion_before_end_of_life=(
+                current.block_deletion_before_end_of_life
+                if safety.block_deletion_before_end_of_life is None
+                else safety.block_deletion_before_end_of_life
+            ),
+        ),
+        tags=patch.tags if patch.tags is not None else current.tags,
+    )
+    version, _ = create_or_update(
+        store,
+        subscription_id=subscription_id,
+        resource_group=resource_group,
+        gallery=gallery,
+        image=image,
+        name=current.name,
+        spec=spec,
+        caller=caller,
+    )
+    return version
+
+
+def begin_delete(
+    store: Store,
+    *,
+    subscription_id: str,
+    resource_group: str,
+    gallery: str,
+    image: str,
+    name: str,
+    now: datetime | None = None,
+) -> GalleryImageVersion | None:
+    """Mark the version Deleting (None when it does not exist: deletes are idempotent).
+
+    The caller submits ``JOB_DELETE``, which stops replication and frees every replica.
+    """
+    definition(store, subscription_id, resource_group, gallery, image)
+    rid = version_id(subscription_id, resource_group, gallery, image, name)
+    doc = store.meta.get(rid)
+    if doc is None or doc.type != VERSION_TYPE:
+        return None
+    current = from_doc(doc)
+    eol = (
+        gallery_images.parse_date(current.end_of_life_date, "endOfLifeDate")
+        if current.end_of_life_date
+        else None
+    )
+    check_deletable(
+        block_before_end_of_life=current.block_deletion_before_end_of_life,
+        end_of_life=eol,
+        now=now or datetime.now(UTC),
+    )
+    return save(store, replace(current, deleting=True))
+
+
+def finish_delete(store: Store, rid: str) -> None:
+    """Unlink the version's replica blobs and drop its document.
+
+    Only the version's own names go: a VM disk cloned from a replica holds its own link to
+    the bytes (NOTES-gallery.md), so the bytes it still reads stay until that disk goes.
+    """
+    doc = store.meta.get(rid)
+    if doc is None:
+        return
+    for blob in doc.blobs:
+        store.blobs.delete(blob)
+    store.meta.delete(rid)
