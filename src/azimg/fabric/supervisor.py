@@ -20,6 +20,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -63,6 +64,13 @@ from azimg.fabric.wireserver import (
     route_hostgaplugin,
     route_wireserver,
 )
+
+# ACPI PM1 event-enable register: PMBASE 0x600 on both machines (SeaBIOS programs the PIIX4's
+# and OVMF the ICH9's there), PM1_EN at PMBASE + 2; bit 8 enables the power-button event
+# (ACPI 6.5, 4.8.3.1.2). Read through HMP (``i /h`` = 16-bit port read).
+PM1_EN_READ = "i /h 0x602"
+PWRBTN_EN = 1 << 8
+UNMAPPED_PORT = 0xFFFF
 
 
 @dataclass(frozen=True)
@@ -328,9 +336,10 @@ class Supervisor:
         self._events.stopped(vm.spec.name, code)
 
     def stop(self, name: str, *, graceful: bool = False, timeout_s: float = 60.0) -> int:
-        """Power the VM off (ACPI first when ``graceful``) and wait until its host exited."""
+        """Power the VM off (ACPI first when ``graceful`` and the guest listens for the power
+        button) and wait until its host exited."""
         vm = self._get(name)
-        if graceful:
+        if graceful and self.listens_for_power_button(name):
             try:
                 with Qmp(vm.sockdir / "qmp.sock", timeout=5) as qmp:
                     qmp.command("system_powerdown")
@@ -345,6 +354,22 @@ class Supervisor:
             except subprocess.TimeoutExpired:
                 os.killpg(vm.process.pid, signal.SIGKILL)
         return self._wait_cleaned(vm)
+
+    def listens_for_power_button(self, name: str) -> bool:
+        """Whether the guest OS enabled the ACPI power-button event (PWRBTN_EN in PM1_EN).
+
+        Firmware never enables it; an ACPI-aware kernel does when it starts. A guest that has
+        not (still in firmware, no OS, ``acpi=off``) cannot act on ``system_powerdown``, so
+        waiting for it to shut down would only wait out the timeout."""
+        try:
+            with Qmp(self._get(name).sockdir / "qmp.sock", timeout=5) as qmp:
+                out = qmp.command("human-monitor-command", **{"command-line": PM1_EN_READ})
+        except (QmpError, OSError):
+            return False
+        match = re.search(r"=\s*0x([0-9a-fA-F]+)", str(out))
+        value = int(match.group(1), 16) if match else UNMAPPED_PORT
+        # Before the firmware programs PMBASE the port is unmapped and reads all ones.
+        return value != UNMAPPED_PORT and bool(value & PWRBTN_EN)
 
     def _wait_cleaned(self, vm: _Running) -> int:
         code = vm.process.wait()
