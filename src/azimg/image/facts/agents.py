@@ -55,6 +55,24 @@ class CloudInitInfo:
     merged: Mapping[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class AgentFacts:
+    waagent: WaagentInfo = field(default_factory=lambda: WaagentInfo(False))
+    cloud_init: CloudInitInfo = field(default_factory=lambda: CloudInitInfo(False))
+    waagent_state: tuple[str, ...] = ()  # files under /var/lib/waagent
+    cloud_state: tuple[str, ...] = ()  # instance state under /var/lib/cloud
+
+
+def read_agents(fs: GuestFS, guard: Guard, packages: Mapping[str, str] | None) -> AgentFacts:
+    """``packages`` (dpkg) names the agent's version where its files do not."""
+    return AgentFacts(
+        waagent=guard("waagent", lambda: _read_waagent(fs, packages), WaagentInfo(False)),
+        cloud_init=guard("cloud-init", lambda: _read_cloud_init(fs), CloudInitInfo(False)),
+        waagent_state=guard("waagent", lambda: files_under(fs, "/var/lib/waagent"), ()),
+        cloud_state=guard("cloud-init", lambda: _read_cloud_state(fs), ()),
+    )
+
+
 def _read_waagent(fs: GuestFS, packages: Mapping[str, str] | None) -> WaagentInfo:
     where = next((p for p in WAAGENT_PATHS if resolves(fs, p)), "")
     version = None
@@ -156,22 +174,4 @@ def _read_cloud_state(fs: GuestFS) -> tuple[str, ...]:
     )
     return tuple(p for p in markers if lstat(fs, p) is not None) + tuple(
         f"/var/lib/cloud/instances/{n}" for n in listdir(fs, "/var/lib/cloud/instances")
-    )
-
-
-@dataclass(frozen=True)
-class AgentFacts:
-    waagent: WaagentInfo = field(default_factory=lambda: WaagentInfo(False))
-    cloud_init: CloudInitInfo = field(default_factory=lambda: CloudInitInfo(False))
-    waagent_state: tuple[str, ...] = ()  # files under /var/lib/waagent
-    cloud_state: tuple[str, ...] = ()  # instance state under /var/lib/cloud
-
-
-def read_agents(fs: GuestFS, guard: Guard, packages: Mapping[str, str] | None) -> AgentFacts:
-    """``packages`` (dpkg) names the agent's version where its files do not."""
-    return AgentFacts(
-        waagent=guard("waagent", lambda: _read_waagent(fs, packages), WaagentInfo(False)),
-        cloud_init=guard("cloud-init", lambda: _read_cloud_init(fs), CloudInitInfo(False)),
-        waagent_state=guard("waagent", lambda: files_under(fs, "/var/lib/waagent"), ()),
-        cloud_state=guard("cloud-init", lambda: _read_cloud_state(fs), ()),
     )

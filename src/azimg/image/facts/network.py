@@ -24,6 +24,17 @@ class NetworkFacts:
     hostname: str | None = None
 
 
+def read_network(fs: GuestFS, guard: Guard) -> NetworkFacts:
+    config = guard("network", lambda: _read_config(fs), NetworkFacts())
+    hostname = guard("network", lambda: read_text(fs, "/etc/hostname"), None)
+    return replace(
+        config,
+        leases=guard("network", lambda: _read_leases(fs), ()),
+        resolv_conf=guard("network", lambda: lstat(fs, "/etc/resolv.conf") is not None, False),
+        hostname=hostname.strip() if hostname else None,
+    )
+
+
 def _is_ifcfg(name: str) -> bool:
     return name.startswith("ifcfg-") and name != "ifcfg-lo"
 
@@ -130,14 +141,3 @@ def _read_leases(fs: GuestFS) -> tuple[str, ...]:
     for name in listdir(fs, "/run/systemd/netif/leases"):
         out.append(f"/run/systemd/netif/leases/{name}")
     return tuple(out)
-
-
-def read_network(fs: GuestFS, guard: Guard) -> NetworkFacts:
-    config = guard("network", lambda: _read_config(fs), NetworkFacts())
-    hostname = guard("network", lambda: read_text(fs, "/etc/hostname"), None)
-    return replace(
-        config,
-        leases=guard("network", lambda: _read_leases(fs), ()),
-        resolv_conf=guard("network", lambda: lstat(fs, "/etc/resolv.conf") is not None, False),
-        hostname=hostname.strip() if hostname else None,
-    )
