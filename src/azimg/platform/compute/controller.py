@@ -28,7 +28,7 @@ import logging
 import shutil
 import threading
 from collections.abc import Mapping
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,7 @@ from azimg.platform.errors import PlatformError, VMStartFailed, VmStoppedDuringP
 from azimg.platform.jobs import Jobs, JobSpec, error_body
 from azimg.platform.resources import disks
 from azimg.platform.resources import virtual_machines as vms
-from azimg.platform.resources.virtual_machines import AgentReport, VirtualMachine
+from azimg.platform.resources.virtual_machines import VirtualMachine
 from azimg.platform.settings import Settings
 from azimg.platform.store import BlobRef, Operation, Store
 
@@ -382,7 +382,7 @@ class ComputeController:
         rid = self._ids.get(vm)
         if rid is None:
             return
-        updated = self._update(rid, agent=AgentReport(**asdict(status)))
+        updated = self._update(rid, agent=status)
         if (
             updated is not None
             and updated.provisioning_state == "Creating"
