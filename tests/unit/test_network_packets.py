@@ -113,3 +113,12 @@ def test_port_policy_renders_the_nsg_with_defaults(store: Store) -> None:
     assert inbound[-1].allow is False and inbound[-1].sources == ()
     script = render([policy])
     assert "th dport 22 return" in script
+
+
+def test_desired_groups_policies_by_vnet_and_skips_vanished_nics(store: Store) -> None:
+    nic_id = make_nic(store, rules=(ssh(),))
+    want = packets.desired(store, [nic_id, nic_id.replace("/nic", "/gone")])
+    vnet = virtual_networks.get(store, **WHERE, name="v")
+    assert list(want.policies) == [packets.vnet_key(vnet.id)]
+    assert [p.address for p in want.policies[packets.vnet_key(vnet.id)]] == ["10.1.0.4"]
+    assert [(f.private_ip, f.tcp_ports) for f in want.forwards] == [("10.1.0.4", ((22, 22),))]
