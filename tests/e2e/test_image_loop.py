@@ -159,3 +159,45 @@ def test_booted_image_generalized_published_and_reprovisioned(
     assert host2 == "host-two"
     assert len(machine_id2) == 32 and machine_id2 != machine_id1
     assert opsadmin == "gone"
+
+
+def test_publish_from_vm_deallocates_generalizes_and_captures_it(
+    server: PlatformServer, tmp_path: Path
+) -> None:
+    """``--from-vm``: no guest needs to come up (an attached disk is not provisioned), so the
+    VM runs only as long as the capture takes."""
+    from tests.api.test_upload_cli import sparse_raw
+
+    compute = server.compute_client()
+    group = f"rg-cap-{uuid.uuid4().hex[:6]}"
+    server.resource_client().resource_groups.create_or_update(group, {"location": LOCATION})
+    raw = sparse_raw(tmp_path / "os.raw", mib=24)
+    disk = cli(server, "upload", str(raw), "-g", group, "-n", "os", "--force",
+               "--hyper-v-generation", "V1")["id"]  # fmt: skip
+    body = {
+        "location": LOCATION,
+        "properties": {
+            "hardwareProfile": {"vmSize": "Standard_B2s"},
+            "storageProfile": {
+                "osDisk": {"osType": "Linux", "createOption": "Attach",
+                           "managedDisk": {"id": disk}, "deleteOption": "Detach"},
+            },
+        },
+    }  # fmt: skip
+    vm = compute.virtual_machines.begin_create_or_update(group, "cap", body).result()
+    compute.galleries.begin_create_or_update(group, "gal", {"location": LOCATION}).result()
+    ident = {"publisher": "azimg", "offer": "cap", "sku": uuid.uuid4().hex[:8]}
+    compute.gallery_images.begin_create_or_update(
+        group, "gal", "cap",
+        {"location": LOCATION, "properties": {"osType": "Linux", "osState": "Generalized",
+                                              "hyperVGeneration": "V1", "identifier": ident}},
+    ).result()  # fmt: skip
+    doc = cli(server, "publish", "--from-vm", "cap", "-g", group, "--gallery", "gal",
+              "--definition", "cap", "--version", "1.0.0",
+              "--target-regions", "eastus westus")  # fmt: skip
+    assert doc["source"] == vm.id
+    assert doc["regions"] == {"eastus": "Completed", "westus": "Completed"}
+    view = compute.virtual_machines.instance_view(group, "cap")
+    codes = [s.code for s in view.statuses]
+    assert "PowerState/deallocated" in codes and "OSState/generalized" in codes
+    compute.virtual_machines.begin_delete(group, "cap").result()
