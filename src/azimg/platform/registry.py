@@ -33,7 +33,6 @@ from azimg.platform.arm.network import network_interfaces as arm_nics
 from azimg.platform.arm.network import network_security_groups as arm_nsgs
 from azimg.platform.arm.network import public_ip_addresses as arm_pips
 from azimg.platform.arm.network import virtual_networks as arm_vnets
-from azimg.platform.errors import OperationNotAllowed
 from azimg.platform.jobs import Jobs, JobSpec
 from azimg.platform.resources import (
     disks,
@@ -46,7 +45,7 @@ from azimg.platform.resources import (
     virtual_machines,
 )
 from azimg.platform.resources.deployments import engine as deployments_engine
-from azimg.platform.settings import Settings, normalise_location
+from azimg.platform.settings import Settings
 from azimg.platform.store import Document, Store
 
 Renderer = Callable[[Store, str], Mapping[str, Any]]
@@ -162,39 +161,20 @@ def _vm_service(settings: Settings, store: Store, jobs: Jobs) -> Service:
     return _Hooks()
 
 
-# --- bridges until the owning modules declare their own resolver (gallery, compute helpers) ----
+# --- bridge until the compute helper declares the VM resolver -----------------------------
 
 
-def _image_source(store: Store, rid: str, *, region: str | None) -> sources.Source:
-    img = images.get_by_id(store, rid)
-    if img.provisioning_state != "Succeeded":
-        raise OperationNotAllowed(f"The image '{img.name}' is {img.provisioning_state}.")
+def _vm_source(store: Store, rid: str, *, region: str | None) -> sources.Source:
+    src = virtual_machines.image_source(store, vm_id=rid, region=region or "")
+    disk = sources.SourceDisk(None, src.blob, src.disk_size_bytes)
     return sources.Source(
-        id=img.id,
-        type=images.TYPE,
-        location=img.location,
-        disks=(sources.SourceDisk(None, img.os_disk_blob, img.os_disk_size_bytes),),
-        os_type=img.os_type,
-        os_state=img.os_state,
-        hyper_v_generation=img.hyper_v_generation,
-    )
-
-
-def _version_source(store: Store, rid: str, *, region: str | None) -> sources.Source:
-    assert region is not None, "a gallery version is resolved in a region"
-    dep = gallery_versions.resolve_for_deployment(store, rid, region)
-    data = tuple(
-        sources.SourceDisk(lun, blob, size - sources.VHD_FOOTER)
-        for lun, blob, size in dep.data_disks
-    )
-    return sources.Source(
-        id=dep.version_id,
-        type=gallery_versions.VERSION_TYPE,
-        location=normalise_location(region),
-        disks=(sources.SourceDisk(None, dep.os_disk, dep.os_disk_size - sources.VHD_FOOTER), *data),
-        os_type=dep.os_type,
-        os_state=dep.os_state,
-        hyper_v_generation=dep.hyper_v_generation,
+        id=rid,
+        type=virtual_machines.VM_TYPE,
+        location=src.location,
+        disks=(disk,),
+        os_type=src.os_type,
+        os_state="Generalized" if src.generalized else "Specialized",
+        hyper_v_generation=src.hyper_v_generation,
     )
 
 
@@ -229,33 +209,33 @@ COMPUTE = Provider(
             "images",
             _COMPUTE_RP,
             router=arm_images.router,
-            jobs=images.job_specs(),
-            renderer=_one(arm_images.RENDERERS),
-            resolver=_image_source,
+            jobs=images.JOBS,
+            renderer=arm_images.render,
+            resolver=images.resolve_image,
         ),
         ResourceType(
             "Microsoft.Compute",
             "galleries",
             _GALLERY_RP,
             router=arm_galleries.router,
-            renderer=_one(arm_galleries.RENDERERS),
+            renderer=arm_galleries.render,
         ),
         ResourceType(
             "Microsoft.Compute",
             "galleries/images",
             _GALLERY_RP,
             router=arm_gallery_images.router,
-            renderer=_one(arm_gallery_images.RENDERERS),
-            resolver=_version_source,  # a definition id means its latest version
+            renderer=arm_gallery_images.render,
+            resolver=gallery_versions.resolve_version,  # a definition id: its latest version
         ),
         ResourceType(
             "Microsoft.Compute",
             "galleries/images/versions",
             _GALLERY_RP,
             router=arm_gallery_versions.router,
-            jobs=gallery_versions.job_specs(),
-            renderer=_one(arm_gallery_versions.RENDERERS),
-            resolver=_version_source,
+            jobs=gallery_versions.JOBS,
+            renderer=arm_gallery_versions.render,
+            resolver=gallery_versions.resolve_version,
         ),
         ResourceType(
             "Microsoft.Compute",
@@ -264,6 +244,7 @@ COMPUTE = Provider(
             router=arm_virtual_machines.router,
             releaser=virtual_machines.RELEASERS[virtual_machines.VM_TYPE],
             renderer=_one(arm_virtual_machines.RENDERERS),
+            resolver=_vm_source,
             service=_vm_service,
         ),
         ResourceType("Microsoft.Compute", "locations", _COMPUTE_RP, generic=False),

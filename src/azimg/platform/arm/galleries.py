@@ -144,5 +144,3 @@ def list_by_subscription(subscription_id: str, request: Request, store: StoreDep
     items = galleries.list_by_subscription(store, subscription_id=subscription_id)
     return page(request, [public(g) for g in items])
 
-
-RENDERERS = {"microsoft.compute/galleries": render}

@@ -250,6 +250,3 @@ def list_by_gallery(
         store, subscription_id=subscription_id, resource_group=resource_group, gallery=gallery
     )
     return page(request, [public(i) for i in items])
-
-
-RENDERERS = {"microsoft.compute/galleries/images": render}

@@ -22,7 +22,6 @@ from azimg.platform.arm.lro import FAMILY_GALLERY, accepted
 from azimg.platform.arm.models import parse
 from azimg.platform.arm.paging import page
 from azimg.platform.errors import InvalidParameter, NotImplementedFeature, UnsupportedProperty
-from azimg.platform.jobs import Jobs
 from azimg.platform.resources import gallery_versions, replication
 from azimg.platform.resources.common import enum_value
 from azimg.platform.resources.gallery_versions import (
@@ -36,7 +35,6 @@ from azimg.platform.resources.gallery_versions import (
     VersionSpec,
 )
 from azimg.platform.resources.gallery_versions.rules import HOST_CACHING, TargetRegion
-from azimg.platform.settings import Settings
 from azimg.platform.store import Store
 
 router = APIRouter(dependencies=ARM_DEPENDENCIES, tags=["galleryImageVersions"])
@@ -275,16 +273,6 @@ def _expand(request: Request) -> bool:
     return raw.lower() == "replicationstatus"
 
 
-def _replicate(jobs: Jobs, settings: Settings, version: GalleryImageVersion) -> Any:
-    return jobs.submit(
-        gallery_versions.JOB_REPLICATE,
-        action="put",
-        resource_id=version.id,
-        location=version.location,
-        params={"rate": settings.replication_rate},
-    )
-
-
 @router.put(BASE + "/{name}")
 def create_or_update(
     subscription_id: str,
@@ -299,22 +287,24 @@ def create_or_update(
     settings: SettingsDep,
     caller: CallerDep,
 ) -> Response:
-    spec = to_spec(parse(b.VersionCreate, body))
-    version, created = gallery_versions.create_or_update(
+    put = gallery_versions.create_or_update(
         store,
         subscription_id=subscription_id,
         resource_group=resource_group,
         gallery=gallery,
         image=image,
         name=name,
-        spec=spec,
+        spec=to_spec(parse(b.VersionCreate, body)),
         caller=caller.app_id,
+        jobs=jobs,
+        replication_rate=settings.replication_rate,
     )
-    status = 201 if created else 200
-    if version.provisioning_state == "Succeeded":
-        return JSONResponse(public(version), status_code=status)
-    op = _replicate(jobs, settings, version)
-    return accepted(request, op, family=FAMILY_GALLERY, status_code=status, body=public(version))
+    status = 201 if put.created else 200
+    if put.operation is None:
+        return JSONResponse(public(put.version), status_code=status)
+    return accepted(
+        request, put.operation, family=FAMILY_GALLERY, status_code=status, body=public(put.version)
+    )
 
 
 @router.patch(BASE + "/{name}")
@@ -331,20 +321,19 @@ def update(
     caller: CallerDep,
 ) -> Response:
     """200 only (the SDK accepts nothing else); with ``Updating`` it polls the resource."""
-    patch = to_patch(parse(b.VersionPatch, body))
-    version = gallery_versions.update(
+    put = gallery_versions.update(
         store,
         subscription_id=subscription_id,
         resource_group=resource_group,
         gallery=gallery,
         image=image,
         name=name,
-        patch=patch,
+        patch=to_patch(parse(b.VersionPatch, body)),
         caller=caller.app_id,
+        jobs=jobs,
+        replication_rate=settings.replication_rate,
     )
-    if version.provisioning_state != "Succeeded":
-        _replicate(jobs, settings, version)
-    return _with_retry_after(public(version))
+    return _with_retry_after(public(put.version))
 
 
 @router.get(BASE + "/{name}")
@@ -379,22 +368,17 @@ def delete(
     store: StoreDep,
     jobs: JobsDep,
 ) -> Response:
-    version = gallery_versions.begin_delete(
+    op = gallery_versions.begin_delete(
         store,
         subscription_id=subscription_id,
         resource_group=resource_group,
         gallery=gallery,
         image=image,
         name=name,
+        jobs=jobs,
     )
-    if version is None:
+    if op is None:
         return Response(status_code=204)
-    op = jobs.submit(
-        gallery_versions.JOB_DELETE,
-        action="delete",
-        resource_id=version.id,
-        location=version.location,
-    )
     return accepted(request, op, family=FAMILY_GALLERY)
 
 
@@ -416,6 +400,3 @@ def list_by_image(
         image=image,
     )
     return page(request, [public(v, expand_replication=expand) for v in items])
-
-
-RENDERERS = {"microsoft.compute/galleries/images/versions": render}

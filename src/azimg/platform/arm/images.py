@@ -165,23 +165,17 @@ def create_or_update(
     jobs: JobsDep,
     caller: CallerDep,
 ) -> Response:
-    img, created = images.create_or_update(
+    img, op = images.create_or_update(
         store,
         subscription_id=subscription_id,
         resource_group=resource_group,
         name=name,
         spec=to_spec(parse(ImageCreate, body)),
         app_id=caller.app_id,
+        jobs=jobs,
     )
-    if not created:
+    if op is None:
         return JSONResponse(public(img))
-    op = jobs.submit(
-        images.JOB_COPY,
-        action="put",
-        resource_id=img.id,
-        location=img.location,
-        params=images.copy_params(img, images.source_blob_of(store, img)),
-    )
     return accepted(request, op, family=FAMILY_CRP, status_code=201, body=public(img))
 
 
@@ -192,6 +186,7 @@ def update(
     name: str,
     body: JsonBody,
     store: StoreDep,
+    jobs: JobsDep,
     caller: CallerDep,
 ) -> dict[str, Any]:
     req = parse(ImagePatch, body)
@@ -206,6 +201,7 @@ def update(
         name=name,
         tags=req.tags,
         app_id=caller.app_id,
+        jobs=jobs,
     )
     return public(img)
 
@@ -243,6 +239,3 @@ def list_by_subscription(subscription_id: str, request: Request, store: StoreDep
         request,
         [public(i) for i in images.list_by_subscription(store, subscription_id=subscription_id)],
     )
-
-
-RENDERERS = {"microsoft.compute/images": render}

@@ -15,7 +15,6 @@ Decisions (reference/arm-api.md §7.4, §7.5):
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,6 +24,7 @@ from azimg.platform.errors import (
     DeleteGalleryImageVersionBlockedBeforeEndOfLife,
     InvalidParameter,
 )
+from azimg.platform.ids import resource_type
 from azimg.platform.resources.common import enum_value
 from azimg.platform.resources.gallery_versions.commands import DiskImageSpec, TargetRegionSpec
 from azimg.platform.settings import normalise_location
@@ -175,6 +175,7 @@ def resolve_target_regions(
 
 SOURCE_TYPES_TOP = ("Microsoft.Compute/images", "Microsoft.Compute/galleries/images/versions")
 SOURCE_TYPES_DISK = ("Microsoft.Compute/disks", "Microsoft.Compute/snapshots")
+_DISK_KINDS = {t.lower() for t in SOURCE_TYPES_DISK}
 VM_TYPE = "Microsoft.Compute/virtualMachines"
 
 _ONE_SOURCE_MESSAGE = (
@@ -182,37 +183,6 @@ _ONE_SOURCE_MESSAGE = (
     "storageProfile or within individual OS or data disks. One and only one source type "
     "(user image, snapshot, disk, virtual machine) can be provided."
 )
-
-
-_ID_TYPE = re.compile(
-    r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/(?P<type>.+)$", re.IGNORECASE
-)
-
-
-def resource_type_of(resource_id: str) -> str | None:
-    """``Microsoft.Compute/galleries/images/versions`` for a version id, etc. (canonical case)."""
-    m = _ID_TYPE.match(resource_id)
-    if not m:
-        return None
-    segments = m.group("type").split("/")
-    if len(segments) < 3 or len(segments) % 2 == 0:
-        return None
-    namespace = segments[0]
-    types = segments[1::2]
-    canonical = {
-        t.lower(): t
-        for t in (
-            "Microsoft.Compute/images",
-            "Microsoft.Compute/disks",
-            "Microsoft.Compute/snapshots",
-            "Microsoft.Compute/virtualMachines",
-            "Microsoft.Compute/galleries",
-            "Microsoft.Compute/galleries/images",
-            "Microsoft.Compute/galleries/images/versions",
-        )
-    }
-    joined = "/".join([namespace, *types])
-    return canonical.get(joined.lower(), joined)
 
 
 def check_storage_profile(
@@ -231,15 +201,15 @@ def check_storage_profile(
         raise InvalidParameter(_ONE_SOURCE_MESSAGE, target="storageProfile")
     if has_top:
         assert source_id is not None
-        kind = resource_type_of(source_id)
-        if kind is None:
+        kind = resource_type(source_id)
+        if not kind:
             raise InvalidParameter(
                 f"Property id '{source_id}' at path 'properties.storageProfile.source.id' is "
                 "invalid. Expect fully qualified resource Id that start with "
                 "'/subscriptions/{subscriptionId}' or '/providers/{resourceProviderNamespace}/'.",
                 target="storageProfile.source.id",
             )
-        if kind not in (*SOURCE_TYPES_TOP, VM_TYPE):
+        if kind not in {t.lower() for t in (*SOURCE_TYPES_TOP, VM_TYPE)}:
             raise InvalidParameter(
                 f"The source id: {source_id} must either be a managed image, virtual machine "
                 "or another gallery image version.",
@@ -265,7 +235,7 @@ def check_storage_profile(
         )
     present = [i for i in disk_ids if i]
     for image in [os_disk_image, *data_disk_images]:
-        if image.source_id and resource_type_of(image.source_id) not in SOURCE_TYPES_DISK:
+        if image.source_id and resource_type(image.source_id) not in _DISK_KINDS:
             raise InvalidParameter(
                 f"The source id: {image.source_id} must be a managed disk or snapshot.",
                 target="storageProfile.osDiskImage.source.id"

@@ -9,7 +9,7 @@ version.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from azimg.platform.errors import (
@@ -18,6 +18,8 @@ from azimg.platform.errors import (
     OperationNotAllowed,
     PropertyChangeNotAllowed,
 )
+from azimg.platform.ids import utc_now
+from azimg.platform.jobs import Jobs
 from azimg.platform.resources import gallery_images, replication
 from azimg.platform.resources.common import (
     check_location,
@@ -25,6 +27,7 @@ from azimg.platform.resources.common import (
     enum_value,
     system_data,
 )
+from azimg.platform.resources.gallery_versions.capture import resolve_source
 from azimg.platform.resources.gallery_versions.commands import (
     PublishingSpec,
     SafetySpec,
@@ -34,13 +37,15 @@ from azimg.platform.resources.gallery_versions.commands import (
     VersionSpec,
 )
 from azimg.platform.resources.gallery_versions.model import (
+    JOB_DELETE,
+    JOB_REPLICATE,
     VERSION_TYPE,
     GalleryImageVersion,
     definition,
     from_doc,
     get,
     replica_key_prefix,
-    save,
+    to_doc,
     version_id,
 )
 from azimg.platform.resources.gallery_versions.rules import (
@@ -54,9 +59,17 @@ from azimg.platform.resources.gallery_versions.rules import (
     check_source_matches_definition,
     resolve_target_regions,
 )
-from azimg.platform.resources.gallery_versions.sources import resolve_source
 from azimg.platform.settings import normalise_location
-from azimg.platform.store import Store
+from azimg.platform.store import Operation, Store
+
+
+@dataclass(frozen=True)
+class Put:
+    """What a PUT or PATCH did: the version, whether it is new, its replication (if any)."""
+
+    version: GalleryImageVersion
+    created: bool
+    operation: Operation | None
 
 
 def _eol(value: str | None) -> str | None:
@@ -101,13 +114,14 @@ def create_or_update(
     name: str,
     spec: VersionSpec,
     caller: str,
-    now: datetime | None = None,
-) -> tuple[GalleryImageVersion, bool]:
-    """Validate, record the version with its replicas queued, and say if it was created.
+    jobs: Jobs,
+    replication_rate: int | None = None,
+) -> Put:
+    """Validate, record the version with its replicas queued, and start its replication.
 
-    The caller submits ``JOB_REPLICATE`` when the returned version is not yet Succeeded.
+    The document and ``JOB_REPLICATE``'s operation are written in one transaction, so a
+    crash never leaves a version Creating with nothing to finish it.
     """
-    now = now or datetime.now(UTC)
     parent = definition(store, subscription_id, resource_group, gallery, image)
     VersionNumber.parse(name)
     region = check_location(store, spec.location, rtype=VERSION_TYPE)
@@ -170,7 +184,7 @@ def create_or_update(
             ),
         )
         disks = resolved.disks
-        published = now.strftime("%Y-%m-%dT%H:%M:%S.%f0+00:00")
+        published = utc_now()
         resolved_source_id = resolved.facts.id if storage.source_id else None
 
     keep, drop = replication.plan_replicas(
@@ -186,9 +200,6 @@ def create_or_update(
         else r
         for r in keep
     )
-    for gone in drop:
-        for d in gone.disks:
-            store.blobs.delete(d.target)
     version = GalleryImageVersion(
         id=current.id if current else rid,
         name=current.name if current else name,
@@ -217,7 +228,32 @@ def create_or_update(
         tags=clean_tags,
         system_data=system_data(caller, current.system_data.get("createdAt") if current else None),
     )
-    return save(store, version), current is None
+    op = _write(store, jobs, version, etag=doc.etag if current else None, rate=replication_rate)
+    for gone in drop:  # only once the document no longer names them
+        for d in gone.disks:
+            store.blobs.delete(d.target)
+    return Put(version, current is None, op)
+
+
+def _write(
+    store: Store, jobs: Jobs, version: GalleryImageVersion, *, etag: str | None, rate: int | None
+) -> Operation | None:
+    """Save the version (under the ETag it was read with, or as new) and, when it has
+    replicas to copy, its replication operation in the same transaction."""
+    doc = to_doc(version)
+    if version.provisioning_state == "Succeeded":
+        store.meta.put(doc, if_match=etag, if_none_match=etag is None)
+        return None
+    return jobs.submit(
+        JOB_REPLICATE,
+        action="put",
+        resource_id=version.id,
+        location=version.location,
+        params={"rate": rate},
+        document=doc,
+        if_match=etag,
+        if_none_match=etag is None,
+    )
 
 
 def _check_update(
@@ -322,7 +358,9 @@ def update(
     name: str,
     patch: VersionPatch,
     caller: str,
-) -> GalleryImageVersion:
+    jobs: Jobs,
+    replication_rate: int | None = None,
+) -> Put:
     """PATCH: the given parts of the publishing and safety profiles change, the rest stays."""
     current = get(
         store,
@@ -351,7 +389,7 @@ def update(
         ),
         tags=patch.tags if patch.tags is not None else current.tags,
     )
-    version, _ = create_or_update(
+    return create_or_update(
         store,
         subscription_id=subscription_id,
         resource_group=resource_group,
@@ -360,8 +398,9 @@ def update(
         name=current.name,
         spec=spec,
         caller=caller,
+        jobs=jobs,
+        replication_rate=replication_rate,
     )
-    return version
 
 
 def begin_delete(
@@ -372,12 +411,11 @@ def begin_delete(
     gallery: str,
     image: str,
     name: str,
+    jobs: Jobs,
     now: datetime | None = None,
-) -> GalleryImageVersion | None:
-    """Mark the version Deleting (None when it does not exist: deletes are idempotent).
-
-    The caller submits ``JOB_DELETE``, which stops replication and frees every replica.
-    """
+) -> Operation | None:
+    """Mark the version Deleting and start ``JOB_DELETE`` (which stops replication and frees
+    every replica) in one transaction; None when it does not exist (deletes are idempotent)."""
     definition(store, subscription_id, resource_group, gallery, image)
     rid = version_id(subscription_id, resource_group, gallery, image, name)
     doc = store.meta.get(rid)
@@ -394,7 +432,14 @@ def begin_delete(
         end_of_life=eol,
         now=now or datetime.now(UTC),
     )
-    return save(store, replace(current, deleting=True))
+    return jobs.submit(
+        JOB_DELETE,
+        action="delete",
+        resource_id=current.id,
+        location=current.location,
+        document=to_doc(replace(current, deleting=True)),
+        if_match=doc.etag,
+    )
 
 
 def finish_delete(store: Store, rid: str) -> None:

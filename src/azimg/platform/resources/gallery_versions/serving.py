@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
+from azimg.platform import sources
 from azimg.platform.errors import InvalidParameter
+from azimg.platform.ids import resource_type
 from azimg.platform.resources import gallery_images, replication
-from azimg.platform.resources.gallery_versions.model import get_by_id, latest
-from azimg.platform.resources.gallery_versions.rules import resource_type_of
+from azimg.platform.resources.gallery_versions.model import VERSION_TYPE, get_by_id, latest
 from azimg.platform.settings import normalise_location
 from azimg.platform.store import BlobRef, Store
 
@@ -30,14 +30,10 @@ def resolve_for_deployment(store: Store, reference_id: str, region: str) -> Depl
     """``galleryImageReference.id`` / ``imageReference.id`` (version, ``latest`` or definition)
     → the Completed replica's blobs in ``region``; Azure's errors when there is none."""
     region_key = normalise_location(region)
-    kind = resource_type_of(reference_id)
-    if kind == gallery_images.IMAGE_TYPE or reference_id.rstrip("/").lower().endswith(
-        "/versions/latest"
-    ):
+    is_definition = resource_type(reference_id) == gallery_images.IMAGE_TYPE.lower()
+    if is_definition or reference_id.rstrip("/").lower().endswith("/versions/latest"):
         definition_id = (
-            reference_id
-            if kind == gallery_images.IMAGE_TYPE
-            else reference_id.rstrip("/").rsplit("/", 2)[0]
+            reference_id if is_definition else reference_id.rstrip("/").rsplit("/", 2)[0]
         )
         version = latest(store, definition_id, region=region_key)
     else:
@@ -62,26 +58,24 @@ def resolve_for_deployment(store: Store, reference_id: str, region: str) -> Depl
     )
 
 
-def disk_source(store: Store, *, version_id: str, region: str, lun: int | None = None) -> Any:
-    """The disks module's contract for ``galleryImageReference``: the bytes of one disk image
-    of a version (or of ``latest``) in ``region``, as a ``disks.DiskSource``."""
-    from azimg.platform.resources.disks import DiskSource
-
-    dep = resolve_for_deployment(store, version_id, region)
-    if lun is None:
-        blob, size = dep.os_disk, dep.os_disk_size
-    else:
-        match = [(b, n) for found, b, n in dep.data_disks if found == lun]
-        if not match:
-            raise InvalidParameter(
-                "The value of parameter imageReference is invalid.",
-                target="properties.creationData.galleryImageReference.lun",
-            )
-        blob, size = match[0]
-    return DiskSource(
-        resource_id=dep.version_id,
-        blob=blob,
-        disk_size_bytes=size - 512,
+def resolve_version(store: Store, rid: str, *, region: str | None) -> sources.Source:
+    """The ``platform/sources`` resolver of versions and definitions (a definition id, or
+    ``…/versions/latest``, means the latest version in ``region``): the replica there."""
+    if region is None:
+        raise InvalidParameter(
+            "A gallery image version is a source only in a region.", target="imageReference"
+        )
+    dep = resolve_for_deployment(store, rid, region)
+    data = tuple(
+        sources.SourceDisk(lun, blob, size - sources.VHD_FOOTER)
+        for lun, blob, size in dep.data_disks
+    )
+    return sources.Source(
+        id=dep.version_id,
+        type=VERSION_TYPE,
+        location=normalise_location(region),
+        disks=(sources.SourceDisk(None, dep.os_disk, dep.os_disk_size - sources.VHD_FOOTER), *data),
         os_type=dep.os_type,
+        os_state=dep.os_state,
         hyper_v_generation=dep.hyper_v_generation,
     )
