@@ -10,17 +10,19 @@ cd "$(dirname "$0")"
 #   build/    mmdebstrap, fdisk (sfdisk), e2fsprogs (mkfs.ext4 -d), dosfstools + mtools (ESP),
 #             grub-pc-bin + grub-efi-amd64-bin + grub-common (BIOS and UEFI loaders)
 #   check/    xfsprogs (test filesystems), cpio/zstd/xz-utils (test initramfs), libguestfs-tools
-#             (virt-inspector, the benchmark peer)
+#             (virt-inspector, the benchmark peer) + linux-image-amd64 (supermin builds the
+#             libguestfs appliance from a kernel in /boot; a fresh machine or container has none)
 #   fabric/   qemu-system-x86, ovmf, seabios, ipxe-qemu, iproute2, util-linux (unshare),
-#             openssh-client, socat
+#             openssh-client, socat; VNets: nftables (NSGs, public-IP forwarding),
+#             isc-dhcp-client + iputils-ping (the packet-layer tests' stand-in guests)
 #   platform/ postgresql (the metadata store's second backend, tested beside SQLite)
 APT_PACKAGES=(
   qemu-utils qemu-system-x86 ovmf seabios ipxe-qemu
   mmdebstrap debian-archive-keyring arch-test ca-certificates
   fdisk e2fsprogs xfsprogs dosfstools mtools
   grub-pc-bin grub-efi-amd64-bin grub-common
-  cpio zstd xz-utils lz4 bzip2 libguestfs-tools
-  iproute2 util-linux openssh-client socat
+  cpio zstd xz-utils lz4 bzip2 libguestfs-tools linux-image-amd64
+  iproute2 util-linux openssh-client socat nftables isc-dhcp-client iputils-ping
   python3-venv nodejs npm
   postgresql
 )

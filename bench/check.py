@@ -8,8 +8,10 @@ ours also reports the bytes it pulled from the image (its own counter, the view'
 ``bytes_read``) and the process's ``rchar`` from /proc/self/io (every read() incl. Python's
 own imports). virt-inspector boots the libguestfs appliance under TCG
 (``LIBGUESTFS_BACKEND=direct``, ``LIBGUESTFS_BACKEND_SETTINGS=force_tcg``: nested KVM hangs
-here); what its appliance reads happens inside QEMU and is not counted here. A host without
-a kernel (a container) lends supermin the Debian cloud kernel from azimg's bootstrap cache. The
+here); what its appliance reads happens inside QEMU and is not counted here. supermin needs a
+kernel in /boot (setup.sh installs linux-image-amd64); a host without one still lends it the
+Debian cloud kernel from azimg's bootstrap cache. A peer run that fails prints why and no
+ratio (exit status 1): a time to a failure is not a comparison. The
 first virt-inspector run also builds the supermin appliance (cached in /var/tmp/.guestfs-0):
 run with ``--peer-runs 2`` to see the warm figure.
 
@@ -29,6 +31,7 @@ import sys
 import tarfile
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -106,24 +109,37 @@ def supermin_kernel(tmp: Path) -> dict[str, str]:
     }
 
 
-def run_virt_inspector(image: Path, kernel_env: dict[str, str]) -> tuple[float, str]:
+@dataclass(frozen=True)
+class PeerRun:
+    wall_s: float
+    ok: bool
+    result: str  # what it found, or why it failed
+
+
+def run_virt_inspector(image: Path, kernel_env: dict[str, str]) -> PeerRun:
     env = dict(os.environ, LIBGUESTFS_BACKEND="direct", LIBGUESTFS_BACKEND_SETTINGS="force_tcg")
     env.update(kernel_env)
     fmt = "vpc" if image.suffix == ".vhd" else "raw"
     t0 = time.perf_counter()
-    out = subprocess.run(
-        ["virt-inspector", f"--format={fmt}", "-a", str(image)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=900,
-    )
+    try:
+        out = subprocess.run(
+            ["virt-inspector", f"--format={fmt}", "-a", str(image)],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=900,
+        )
+    except subprocess.TimeoutExpired:
+        return PeerRun(time.perf_counter() - t0, False, "timed out after 900 s")
     wall = time.perf_counter() - t0
     if out.returncode != 0:
-        return wall, f"failed: {out.stderr.strip().splitlines()[-1:]}"
+        why = " | ".join(line for line in out.stderr.strip().splitlines()[-3:] if line.strip())
+        return PeerRun(wall, False, f"exit {out.returncode}: {why or 'no message'}")
     distro = _between(out.stdout, "<distro>", "</distro>")
     product = _between(out.stdout, "<product_name>", "</product_name>")
-    return wall, f"{distro} {product}".strip()
+    if not distro:
+        return PeerRun(wall, False, "exit 0 but no operating system found in its output")
+    return PeerRun(wall, True, f"{distro} {product}".strip())
 
 
 def _between(text: str, a: str, b: str) -> str:
@@ -140,6 +156,7 @@ def main() -> None:
     ap.add_argument("--peer-runs", type=int, default=1)
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="azimg-bench-check-"))
+    status = 0
     try:
         image = args.image or build_image(args.size, tmp / "bench.vhd")
         load_before = os.getloadavg()[0]
@@ -168,18 +185,27 @@ def main() -> None:
             f"{statistics.median(checks):>10.2f}{last['bytes_read'] / 1e6:>13.1f} MB  "
             f"image bytes (rchar of the check: {last['rchar_check'] / 1e6:.1f} MB)"
         )
-        if peers:
-            pw = [p[0] for p in peers]
+        failed = [p for p in peers if not p.ok]
+        if peers and not failed:
+            pw = [p.wall_s for p in peers]
             print(
                 f"{'virt-inspector (TCG)':<28}{min(pw):>9.2f}{statistics.median(pw):>10.2f}"
-                f"{'n/a':>16}  {peers[-1][1]}"
+                f"{'n/a':>16}  {peers[-1].result}"
             )
             ratio = statistics.median(pw) / statistics.median(walls)
             print(f"ratio (virt-inspector / azimg check, medians, whole process): {ratio:.1f}x")
+        elif failed:
+            # A failed peer run is not a time to compare against: no ratio, say why.
+            for p in failed:
+                print(f"virt-inspector FAILED after {p.wall_s:.1f} s: {p.result}")
+            print("no ratio: the peer did not complete (./setup.sh installs the kernel it needs)")
+            status = 1
         else:
-            print("virt-inspector not installed (apt-get install libguestfs-tools)")
+            print("virt-inspector not installed (apt-get install libguestfs-tools): no ratio")
+            status = 1
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    sys.exit(status)
 
 
 if __name__ == "__main__":

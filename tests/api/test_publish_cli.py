@@ -26,9 +26,8 @@ def test_publish_to_two_regions_gives_completed_replicas_in_both(
     sku = uuid.uuid4().hex[:8]
     proc = run_publish(
         platform_server, str(raw), "-g", resource_group, "--gallery", "gal", "--definition",
-        "def1", "--version", "1.0.0", "--target-regions", "eastus", "--target-regions",
-        "westus=2", "--create-definition", "--publisher", "azimg", "--offer", "t", "--sku", sku,
-        "--force",
+        "def1", "--version", "1.0.0", "--target-regions", "eastus", "westus=2",
+        "--create-definition", "--publisher", "azimg", "--offer", "t", "--sku", sku, "--force",
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)

@@ -143,3 +143,17 @@ def test_a_second_platform_is_reached_with_only_the_azure_environment(
     assert json.loads(proc.stdout)["id"] == disk.id
     assert disk.location == "westus" and disk.disk_state == "Unattached"
     assert not (tmp_path / "not-a-platform").exists()
+
+
+def test_location_creates_a_missing_resource_group(
+    platform_server: PlatformServer, compute: Any, resources: Any, tmp_path: Path
+) -> None:
+    raw = sparse_raw(tmp_path / "img.raw", mib=24)
+    rg = f"rg-new-{os.getpid()}-{time.monotonic_ns() % 10**6}"
+    missing = run_upload(platform_server, raw, rg, "d4", "--force")
+    assert missing.returncode == 2 and "could not be found" in missing.stderr
+    made = run_upload(platform_server, raw, rg, "d4", "--force", "--location", "westus")
+    assert made.returncode == 0, made.stderr
+    assert resources.resource_groups.get(rg).location == "westus"
+    assert compute.disks.get(rg, "d4").location == "westus"
+    resources.resource_groups.begin_delete(rg).result()

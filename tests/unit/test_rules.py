@@ -21,7 +21,29 @@ from azimg.image.facts.layout import DiskLayout, PartitionInfo
 from azimg.image.facts.storage import FstabEntry
 from azimg.image.findings import Finding, Severity, Status
 from azimg.image.inspect import GuestFacts, ImageFacts, gather
-from azimg.image.rules import CheckContext
+from azimg.image.rules import (
+    CheckContext,
+    Rule,
+    accounts,
+    agents,
+    boot,
+    container,
+    debian,
+    flatcar,
+    freebsd,
+    generation,
+    kernel,
+    linux,
+    network,
+    openbsd,
+    oracle,
+    packages,
+    rhel,
+    services,
+    storage,
+    suse,
+    ubuntu,
+)
 from azimg.image.rules.agents import provisioner
 from azimg.image.rules.generation import bootable_generations
 from tests.unit.test_inspect import ESP_UUID, ROOT_UUID, make_root
@@ -408,3 +430,29 @@ def test_gen_08_nvme_readiness(base: GuestFacts) -> None:
     )
     assert run(ready, nvme=True, generation="2")["GEN-08"].status is Status.passed
     assert run(ready, nvme=True, generation="1")["GEN-08"].status is Status.failed
+
+
+LINUX_KINDS = (accounts, agents, boot, kernel, network, packages, services, storage)
+SCOPES = (container, generation, debian, ubuntu, rhel, oracle, suse, flatcar, freebsd, openbsd)
+
+
+def test_every_linux_check_runs_once() -> None:
+    """A check written in a kind module but left out of ``linux.CHECKS`` would never run."""
+    written = [
+        fn
+        for module in LINUX_KINDS
+        for name, fn in vars(module).items()
+        if name.startswith("check_") and fn.__module__ == module.__name__
+    ]
+    assert sorted(linux.CHECKS, key=id) == sorted(written, key=id)
+
+
+def test_every_rule_id_is_declared_once() -> None:
+    rules = {
+        id(r): r
+        for module in (*LINUX_KINDS, *SCOPES)
+        for r in (*vars(module).values(), *getattr(module, "RULES", {}).values())
+        if isinstance(r, Rule)
+    }
+    ids = sorted(r.id for r in rules.values())
+    assert len(ids) > 150 and ids == sorted(set(ids))

@@ -24,7 +24,12 @@ from urllib.parse import urlparse
 from azimg.errors import InvalidArgument
 
 DEFAULT_SCOPE = "https://management.core.windows.net//.default"
-ENV_KEYS = ("AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_SUBSCRIPTION_ID")
+ENV_KEYS = (
+    "AZURE_TENANT_ID",
+    "AZURE_CLIENT_ID",
+    "AZURE_CLIENT_SECRET",
+    "AZURE_SUBSCRIPTION_ID",
+)
 ENDPOINT_KEYS = ("AZIMG_ARM_ENDPOINT", "AZURE_RESOURCE_MANAGER_ENDPOINT")
 MICROSOFT_AUTHORITIES = (
     "login.microsoftonline.com",
@@ -66,8 +71,11 @@ class Connection:
             credential_scopes=[self.scope],
         )
 
-    def resource_group_location(self, compute: Any, resource_group: str) -> str:
-        """The group's location (the default for new resources), via the SDK's pipeline."""
+    def resource_group_location(
+        self, compute: Any, resource_group: str, *, create_in: str | None = None
+    ) -> str:
+        """The group's location (the default for new resources), via the SDK's pipeline; a
+        missing group is created in ``create_in`` when given."""
         from azure.core.exceptions import HttpResponseError
         from azure.core.rest import HttpRequest
 
@@ -76,8 +84,15 @@ class Connection:
             f"/resourcegroups/{resource_group}?api-version=2021-04-01"
         )
         response = compute._client.send_request(HttpRequest("GET", url))
+        if response.status_code == 404 and create_in:
+            response = compute._client.send_request(
+                HttpRequest("PUT", url, json={"location": create_in})
+            )
         if response.status_code == 404:
-            raise InvalidArgument(f"Resource group '{resource_group}' could not be found.")
+            raise InvalidArgument(
+                f"Resource group '{resource_group}' could not be found.",
+                hint="create it, or pass --location to have it created",
+            )
         try:
             response.raise_for_status()
         except HttpResponseError as err:

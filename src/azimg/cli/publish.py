@@ -20,7 +20,7 @@ from typing import Any
 
 import typer
 
-from azimg.cli.output import OutputFormat, emit
+from azimg.cli.output import OutputFormat, emit, progress_later
 from azimg.cli.upload import DATA_DIR, OUTPUT, PORT
 from azimg.errors import AzimgError, InvalidArgument
 
@@ -175,6 +175,7 @@ def publish(
     threads: int,
     show_progress: bool,
     progress: Any = None,
+    location: str | None = None,
 ) -> dict[str, Any]:
     from azure.core.exceptions import ResourceNotFoundError
 
@@ -186,7 +187,8 @@ def publish(
     if (image is None) == (from_vm is None):
         raise InvalidArgument("give IMAGE or --from-vm NAME (one of them)")
     compute = conn.compute()
-    location = conn.resource_group_location(compute, resource_group)
+    group_at = conn.resource_group_location(compute, resource_group, create_in=location)
+    location = location or group_at
     generation = None
     if image is not None and create_definition:
         generation, _ = uploader.preflight(image, None, force=True)
@@ -269,21 +271,30 @@ def render(r: dict[str, Any]) -> str:
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("publish")
+    @app.command("publish", context_settings={"allow_extra_args": True})
     def publish_cmd(
+        ctx: typer.Context,
         image: Path | None = typer.Argument(None, help="image to publish (omit with --from-vm)"),
         resource_group: str = typer.Option(..., "--resource-group", "-g"),
         gallery: str = typer.Option(..., "--gallery"),
         definition: str = typer.Option(..., "--definition", help="gallery image definition"),
         version: str = typer.Option(..., "--version", help="MAJOR.MINOR.PATCH"),
         target_region: list[str] = typer.Option(
-            [], "--target-regions", help="REGION or REGION=REPLICAS (repeatable, or quoted list)"
+            [],
+            "--target-regions",
+            help="REGION or REGION=REPLICAS, several after one flag (eastus westus=2)",
         ),
         create_definition: bool = typer.Option(False, "--create-definition"),
         publisher: str | None = typer.Option(None, "--publisher"),
         offer: str | None = typer.Option(None, "--offer"),
         sku: str | None = typer.Option(None, "--sku"),
         from_vm: str | None = typer.Option(None, "--from-vm", help="capture this VM instead"),
+        location: str | None = typer.Option(
+            None,
+            "--location",
+            "-l",
+            help="default: the group's; creates a missing group",
+        ),
         force: bool = typer.Option(False, "--force", help="publish despite check's findings"),
         threads: int = typer.Option(4, "--threads", help="parallel Put Page requests"),
         data_dir: Path | None = DATA_DIR,
@@ -291,18 +302,13 @@ def register(app: typer.Typer) -> None:
         output: OutputFormat = OUTPUT,
     ) -> None:
         """Publish an image (or a VM) as a gallery image version, replicated and checked."""
-        import contextlib
-
         from azimg.cli.arm_client import connect
-        from azimg.cli.output import progress
 
+        if ctx.args and not target_region:
+            raise InvalidArgument(f"unexpected arguments: {' '.join(ctx.args)}")
+        regions = target_regions([*target_region, *ctx.args])  # eastus westus=2 after one flag
         conn = connect(data_dir, port)
-        with contextlib.ExitStack() as stack:
-
-            def start(total: int) -> Any:
-                bar = progress("uploading", total, enabled=output is OutputFormat.text)
-                return stack.enter_context(bar)
-
+        with progress_later("uploading", enabled=output is OutputFormat.text) as start:
             result = publish(
                 conn,
                 image,
@@ -310,7 +316,7 @@ def register(app: typer.Typer) -> None:
                 gallery=gallery,
                 definition=definition,
                 version=version,
-                regions=target_regions(target_region),
+                regions=regions,
                 create_definition=create_definition,
                 identifier=(publisher, offer, sku),
                 from_vm=from_vm,
@@ -318,5 +324,6 @@ def register(app: typer.Typer) -> None:
                 threads=threads,
                 show_progress=output is OutputFormat.text,
                 progress=start,
+                location=location,
             )
         emit(result, output, render)

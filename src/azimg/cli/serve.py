@@ -7,8 +7,10 @@ tenant, subscription and service principal; every start prints them in a form to
 from __future__ import annotations
 
 import gc
+import ipaddress
 import sys
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -35,7 +37,10 @@ def register(app: typer.Typer) -> None:
             "$AZIMG_BLOB_KEY",
         ),
         public_host: str | None = typer.Option(
-            None, "--public-host", help="host name clients use, put in URLs and the certificate"
+            None,
+            "--public-host",
+            help="host name clients use, put in every URL and the certificate (required with "
+            "a --host other than loopback)",
         ),
         output: OutputFormat = OUTPUT_OPTION,
     ) -> None:
@@ -43,6 +48,8 @@ def register(app: typer.Typer) -> None:
         import uvicorn
 
         from azimg.platform.arm.app import create_app
+        from azimg.platform.arm.guards import header_timeout_protocol
+        from azimg.platform.filemodes import secure_data_dir
         from azimg.platform.settings import Settings
         from azimg.platform.store import open_store
         from azimg.platform.tls import ensure_tls
@@ -56,6 +63,15 @@ def register(app: typer.Typer) -> None:
             blob_url=blob_url,
             public_host=public_host,
         )
+        _check_exposure(settings)
+        loosened = secure_data_dir(settings.data_dir)
+        if loosened:
+            print(
+                f"azimg serve: tightened {len(loosened)} path(s) under {settings.data_dir} "
+                "to owner-only (0700/0600): they held secrets readable by other users",
+                file=sys.stderr,
+                flush=True,
+            )
         info = connection_info(settings)
         emit(info, output, render_text)
         if output is OutputFormat.text:
@@ -76,7 +92,7 @@ def register(app: typer.Typer) -> None:
             ssl_certfile=str(tls.server_cert),
             ssl_keyfile=str(tls.server_key),
             loop="uvloop",
-            http="httptools",
+            http=header_timeout_protocol(settings.header_timeout),
             log_level="warning",
             access_log=False,
             timeout_keep_alive=30,
@@ -87,3 +103,34 @@ def register(app: typer.Typer) -> None:
             uvicorn.Server(config).run()
         finally:
             store.close()
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_exposure(settings: Any) -> None:
+    """Listening beyond loopback needs the name clients will use (URLs, certificate SAN):
+    without it every URL would say 127.0.0.1. With it, say loudly that the port is open."""
+    if _is_loopback(settings.host):
+        return
+    if not settings.public_host:
+        print(
+            f"azimg serve: --host {settings.host} listens beyond this machine; also pass "
+            "--public-host NAME (the DNS name or address clients use: it goes into every URL "
+            "and the server certificate)",
+            file=sys.stderr,
+        )
+        raise typer.Exit(2)
+    print(
+        f"azimg serve: WARNING: listening on {settings.host}:{settings.port}, reachable from "
+        f"the network as {settings.base_url}. Anyone who can reach it and holds the client "
+        "secret or a SAS URL can use it; see the security section of the platform README.",
+        file=sys.stderr,
+        flush=True,
+    )

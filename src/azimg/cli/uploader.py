@@ -196,7 +196,7 @@ def preflight(image: Path, generation: str | None, *, force: bool) -> tuple[str,
     return ("V2" if gens is not None and gens.gen2 else "V1"), warnings
 
 
-def _put_pages(
+def put_pages(
     sas_url: str,
     fh_path: Path,
     pieces: list[tuple[int, int]],
@@ -293,7 +293,8 @@ def upload(
                 )  # fmt: skip
             resumed = disk.disk_state == "ActiveUpload"
         else:
-            where = location or conn.resource_group_location(compute, resource_group)
+            group_at = conn.resource_group_location(compute, resource_group, create_in=location)
+            where = location or group_at
             body: dict[str, Any] = {
                 "location": where,
                 "sku": {"name": "Standard_LRS"},
@@ -309,7 +310,9 @@ def upload(
                 body["properties"]["hyperVGeneration"] = gen
             disk = compute.disks.begin_create_or_update(resource_group, name, body).result()
         access = compute.disks.begin_grant_access(
-            resource_group, name, {"access": "Write", "durationInSeconds": GRANT_SECONDS}
+            resource_group,
+            name,
+            {"access": "Write", "durationInSeconds": GRANT_SECONDS},
         ).result()
         sas = access.access_sas
         pieces = chunks(src.runs, src.data_size)
@@ -317,7 +320,7 @@ def upload(
             pieces = missing(pieces, _present_ranges(sas))
         total = sum(n for _, n in pieces)
         advance = progress(total) if progress else (lambda _n: None)
-        sent = _put_pages(sas, src.path, pieces, src.footer, src.data_size, threads, advance)
+        sent = put_pages(sas, src.path, pieces, src.footer, src.data_size, threads, advance)
         compute.disks.begin_revoke_access(resource_group, name).result()
         final = compute.disks.get(resource_group, name)
         return UploadResult(

@@ -71,8 +71,13 @@ def find_vm(data_dir: Path, name: str, resource_group: str | None) -> dict[str, 
 
 
 def register(app: typer.Typer) -> None:
-    vm_app = typer.Typer(help="Reach the VMs a local azimg serve runs.", no_args_is_help=True)
+    from azimg.cli.vm_create import register_create
+
+    vm_app = typer.Typer(
+        help="Create VMs; reach those a local azimg serve runs.", no_args_is_help=True
+    )
     app.add_typer(vm_app, name="vm")
+    register_create(vm_app)
 
     @vm_app.command("list")
     def list_vms(

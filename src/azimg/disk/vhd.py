@@ -91,6 +91,25 @@ def vhd_checksum(raw: bytes, checksum_at: int) -> int:
     return ~total & 0xFFFF_FFFF
 
 
+def _verify_sealed(
+    raw: bytes, at: int, what: str, cookie_is: str, cookie: bytes, checksum_at: int
+) -> None:
+    """The cookie (first 8 bytes) and the big-endian checksum at ``checksum_at`` of a footer or
+    dynamic header found at file offset ``at``; ``CorruptImage`` names the field that is wrong."""
+    if raw[:8] != cookie:
+        raise CorruptImage(
+            f"{cookie_is} is {raw[:8]!r}, expected {cookie!r}", offset=at, field="cookie"
+        )
+    (stored,) = struct.unpack_from(">I", raw, checksum_at)
+    expected = vhd_checksum(raw, checksum_at)
+    if stored != expected:
+        raise CorruptImage(
+            f"{what} checksum is {stored:#010x}, the bytes sum to {expected:#010x}",
+            offset=at + checksum_at,
+            field="checksum",
+        )
+
+
 def chs_geometry(size: int) -> tuple[int, int, int]:
     """(cylinders, heads, sectors per track) as the spec's appendix computes them."""
     sectors = min(size // SECTOR, MAX_CHS_SECTORS)
@@ -171,19 +190,9 @@ class Footer:
             reserved,
         ) = _FOOTER.unpack(raw)
         if verify:
-            if cookie != FOOTER_COOKIE:
-                raise CorruptImage(
-                    f"no VHD footer: cookie is {cookie!r}, expected {FOOTER_COOKIE!r}",
-                    offset=at,
-                    field="cookie",
-                )
-            expected = vhd_checksum(raw, _FOOTER_CHECKSUM_AT)
-            if checksum != expected:
-                raise CorruptImage(
-                    f"VHD footer checksum is {checksum:#010x}, the bytes sum to {expected:#010x}",
-                    offset=at + _FOOTER_CHECKSUM_AT,
-                    field="checksum",
-                )
+            _verify_sealed(
+                raw, at, "VHD footer", "no VHD footer: cookie", FOOTER_COOKIE, _FOOTER_CHECKSUM_AT
+            )
         return cls(
             cookie=cookie,
             features=features,
@@ -391,20 +400,14 @@ class DynamicHeader:
             reserved2,
         ) = _DYNAMIC_HEADER.unpack(raw)
         if verify:
-            if cookie != DYNAMIC_COOKIE:
-                raise CorruptImage(
-                    f"dynamic header cookie is {cookie!r}, expected {DYNAMIC_COOKIE!r}",
-                    offset=at,
-                    field="cookie",
-                )
-            expected = vhd_checksum(raw, _DYNAMIC_CHECKSUM_AT)
-            if checksum != expected:
-                raise CorruptImage(
-                    f"dynamic header checksum is {checksum:#010x}, the bytes sum to "
-                    f"{expected:#010x}",
-                    offset=at + _DYNAMIC_CHECKSUM_AT,
-                    field="checksum",
-                )
+            _verify_sealed(
+                raw,
+                at,
+                "dynamic header",
+                "dynamic header cookie",
+                DYNAMIC_COOKIE,
+                _DYNAMIC_CHECKSUM_AT,
+            )
         step = _PARENT_LOCATOR.size
         return cls(
             cookie=cookie,

@@ -45,10 +45,26 @@ class InvalidParameter(PlatformError):
     code = "InvalidParameter"
 
 
+class RequestEntityTooLarge(PlatformError):
+    """A request body above ARM's request size limit (refused before it is parsed)."""
+
+    code = "RequestEntityTooLarge"
+
+
+class MethodNotAllowed(PlatformError):
+    code = "MethodNotAllowed"
+
+
 class BadRequest(PlatformError):
     """Azure's generic 400 code, used where the service itself says ``BadRequest``."""
 
     code = "BadRequest"
+
+
+class FileTooLargeForHost(BadRequest):
+    """A size Azure allows that this host's filesystem cannot hold as one blob file."""
+
+    code = "FileTooLargeForHost"
 
 
 class InvalidResourceName(PlatformError):
@@ -160,6 +176,12 @@ class InvalidAuthenticationToken(PlatformError):
 
 class ExpiredAuthenticationToken(PlatformError):
     code = "ExpiredAuthenticationToken"
+
+
+class InvalidAuthenticationTokenTenant(PlatformError):
+    """A valid token from a tenant that does not own the subscription in the path."""
+
+    code = "InvalidAuthenticationTokenTenant"
 
 
 class AuthorizationFailed(PlatformError):
@@ -481,3 +503,21 @@ class UnsupportedGrantType(OAuthError):
 class InvalidTenant(OAuthError):
     code = "invalid_tenant"
     aadsts = 90002
+
+
+class InvalidResource(OAuthError):
+    """A token asked for a resource (audience) this platform does not serve."""
+
+    code = "invalid_resource"
+    aadsts = 500011
+
+
+class ClientThrottled(OAuthError):
+    """Too many wrong secrets for one client in a window: 429 with Retry-After."""
+
+    code = "temporarily_unavailable"
+    aadsts = 50196
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

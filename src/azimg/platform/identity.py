@@ -5,6 +5,12 @@ without a running server. Tokens are RS256 JWTs signed with a key under the data
 and published through OpenID discovery (``/{tenant}/discovery/v2.0/keys``), so other tools can
 verify them too. Verification is cached per token string: the request path then costs one
 dict lookup instead of an RSA verify.
+
+Boundaries: a token names its tenant (``tid``) and ARM serves it only the subscriptions that
+tenant owns (``InvalidAuthenticationTokenTenant``); tokens are issued only for the audiences
+this platform serves (AADSTS500011 otherwise); wrong secrets are counted per client and after
+``THROTTLE_FAILURES`` in the window the client gets 429 + Retry-After, even with the right
+secret, until the window has passed.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import secrets
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,9 +32,12 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from azimg.platform.errors import (
+    ClientThrottled,
     ExpiredAuthenticationToken,
     InvalidAuthenticationToken,
+    InvalidAuthenticationTokenTenant,
     InvalidClient,
+    InvalidResource,
     InvalidTenant,
     UnsupportedGrantType,
 )
@@ -40,6 +50,8 @@ PRINCIPAL_TYPE = "azimg/servicePrincipals"
 #: default) and our own origin (for clients that use the ARM URL as the audience).
 ARM_AUDIENCES = ("https://management.core.windows.net/", "https://management.azure.com/")
 TOKEN_LIFETIME = 3600
+#: Wrong secrets one client may send within the throttle window before it gets 429s.
+THROTTLE_FAILURES = 10
 _KEY_ID = "azimg-1"
 
 
@@ -135,7 +147,7 @@ def _signing_key(data_dir: Path) -> rsa.RSAPrivateKey:
         key = serialization.load_pem_private_key(path.read_bytes(), None)
         assert isinstance(key, rsa.RSAPrivateKey)
         return key
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     _write_private(
         path,
@@ -151,7 +163,14 @@ def _signing_key(data_dir: Path) -> rsa.RSAPrivateKey:
 class Identity:
     """Issues and checks tokens for the principals in the metadata store."""
 
-    def __init__(self, meta: MetadataStore, data_dir: Path, base_url: str) -> None:
+    def __init__(
+        self,
+        meta: MetadataStore,
+        data_dir: Path,
+        base_url: str,
+        *,
+        throttle_window: float = 60.0,
+    ) -> None:
         self.meta = meta
         self.base_url = base_url
         self.default = bootstrap(meta)
@@ -159,6 +178,40 @@ class Identity:
         self._public = self._key.public_key()
         self._cache: dict[str, tuple[Caller, float]] = {}
         self._cache_lock = threading.Lock()
+        self._owners: dict[str, str | None] = {}  # subscription id (lower) → tenant id
+        self._throttle_window = throttle_window
+        self._failures: dict[str, deque[float]] = {}
+        self._failures_lock = threading.Lock()
+
+    # --- throttling of wrong secrets -----------------------------------------------------------
+
+    def _recent_failures(self, client: str, now: float) -> deque[float]:
+        times = self._failures.setdefault(client, deque())
+        while times and times[0] <= now - self._throttle_window:
+            times.popleft()
+        return times
+
+    def _check_throttle(self, client: str) -> None:
+        now = time.monotonic()
+        with self._failures_lock:
+            times = self._recent_failures(client, now)
+            if len(times) < THROTTLE_FAILURES:
+                return
+            wait = max(1, int(times[0] + self._throttle_window - now + 0.999))
+        raise ClientThrottled(
+            f"AADSTS50196: Too many failed sign-ins for client '{client}' "
+            f"({THROTTLE_FAILURES} wrong secrets within {self._throttle_window:g} s). "
+            f"Retry after {wait} seconds.",
+            retry_after=wait,
+        )
+
+    def _record_failure(self, client: str) -> None:
+        now = time.monotonic()
+        with self._failures_lock:
+            if len(self._failures) > 10_000:  # bounded: forget clients with no recent failure
+                for key in [k for k, v in self._failures.items() if not v or v[-1] < now - 3600]:
+                    del self._failures[key]
+            self._recent_failures(client, now).append(now)
 
     # --- OpenID / OAuth2 ---------------------------------------------------------------------
 
@@ -202,14 +255,17 @@ class Identity:
                 f"AADSTS70003: The grant type '{form.get('grant_type')}' is not supported."
             )
         client_id = (form.get("client_id") or "").lower()
+        self._check_throttle(f"{tid}/{client_id}")
         doc = self.meta.get(f"/tenants/{tid}/servicePrincipals/{client_id}")
         secret = form.get("client_secret") or ""
         if doc is None:
+            self._record_failure(f"{tid}/{client_id}")
             raise InvalidClient(
                 f"AADSTS700016: Application with identifier '{client_id}' was not found "
                 f"in the directory '{tid}'."
             )
         if not hmac.compare_digest(secret.encode(), str(doc.body["secret"]).encode()):
+            self._record_failure(f"{tid}/{client_id}")
             raise InvalidClient(
                 "AADSTS7000215: Invalid client secret provided. Ensure the secret being sent "
                 f"in the request is the client secret value for app '{client_id}'."
@@ -219,6 +275,12 @@ class Identity:
             (s for s in scope if s.endswith("/.default")), ARM_AUDIENCES[0] + "/.default"
         )
         audience = resource[: -len("/.default")]
+        if audience not in self.audiences():
+            raise InvalidResource(
+                f"AADSTS500011: The resource principal named {audience} was not found in the "
+                f"tenant named {tid}. This platform issues tokens only for Azure Resource "
+                f"Manager ({ARM_AUDIENCES[0]} or {self.base_url}/)."
+            )
         now = int(time.time())
         claims = {
             "aud": audience,
@@ -249,6 +311,25 @@ class Identity:
         for a in (*ARM_AUDIENCES, self.base_url + "/"):
             out += [a, a.rstrip("/")]
         return out
+
+    def require_tenant(self, caller: Caller, subscription_id: str) -> None:
+        """401 ``InvalidAuthenticationTokenTenant`` unless the caller's tenant owns the
+        subscription (an unknown subscription passes: the route answers 404 for it)."""
+        key = subscription_id.lower()
+        if key not in self._owners:
+            doc = self.meta.get(f"/subscriptions/{subscription_id}")
+            owner = str(doc.body.get("tenantId", "")).lower() if doc is not None else None
+            if owner is None:
+                return  # not cached: it may be created later
+            self._owners[key] = owner
+        owner = self._owners[key]
+        if owner is not None and owner != caller.tenant_id.lower():
+            raise InvalidAuthenticationTokenTenant(
+                f"The access token is from the wrong issuer '{self.issuer(caller.tenant_id)}'. "
+                f"It must match the tenant '{self.issuer(owner)}' associated with this "
+                f"subscription. Please use the authority (URL) '{self.base_url}/{owner}' to get "
+                "the token."
+            )
 
     def verify(self, authorization: str | None) -> Caller:
         """The caller behind an ``Authorization: Bearer`` header, or a 401 error."""

@@ -42,6 +42,8 @@ class Settings:
     replication_rate: int | None = None  # bytes/s per gallery replica copy; None = full speed
     vm_provisioning_timeout: float = 1200.0  # s until OSProvisioningTimedOut (Azure: ~20 min)
     vm_accel: str = "auto"  # tcg | kvm | auto: KVM only after a boot self-test passes
+    header_timeout: float = 30.0  # s for a request's line + headers, then the connection closes
+    auth_throttle_window: float = 60.0  # s over which wrong client secrets are counted
 
     def __post_init__(self) -> None:
         if not self.regions:
@@ -101,5 +103,9 @@ class Settings:
             env["vm_provisioning_timeout"] = float(v)
         if v := os.environ.get("AZIMG_VM_ACCEL"):
             env["vm_accel"] = v
+        if v := os.environ.get("AZIMG_HEADER_TIMEOUT"):
+            env["header_timeout"] = float(v)
+        if v := os.environ.get("AZIMG_AUTH_THROTTLE_WINDOW"):
+            env["auth_throttle_window"] = float(v)
         env.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**env)  # type: ignore[arg-type]

@@ -111,7 +111,8 @@ def _server_hosts_match(path: Path, hosts: list[str]) -> bool:
 def ensure_tls(data_dir: Path, hosts: list[str]) -> TlsFiles:
     """Make the CA (first start) and a server certificate covering ``hosts`` (if missing)."""
     tls_dir = data_dir / "tls"
-    tls_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)  # private: keys, secrets, disks
+    tls_dir.mkdir(exist_ok=True, mode=0o700)
     hosts = sorted(set([*hosts, "127.0.0.1", "localhost"]))
     if (tls_dir / "ca.pem").exists() and (tls_dir / "ca.key").exists():
         ca_cert, ca_key = _load_ca(tls_dir)

@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from azimg.platform import registry
 from azimg.platform.arm import blob
 from azimg.platform.arm import errors as arm_errors
+from azimg.platform.arm.guards import RequestGuardMiddleware
 from azimg.platform.arm.routing import CanonicalPathMiddleware
 from azimg.platform.errors import PlatformError
 from azimg.platform.identity import Identity
@@ -32,7 +33,12 @@ from azimg.platform.store import Store
 
 
 def create_app(settings: Settings, store: Store) -> FastAPI:
-    identity = Identity(store.meta, settings.data_dir, settings.base_url)
+    identity = Identity(
+        store.meta,
+        settings.data_dir,
+        settings.base_url,
+        throttle_window=settings.auth_throttle_window,
+    )
     jobs = Jobs(store, workers=settings.job_workers)
     for kind, spec in registry.job_specs().items():
         jobs.register(kind, spec)
@@ -76,4 +82,5 @@ def create_app(settings: Settings, store: Store) -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, arm_errors.http_error_handler)
     app.add_exception_handler(Exception, arm_errors.internal_error_handler)
     app.add_middleware(CanonicalPathMiddleware)
+    app.add_middleware(RequestGuardMiddleware, base_url=settings.base_url)  # outermost
     return app

@@ -13,12 +13,20 @@ reads ``blob`` as the account (localhost/IP style) or as an account path (other 
 Anything else answers 501 ``NotImplemented`` (refused, never ignored). Each handler checks,
 in order: SAS (grant, signature, expiry, permission) → the disk's state for writes → the
 range against alignment, size and body → the bytes.
+
+A Put Page body is refused before it is read when ``Content-Length`` differs from the range
+or exceeds 4 MiB; a chunked body is read only up to the range size + 1 byte, so the server's
+memory stays bounded whatever a client sends. A refusal that leaves body bytes unread closes
+the connection. Each Put Page holds the disk's write gate (``sas.WRITES``) from the SAS check
+to the write, so endGetAccess can wait for it.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
+import logging
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -26,7 +34,7 @@ from email.utils import formatdate
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
@@ -44,6 +52,8 @@ from azimg.platform.errors import (
 from azimg.platform.resources import disks
 from azimg.platform.store import Store
 from azimg.platform.store import page_ranges as ranges_mod
+
+log = logging.getLogger(__name__)
 
 PAGE = 512
 MAX_PUT_PAGE = 4 * 1024 * 1024
@@ -83,6 +93,7 @@ class BlobEndpoint:
         return sas.check(
             self.store,
             container=request.path_params["container"],
+            blob=request.path_params["blob"],
             query=dict(request.query_params),
             need=need,
         )
@@ -120,7 +131,17 @@ class BlobEndpoint:
         except PlatformError as err:
             response = render(request, err)  # type: ignore[arg-type]
             response.headers.update(_common_headers(request))
+            if request.method in ("PUT", "POST", "DELETE"):
+                # The body may be unread: close instead of parsing the rest as a next request.
+                response.headers["Connection"] = "close"
             return response
+        except ClientDisconnect:
+            log.warning(
+                "client disconnected mid-body: %s %s (nothing written)",
+                request.method,
+                request.url.path,
+            )
+            return Response(status_code=400, headers={"Connection": "close"})
 
     async def properties(self, request: Request) -> Response:
         grant = self._grant(request, "r")
@@ -139,7 +160,7 @@ class BlobEndpoint:
         size = await run_in_threadpool(blobs.size, grant.blob)
         rng = _parse_range(request.headers.get("x-ms-range") or request.headers.get("range"), size)
         start, end = rng if rng else (0, size)
-        if start >= size:
+        if start >= size and (rng or size):  # an empty blob reads as 200 with no bytes
             raise StorageInvalidRange("The range specified is invalid for the current size.")
         end = min(end, size)
         headers = {
@@ -183,6 +204,10 @@ class BlobEndpoint:
 
     async def put_page(self, request: Request) -> Response:
         grant = self._grant(request, "w")
+        with sas.WRITES.write(grant.resource_id):
+            return await self._put_page(request, grant)
+
+    async def _put_page(self, request: Request, grant: sas.Grant) -> Response:
         for header in request.headers:
             if header.startswith("x-ms-if-sequence-number") or header == "x-ms-content-crc64":
                 raise UnsupportedStorageOperation(
@@ -205,28 +230,44 @@ class BlobEndpoint:
             raise InvalidPageRange(
                 f"The page range {header} is beyond the end of the {size}-byte blob."
             )
+        declared = request.headers.get("content-length")
+        if declared is not None and not declared.isdigit():
+            raise InvalidHeaderValue(f"The Content-Length '{declared}' is not a number.")
         if mode == "clear":
+            if declared is not None and int(declared) != 0:
+                raise InvalidHeaderValue("A Put Page with x-ms-page-write: clear has no body.")
             await run_in_threadpool(self.store.blobs.clear_pages, grant.blob, start, end)
             return self._written(request, grant)
         if end - start > MAX_PUT_PAGE:
             raise RequestBodyTooLarge(
-                f"A Put Page writes at most 4 MiB; the range {header} is {end - start} bytes."
+                f"The request body is too large and exceeds the maximum permissible limit: "
+                f"a Put Page writes at most {MAX_PUT_PAGE} bytes (4 MiB); the range {header} "
+                f"is {end - start} bytes."
             )
-        declared = request.headers.get("content-length")
         if declared is not None and int(declared) != end - start:
             raise InvalidHeaderValue(
                 f"Content-Length {declared} does not match the range {header} "
                 f"({end - start} bytes)."
             )
-        data = await request.body()
-        if len(data) != end - start:
+        data = await _read_at_most(request, end - start)
+        if len(data) > end - start:
+            raise InvalidHeaderValue(
+                f"The body is longer than the range {header} ({end - start} bytes); it was "
+                "cut off there and refused."
+            )
+        if len(data) < end - start:
             raise InvalidHeaderValue(
                 f"The body is {len(data)} bytes; the range {header} is {end - start} bytes."
             )
         md5 = request.headers.get("content-md5")
-        if md5 is not None and base64.b64decode(md5) != hashlib.md5(data).digest():
-            raise InvalidHeaderValue("The MD5 value specified in the request did not match.")
-        await run_in_threadpool(self.store.blobs.write_pages, grant.blob, start, data)
+        if md5 is not None:
+            try:
+                digest = base64.b64decode(md5, validate=True)
+            except (binascii.Error, ValueError):
+                raise InvalidHeaderValue(f"The Content-MD5 '{md5}' is not base64.") from None
+            if digest != hashlib.md5(data).digest():
+                raise InvalidHeaderValue("The MD5 value specified in the request did not match.")
+        await run_in_threadpool(self.store.blobs.write_pages, grant.blob, start, bytes(data))
         response = self._written(request, grant)
         if md5 is not None:
             response.headers["Content-MD5"] = md5
@@ -239,6 +280,18 @@ class BlobEndpoint:
             "x-ms-request-server-encrypted": "true",
         }
         return Response(status_code=201, headers=headers)
+
+
+async def _read_at_most(request: Request, limit: int) -> bytearray:
+    """The body, read until it ends or passes ``limit`` by one byte (then the caller refuses
+    it and the connection closes): a chunked body never costs more than limit + one chunk."""
+    data = bytearray()
+    async for chunk in request.stream():
+        data += chunk
+        if len(data) > limit:
+            del data[limit + 1 :]
+            break
+    return data
 
 
 def create_blob_app(store: Store) -> Starlette:

@@ -87,8 +87,12 @@ JsonBody = Annotated[dict[str, Any], Depends(get_json_body)]
 
 
 async def arm_checks(request: Request) -> None:
-    """Token (401), then api-version (400): one dependency, as each costs FastAPI a solve."""
-    await get_caller(request)
+    """Token (401, and its tenant must own the subscription in the path), then api-version
+    (400): one dependency, as each costs FastAPI a solve."""
+    caller = await get_caller(request)
+    subscription_id = request.path_params.get("subscription_id")
+    if subscription_id:
+        request.app.state.identity.require_tenant(caller, subscription_id)
     await get_api_version(request)
 
 

@@ -25,6 +25,8 @@ STATUS: dict[type[e.PlatformError], int] = {
     e.InvalidApiVersionParameter: 400,
     e.InvalidRequestContent: 400,
     e.InvalidParameter: 400,
+    e.RequestEntityTooLarge: 413,
+    e.MethodNotAllowed: 405,
     e.BadRequest: 400,
     e.InvalidResourceName: 400,
     e.InvalidResourceGroupLocation: 409,
@@ -48,6 +50,7 @@ STATUS: dict[type[e.PlatformError], int] = {
     e.AuthenticationFailed: 401,
     e.InvalidAuthenticationToken: 401,
     e.ExpiredAuthenticationToken: 401,
+    e.InvalidAuthenticationTokenTenant: 401,
     e.AuthorizationFailed: 403,
     e.NetworkBadRequest: 400,
     # Storage (blob/SAS endpoint)
@@ -67,6 +70,8 @@ STATUS: dict[type[e.PlatformError], int] = {
     e.InvalidClient: 401,
     e.UnsupportedGrantType: 400,
     e.InvalidTenant: 400,
+    e.InvalidResource: 400,
+    e.ClientThrottled: 429,
 }
 
 
@@ -100,6 +105,7 @@ def render(request: Request, err: e.PlatformError) -> Response:
             return Response(status_code=status, headers=headers)
         return Response(xml, status_code=status, media_type="application/xml", headers=headers)
     if isinstance(err, e.OAuthError):
+        retry_after = getattr(err, "retry_after", None)
         return JSONResponse(
             {
                 "error": err.code,
@@ -107,6 +113,7 @@ def render(request: Request, err: e.PlatformError) -> Response:
                 "error_codes": [err.aadsts],
             },
             status_code=status,
+            headers={"Retry-After": str(retry_after)} if retry_after is not None else None,
         )
     headers = {"x-ms-failure-cause": "gateway"} if status == 404 else {}
     if status == 401:
@@ -151,10 +158,11 @@ async def http_error_handler(request: Request, exc: Exception) -> Response:
             f"The requested path '{request.url.path}' was not found."
         )
     elif exc.status_code == 405:
-        err = e.RouteNotFound(
+        err = e.MethodNotAllowed(
             f"The HTTP method '{request.method}' is not supported at '{request.url.path}'."
         )
-        return JSONResponse(arm_envelope(err), status_code=405)
+        headers = dict(exc.headers or {})  # Starlette names the allowed methods (Allow)
+        return JSONResponse(arm_envelope(err), status_code=405, headers=headers)
     else:
         err = e.BadRequest(str(exc.detail))
         return JSONResponse(arm_envelope(err), status_code=exc.status_code)
@@ -163,7 +171,10 @@ async def http_error_handler(request: Request, exc: Exception) -> Response:
 
 async def internal_error_handler(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    # Starlette re-raises after this response and uvicorn then drops the connection: say so,
+    # so a keep-alive client opens a new one instead of failing its next request.
     return JSONResponse(
         {"error": {"code": "InternalServerError", "message": "An internal error occurred."}},
         status_code=500,
+        headers={"Connection": "close"},
     )

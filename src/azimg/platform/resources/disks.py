@@ -337,7 +337,11 @@ def source_from_sas_url(store: Store, uri: str) -> DiskSource:
     from urllib.parse import unquote
 
     grant = sas.check(
-        store, container=parts[1], query={k: unquote(v) for k, v in query.items()}, need="r"
+        store,
+        container=parts[1],
+        blob=parts[2],
+        query={k: unquote(v) for k, v in query.items()},
+        need="r",
     )
     size = store.blobs.size(grant.blob)
     if size <= FOOTER or (size - FOOTER) % MIB:
@@ -820,10 +824,7 @@ def grant_access(
     level = enum_value(access, ("None", "Read", "Write"), target="access")
     if level == "None":
         raise InvalidParameter("The access level 'None' cannot be granted.", target="access")
-    if not isinstance(duration_seconds, int) or duration_seconds <= 0:
-        raise InvalidParameter(
-            "durationInSeconds must be a positive number of seconds.", target="durationInSeconds"
-        )
+    sas.check_duration(duration_seconds)
     if d.provisioning_state != "Succeeded":
         raise OperationNotAllowed(
             f"The {kind.noun} '{d.name}' is {d.provisioning_state}; access cannot be granted."
@@ -896,17 +897,19 @@ def revoke_access(
     d = get(
         store, subscription_id=subscription_id, resource_group=resource_group, name=name, kind=kind
     )
-    if d.disk_state == "ActiveUpload":
-        problem = _vhd_problem(store, d)
-        if problem:
-            raise InvalidVhd(problem)
-        new_state = "Unattached"
-    elif d.disk_state == "ActiveSAS":
-        new_state = "Unattached"
-    else:
-        new_state = d.disk_state
-    sas.revoke_grant(store, d.grant_id)
-    return _change_from(store, d, disk_state=new_state, grant_id=None)
+    # Writes admitted before this point land before the footer check; later ones are refused.
+    with sas.WRITES.closed(d.id):
+        if d.disk_state == "ActiveUpload":
+            problem = _vhd_problem(store, d)
+            if problem:
+                raise InvalidVhd(problem)
+            new_state = "Unattached"
+        elif d.disk_state == "ActiveSAS":
+            new_state = "Unattached"
+        else:
+            new_state = d.disk_state
+        sas.revoke_grant(store, d.grant_id)
+        return _change_from(store, d, disk_state=new_state, grant_id=None)
 
 
 # --- delete ----------------------------------------------------------------------------------

@@ -69,7 +69,7 @@ def open_store(settings: Settings) -> Store:
     API when ``blob_url`` names a storage account (one container per region)."""
     from azimg.platform.store.sql import SqlMetadataStore
 
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     blobs: BlobStore
     if settings.blob_url:
         from azimg.platform.store.azure_blob import AzureBlobStore

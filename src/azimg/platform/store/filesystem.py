@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from azimg.platform.errors import BlobNotFound
+from azimg.platform.errors import BlobNotFound, FileTooLargeForHost
 from azimg.platform.store import page_ranges
 from azimg.platform.store.metadata import BlobRef
 from azimg.platform.store.page_ranges import Range
@@ -63,8 +63,13 @@ class FilesystemBlobStore:
     def create(self, ref: BlobRef, size: int) -> None:
         path = self._path(ref)
         tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as fh:
-            fh.truncate(size)
+        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as fh:
+            try:
+                fh.truncate(size)
+            except OSError as err:
+                tmp.unlink()
+                _raise_if_too_large(err, size, path)
+                raise
         self._save_ranges(ref, [])
         os.replace(tmp, path)
 
@@ -90,7 +95,11 @@ class FilesystemBlobStore:
 
     def resize(self, ref: BlobRef, size: int) -> None:
         with self._open_rw(ref) as fd:
-            os.ftruncate(fd, size)
+            try:
+                os.ftruncate(fd, size)
+            except OSError as err:
+                _raise_if_too_large(err, size, self._path(ref))
+                raise
         with self._lock(ref):
             self._save_ranges(ref, page_ranges.remove(self._load_ranges(ref), size, 1 << 62))
 
@@ -154,6 +163,19 @@ class FilesystemBlobStore:
 
     def local_path(self, ref: BlobRef) -> Path | None:
         return self._path(ref)
+
+
+def _raise_if_too_large(err: OSError, size: int, path: Path) -> None:
+    """EFBIG (ext4 holds at most 16 TiB in one file with 4 KiB blocks) as a clear 400 that
+    names the limit and the fixes, instead of a 500 ``File too large``."""
+    if err.errno != errno.EFBIG:
+        return
+    raise FileTooLargeForHost(
+        f"This host cannot store a {size}-byte ({size / 2**40:.2f} TiB) disk: the filesystem "
+        f"of the data directory ({path.parent.parent}) limits one file to less than that "
+        "(ext4: 16 TiB). Azure allows up to 32 TiB; to store such disks run azimg serve with "
+        "a --data-dir on XFS, or keep blobs in a Blob API account (--blob-url)."
+    ) from None
 
 
 def _reflink(fd_in: int, fd_out: int) -> bool:

@@ -10,6 +10,7 @@ conditions exact without relying on SQLite's deferred-transaction upgrade behavi
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import uuid
@@ -62,6 +63,13 @@ def parent_key(resource_id: str) -> str:
     return resource_id.lower().rstrip("/").rsplit("/", 2)[0]
 
 
+def _create_private(database: str | None) -> None:
+    """Make a new SQLite file 0600 before SQLite does: it holds secrets (client secret, SAS
+    key), and SQLite gives its WAL/SHM files the database file's mode."""
+    if database and database != ":memory:" and not database.startswith("file:"):
+        os.close(os.open(database, os.O_WRONLY | os.O_CREAT, 0o600))
+
+
 def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
 
@@ -74,6 +82,7 @@ class SqlMetadataStore:
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
         self.engine = sa.create_engine(url, **kwargs)
         if is_sqlite:
+            _create_private(self.engine.url.database)
 
             @event.listens_for(self.engine, "connect")
             def _pragmas(dbapi_conn: Any, _record: Any) -> None:
