@@ -16,14 +16,17 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 
 import pytest
 
-from azimg.fabric.network import Forward, Networks, Port, port_name
+from azimg.fabric.network import Forward, Networks, NicPlug, Port, port_name
+from azimg.fabric.network_dhcp import OFFER
 from azimg.fabric.network_nft import Match, PortPolicy
+from azimg.fabric.supervisor import Supervisor
+from tests.e2e.test_fabric_host import Events, make_spec
 
 SUBNET = IPv4Network("10.0.0.0/24")
 PUBLIC = "127.100.250.1"
@@ -248,3 +251,41 @@ def test_a_port_may_not_send_from_a_foreign_address(lab: dict[str, object]) -> N
         assert g1.run(sys.executable, "-c", code).stdout.strip() == "TimeoutError"
     finally:
         g1.run("ip", "addr", "del", "10.0.0.9/24", "dev", "eth0")
+
+
+def test_a_vm_on_a_vnet_nic_asks_our_dhcp_through_its_tap(tmp_path: Path) -> None:
+    """Real QEMU, no guest OS: SeaBIOS finds no boot disk and iPXE (the virtio-net option
+    ROM) asks for an address with the NIC's MAC through the tap QEMU got as a descriptor."""
+    assert os.geteuid() == 0, "VNets need root (CAP_NET_ADMIN), as the platform does"
+    nets = Networks(f"q{os.getpid() % 100000}")
+    sup = Supervisor(tmp_path / "run", Events(), networks=nets)
+    port = Port(port_name("vq/vm"), "00:0d:3a:00:00:42", IPv4Address("10.0.0.4"), SUBNET)
+    try:
+        spec = make_spec(tmp_path, "vm-tap", timeout=600)
+        spec = replace(spec, provisioning=None, nics=(NicPlug("vq", port),))
+        sup.start(spec)
+        deadline = time.monotonic() + 300
+        while dhcp_offer_missing(nets, port.mac) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert not dhcp_offer_missing(nets, port.mac), "no DHCP DISCOVER from the VM's MAC"
+        link = subprocess.run(
+            ["ip", "-n", nets.netns("vq"), "link", "show", port.ifname],
+            capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+        assert "LOWER_UP" in link  # QEMU holds the tap
+        cmdline = (tmp_path / "run" / "vm-tap" / "vmhost.json").read_text()
+        assert "tap,id=n0,fd=" in cmdline and "mac=00:0d:3a:00:00:42" in cmdline
+        assert "user,id=n0" not in cmdline  # no slirp for a VNet NIC
+        sup.stop("vm-tap")
+        gone = subprocess.run(
+            ["ip", "-n", nets.netns("vq"), "link", "show", port.ifname],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        assert gone.returncode != 0  # the port went with the VM
+    finally:
+        sup.close()
+        nets.close()
+
+
+def dhcp_offer_missing(nets: Networks, mac: str) -> bool:
+    return OFFER not in nets.answered.get(mac, [])

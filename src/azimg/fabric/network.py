@@ -66,6 +66,14 @@ class Port:
 
 
 @dataclass(frozen=True)
+class NicPlug:
+    """A VM's NIC as its ``VmSpec`` carries it: which VNet, which port."""
+
+    vnet: str
+    port: Port
+
+
+@dataclass(frozen=True)
 class Forward:
     """A public IP: TCP to ``public_ip`` on ``tcp_ports`` reaches ``private_ip`` in ``vnet``."""
 
@@ -127,6 +135,7 @@ class Networks:
         self._wake_r, self._wake_w = socket.socketpair()
         self._selector.register(self._wake_r, selectors.EVENT_READ, None)
         self._closed = threading.Event()
+        self.answered: dict[str, list[int]] = {}  # MAC → DHCP answers sent (OFFER, ACK, ...)
         self._proxy = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._proxy.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._proxy.bind(("127.0.0.1", 0))
@@ -288,6 +297,32 @@ class Networks:
             return
         splice(client, upstream)
 
+    def serve_tcp(self, listener: socket.socket, vnet: str, ip: str, port: int) -> None:
+        """Connections to ``listener`` (host side) reach ``ip:port`` in the VNet, from the
+        namespace's own address there (a VNet source: ``azimg vm ssh``'s path)."""
+
+        def one(client: socket.socket) -> None:
+            with self._lock:
+                v = self._vnets.get(vnet)
+            if v is None:
+                _refuse(client)
+                return
+
+            def connect() -> socket.socket:
+                return socket.create_connection((ip, port), timeout=10)
+
+            try:
+                upstream = network_ns.in_netns(v.netns, connect)
+            except OSError:
+                _refuse(client)
+                return
+            upstream.settimeout(None)
+            splice(client, upstream)
+
+        threading.Thread(
+            target=self._accept_loop, args=(listener, one), name="vnet-ssh", daemon=True
+        ).start()
+
     # --- platform endpoints and DHCP ----------------------------------------------------------
 
     def _endpoint_one(self, v: _VNet, service: str, client: socket.socket) -> None:
@@ -324,7 +359,9 @@ class Networks:
                     self._wake_r.recv(4096)
                     continue
                 with contextlib.suppress(OSError):
-                    network_dhcp.answer(key.fileobj, key.data)  # type: ignore[arg-type]
+                    kind = network_dhcp.answer(key.fileobj, key.data)  # type: ignore[arg-type]
+                    if kind is not None:
+                        self.answered.setdefault(key.data.mac, []).append(kind)
 
     def close(self) -> None:
         """Every VNet namespace and the host-side table go; guests lose their network."""

@@ -157,6 +157,18 @@ class DeleteGalleryImageVersionBlockedBeforeEndOfLife(OperationNotAllowed):
     code = "DeleteGalleryImageVersionBlockedBeforeEndOfLife"
 
 
+class DiskOperationFailed(PlatformError):
+    """Bytes of a disk could not be made (a clone, a flatten): the operation fails with it."""
+
+    code = "InternalDiskManagementError"
+
+
+class VMStartFailed(PlatformError):
+    """The fabric could not launch a VM (its QEMU did not start)."""
+
+    code = "VMStartFailed"
+
+
 class ReplicationFailed(PlatformError):
     """A gallery image version's replication failed in at least one region."""
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from fastapi import APIRouter
 
@@ -33,6 +33,7 @@ from azimg.platform.arm.network import network_interfaces as arm_nics
 from azimg.platform.arm.network import network_security_groups as arm_nsgs
 from azimg.platform.arm.network import public_ip_addresses as arm_pips
 from azimg.platform.arm.network import virtual_networks as arm_vnets
+from azimg.platform.compute.controller import ComputeController
 from azimg.platform.jobs import Jobs, JobSpec
 from azimg.platform.resources import (
     disks,
@@ -53,12 +54,21 @@ Releaser = Callable[[Store, Document], None]
 
 
 class Service(Protocol):
-    """A runtime a type needs while the app runs (the VM controller): started before
-    resumed jobs run, stopped after the job pool."""
+    """A runtime a type needs while the app runs (the VM controller): built before the job
+    kinds are registered (it may register its own), started before resumed jobs run, stopped
+    after the job pool."""
 
     def start(self) -> None: ...
 
     def stop(self) -> None: ...
+
+
+@runtime_checkable
+class ReleasingService(Service, Protocol):
+    """A service that is its type's releaser (the VM controller stops a VM's process before
+    a resource-group delete drops its document)."""
+
+    def release(self, store: Store, doc: Document) -> None: ...
 
 
 ServiceFactory = Callable[[Settings, Store, Jobs], Service]
@@ -148,41 +158,6 @@ _SUBSCRIPTIONS = (
 )  # fmt: skip
 
 
-def _vm_service(settings: Settings, store: Store, jobs: Jobs) -> Service:
-    """Until the compute controller lands: the VM module's start/stop hooks as a Service."""
-
-    class _Hooks:
-        def start(self) -> None:
-            virtual_machines.start_services(settings, store)
-
-        def stop(self) -> None:
-            virtual_machines.stop_services(store)
-
-    return _Hooks()
-
-
-# --- bridge until the compute helper declares the VM resolver -----------------------------
-
-
-def _vm_source(store: Store, rid: str, *, region: str | None) -> sources.Source:
-    src = virtual_machines.image_source(store, vm_id=rid, region=region or "")
-    disk = sources.SourceDisk(None, src.blob, src.disk_size_bytes)
-    return sources.Source(
-        id=rid,
-        type=virtual_machines.VM_TYPE,
-        location=src.location,
-        disks=(disk,),
-        os_type=src.os_type,
-        os_state="Generalized" if src.generalized else "Specialized",
-        hyper_v_generation=src.hyper_v_generation,
-    )
-
-
-def _one(renderers: Mapping[str, Renderer]) -> Renderer:
-    (renderer,) = renderers.values()
-    return renderer
-
-
 COMPUTE = Provider(
     "Microsoft.Compute",
     (
@@ -242,10 +217,9 @@ COMPUTE = Provider(
             "virtualMachines",
             _VM,
             router=arm_virtual_machines.router,
-            releaser=virtual_machines.RELEASERS[virtual_machines.VM_TYPE],
-            renderer=_one(arm_virtual_machines.RENDERERS),
-            resolver=_vm_source,
-            service=_vm_service,
+            renderer=arm_virtual_machines.render,
+            resolver=virtual_machines.resolve_os_disk,
+            service=ComputeController.from_settings,
         ),
         ResourceType("Microsoft.Compute", "locations", _COMPUTE_RP, generic=False),
         ResourceType("Microsoft.Compute", "locations/operations", _VM, generic=False),
@@ -369,9 +343,14 @@ def releasers() -> dict[str, Releaser]:
     return {k: t.releaser for k, t in TYPES.items() if t.releaser is not None}
 
 
-def job_specs() -> dict[str, JobSpec]:
-    """Every job kind, the resource-group delete (which needs the releasers) included."""
-    out: dict[str, JobSpec] = dict(resource_groups.job_specs(releasers()))
+def job_specs(services: Mapping[str, Service] | None = None) -> dict[str, JobSpec]:
+    """Every job kind, the resource-group delete (which needs the releasers, the services'
+    included: ``services`` by type key) included."""
+    release = releasers()
+    for key, service in (services or {}).items():
+        if isinstance(service, ReleasingService):
+            release[key] = service.release
+    out: dict[str, JobSpec] = dict(resource_groups.job_specs(release))
     for t in TYPES.values():
         for kind, spec in t.jobs.items():
             assert kind not in out, f"job kind {kind} declared twice"

@@ -239,6 +239,18 @@ def save(store: Store, d: Disk) -> Disk:
     return _save(store, d)
 
 
+def find(store: Store, rid: str) -> Disk | None:
+    """The disk or snapshot ``rid``, or None (for the VM controller, which must cope)."""
+    doc = store.meta.get(rid)
+    return from_doc(doc) if doc is not None else None
+
+
+def change(store: Store, rid: str, fn: Callable[[Disk], Disk | None]) -> Disk | None:
+    """For other types (a VM attaching, reserving, flattening its OS disk): ``fn`` on the
+    current disk under compare-and-set; None when the disk is gone or ``fn`` declined."""
+    return _change(store, rid, fn)
+
+
 def _id(kind: Kind, subscription_id: str, resource_group: str, name: str) -> str:
     return resource_id(subscription_id, resource_group, kind.type, name)
 
