@@ -21,7 +21,12 @@ from azimg.platform.arm.gallery_images import BASE as IMAGES
 from azimg.platform.arm.lro import FAMILY_GALLERY, accepted
 from azimg.platform.arm.models import parse
 from azimg.platform.arm.paging import page
-from azimg.platform.errors import InvalidParameter, NotImplementedFeature, UnsupportedProperty
+from azimg.platform.gallery_errors import (
+    NotImplementedByAzimg,
+    NotSupportedByAzimg,
+    RequiredParameterMissing,
+    ValueNotAllowed,
+)
 from azimg.platform.resources import gallery_versions, replication
 from azimg.platform.resources.common import enum_value
 from azimg.platform.resources.gallery_versions import (
@@ -45,10 +50,11 @@ EXPANDS = ("replicationstatus", "uefisettings")
 def _disk_image(raw: b.OsDiskImage, *, lun: int | None, target: str) -> DiskImageSpec:
     source = raw.source or b.DiskImageSource()
     if source.uri or source.storageAccountId:
-        raise UnsupportedProperty(
-            "Disk image sources by storage blob URI are not supported by azimg; use a managed "
-            "disk or snapshot id.",
+        raise NotSupportedByAzimg(
             target=f"{target}.source.uri",
+            feature="Disk image sources by storage blob URI",
+            plural=True,
+            advice="Use a managed disk or snapshot id.",
         )
     return DiskImageSpec(
         lun=lun,
@@ -65,17 +71,15 @@ def _storage(raw: b.StorageProfile | None) -> StorageSpec | None:
     source = raw.source or b.VersionSource()
     for unsupported in ("virtualMachineId", "communityGalleryImageId"):
         if getattr(source, unsupported):
-            raise NotImplementedFeature(
-                f"storageProfile.source.{unsupported} is not implemented by azimg yet.",
+            raise NotImplementedByAzimg(
                 target=f"storageProfile.source.{unsupported}",
+                feature=f"storageProfile.source.{unsupported}",
             )
     data = []
     for i, d in enumerate(raw.dataDiskImages or []):
         target = f"storageProfile.dataDiskImages[{i}]"
         if d.lun is None or d.lun < 0:
-            raise InvalidParameter(
-                f"Required parameter '{target}.lun' is missing (null).", target=f"{target}.lun"
-            )
+            raise RequiredParameterMissing(target=f"{target}.lun", name=f"{target}.lun")
         data.append(_disk_image(d, lun=d.lun, target=target))
     return StorageSpec(
         source_id=source.id,
@@ -91,13 +95,12 @@ def _storage(raw: b.StorageProfile | None) -> StorageSpec | None:
 def _region(raw: b.TargetRegion, i: int) -> TargetRegionSpec:
     target = f"publishingProfile.targetRegions[{i}]"
     if raw.encryption is not None:
-        raise UnsupportedProperty(
-            "Disk encryption sets are not supported by azimg.", target=f"{target}.encryption"
+        raise NotSupportedByAzimg(
+            target=f"{target}.encryption", feature="Disk encryption sets", plural=True
         )
     if raw.additionalReplicaSets:
-        raise UnsupportedProperty(
-            "Additional replica sets are not supported by azimg.",
-            target=f"{target}.additionalReplicaSets",
+        raise NotSupportedByAzimg(
+            target=f"{target}.additionalReplicaSets", feature="Additional replica sets", plural=True
         )
     return TargetRegionSpec(
         name=raw.name,
@@ -111,9 +114,10 @@ def _publishing(raw: b.PublishingProfile | None) -> PublishingSpec | None:
     if raw is None:
         return None
     if raw.targetExtendedLocations:
-        raise UnsupportedProperty(
-            "Edge zones (targetExtendedLocations) are not supported by azimg.",
+        raise NotSupportedByAzimg(
             target="publishingProfile.targetExtendedLocations",
+            feature="Edge zones (targetExtendedLocations)",
+            plural=True,
         )
     return PublishingSpec(
         target_regions=(
@@ -142,9 +146,8 @@ def _safety(raw: b.SafetyProfile | None) -> SafetySpec | None:
 def _refuse_unsupported(props: b.VersionProperties) -> None:
     for name in ("securityProfile", "restore", "imageMetadataProfiles"):
         if getattr(props, name):
-            raise UnsupportedProperty(
-                f"The property 'properties.{name}' is not supported by azimg.",
-                target=f"properties.{name}",
+            raise NotSupportedByAzimg(
+                target=f"properties.{name}", feature=f"The property 'properties.{name}'"
             )
 
 
@@ -265,10 +268,8 @@ def _expand(request: Request) -> bool:
     if raw is None:
         return False
     if raw.lower() not in EXPANDS:
-        raise InvalidParameter(
-            f"The value '{raw}' of parameter '$expand' is not allowed. Allowed values are "
-            "ReplicationStatus, UefiSettings.",
-            target="$expand",
+        raise ValueNotAllowed(
+            target="$expand", value=raw, name="$expand", allowed="ReplicationStatus, UefiSettings"
         )
     return raw.lower() == "replicationstatus"
 

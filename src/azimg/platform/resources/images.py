@@ -16,11 +16,16 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from azimg.platform import sources
-from azimg.platform.errors import (
-    BadRequest,
-    InvalidParameter,
-    OperationNotAllowed,
-    PropertyChangeNotAllowed,
+from azimg.platform.gallery_errors import (
+    ExactlyOneImageSource,
+    ImageFromSecurityTypeNotSupported,
+    ImageGenerationMismatch,
+    ImageSourceInOtherRegion,
+    ManagedImageNotGeneralized,
+    PropertyChange,
+    RequiredParameterMissing,
+    SourceNotReady,
+    VmNotGeneralized,
 )
 from azimg.platform.jobs import Jobs, JobSpec
 from azimg.platform.resources import disks
@@ -42,19 +47,6 @@ JOB_COPY = "images.copy"
 VM_TYPE = "Microsoft.Compute/virtualMachines"
 OS_STATES = ("Generalized", "Specialized")
 CACHING = ("None", "ReadOnly", "ReadWrite")
-
-
-@dataclass(frozen=True)
-class ImageSource:
-    """Deprecated (``virtual_machines.image_source`` until it registers a source resolver)."""
-
-    resource_id: str
-    blob: BlobRef
-    disk_size_bytes: int
-    location: str
-    os_type: str | None = None
-    hyper_v_generation: str | None = None
-    generalized: bool = True
 
 
 @dataclass(frozen=True)
@@ -154,11 +146,7 @@ def _from_disk_or_snapshot(store: Store, rid: str, kind: str, target: str) -> so
     )
     security = (owner.echoed.get("securityProfile") or {}).get("securityType")
     if security and security != "Standard":
-        raise OperationNotAllowed(
-            f"Creation of managed images are not supported for disks with {security} "
-            "security type.",
-            target=target,
-        )
+        raise ImageFromSecurityTypeNotSupported(target=target, security=security)
     return src
 
 
@@ -167,10 +155,8 @@ def _from_vm(store: Store, vm_id: str, region: str) -> sources.Source:
         store, vm_id, VM_TYPE, region=region, target="properties.sourceVirtualMachine.id"
     )
     if src.os_state != "Generalized":
-        raise OperationNotAllowed(
-            f"The operation 'Create Image' requires the Virtual Machine "
-            f"'{vm_id.rsplit('/', 1)[1]}' to be Generalized.",
-            target="properties.sourceVirtualMachine.id",
+        raise VmNotGeneralized(
+            target="properties.sourceVirtualMachine.id", vm=vm_id.rsplit("/", 1)[1]
         )
     return src
 
@@ -240,16 +226,13 @@ def create_or_update(
     if existing is not None:
         current = from_doc(existing)
         if current.location != region:
-            raise PropertyChangeNotAllowed(
-                "Changing property 'location' is not allowed.", target="location"
-            )
+            raise PropertyChange(target="location", prop="location")
         given = {k: ({"id": v} if k != "blobUri" else v) for k, v in given_sources.items()}
         if (given_sources and given != dict(current.source)) or (
             vm and vm.lower() != (current.source_virtual_machine or "").lower()
         ):
-            raise PropertyChangeNotAllowed(
-                "Changing property 'storageProfile.osDisk' source is not allowed.",
-                target="properties.storageProfile.osDisk",
+            raise PropertyChange(
+                target="properties.storageProfile.osDisk", prop="storageProfile.osDisk"
             )
         updated = replace(
             current,
@@ -260,23 +243,17 @@ def create_or_update(
         return updated, None
 
     if len(given_sources) + (1 if vm else 0) != 1:
-        raise InvalidParameter(
-            "Exactly one source must be given: sourceVirtualMachine, or one of "
-            "storageProfile.osDisk.managedDisk, .snapshot, .blobUri.",
-            target="properties.storageProfile.osDisk",
-        )
+        raise ExactlyOneImageSource(target="properties.storageProfile.osDisk")
     os_state_raw = os_disk.os_state
     os_type_raw = os_disk.os_type
     if not vm:
         if os_type_raw is None:
-            raise InvalidParameter(
-                "Required parameter 'osDisk.osType' is missing (null).",
-                target="properties.storageProfile.osDisk.osType",
+            raise RequiredParameterMissing(
+                target="properties.storageProfile.osDisk.osType", name="osDisk.osType"
             )
         if os_state_raw is None:
-            raise InvalidParameter(
-                "Required parameter 'osDisk.osState' is missing (null).",
-                target="properties.storageProfile.osDisk.osState",
+            raise RequiredParameterMissing(
+                target="properties.storageProfile.osDisk.osState", name="osDisk.osState"
             )
     os_state = (
         enum_value(os_state_raw, OS_STATES, target="properties.storageProfile.osDisk.osState")
@@ -284,20 +261,13 @@ def create_or_update(
         else "Generalized"
     )
     if os_state != "Generalized":
-        raise InvalidParameter(
-            "Managed images can only be created from a generalized source: "
-            "osDisk.osState must be 'Generalized'. Use an Azure Compute Gallery image "
-            "definition for specialized images.",
-            target="properties.storageProfile.osDisk.osState",
-        )
+        raise ManagedImageNotGeneralized(target="properties.storageProfile.osDisk.osState")
 
     source = {k: ({"id": v} if k != "blobUri" else v) for k, v in given_sources.items()}
     src = _source_of(store, source, vm, region)
     if src.location != region:
-        raise BadRequest(
-            f"The source '{src.id}' is in region '{src.location}'; a managed image "
-            f"must be created in the same region as its source ('{region}').",
-            target="location",
+        raise ImageSourceInOtherRegion(
+            target="location", id=src.id, region=src.location, location=region
         )
 
     os_type = (
@@ -306,9 +276,8 @@ def create_or_update(
         else src.os_type
     )
     if not os_type:
-        raise InvalidParameter(
-            "Required parameter 'osDisk.osType' is missing (null).",
-            target="properties.storageProfile.osDisk.osType",
+        raise RequiredParameterMissing(
+            target="properties.storageProfile.osDisk.osType", name="osDisk.osType"
         )
     gen_raw = spec.hyper_v_generation
     generation = (
@@ -317,10 +286,8 @@ def create_or_update(
         else None
     )
     if generation and src.hyper_v_generation and generation != src.hyper_v_generation:
-        raise InvalidParameter(
-            f"The hyperVGeneration '{generation}' of the image does not match the source's "
-            f"'{src.hyper_v_generation}'.",
-            target="properties.hyperVGeneration",
+        raise ImageGenerationMismatch(
+            target="properties.hyperVGeneration", given=generation, source=src.hyper_v_generation
         )
     caching = os_disk.caching
     img = Image(
@@ -426,9 +393,8 @@ def resolve_image(store: Store, rid: str, *, region: str | None = None) -> sourc
     region (callers compare ``location``: an image is used only where it lives)."""
     img = get_by_id(store, rid)
     if img.provisioning_state != "Succeeded":
-        raise OperationNotAllowed(
-            f"The image '{img.name}' is {img.provisioning_state}; it cannot be used yet.",
-            target="imageReference.id",
+        raise SourceNotReady(
+            target="imageReference.id", kind="image", name=img.name, state=img.provisioning_state
         )
     disk = sources.SourceDisk(
         lun=None, blob=img.os_disk_blob, size_bytes=img.os_disk_size_bytes, caching=img.caching

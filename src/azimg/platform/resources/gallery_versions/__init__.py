@@ -43,18 +43,13 @@ from azimg.platform.resources.gallery_versions.service import (
     finish_delete,
     update,
 )
-from azimg.platform.resources.gallery_versions.serving import (
-    Deployable,
-    resolve_for_deployment,
-    resolve_version,
-)
+from azimg.platform.resources.gallery_versions.serving import resolve_version
 
 __all__ = [
     "JOBS",
     "JOB_DELETE",
     "JOB_REPLICATE",
     "VERSION_TYPE",
-    "Deployable",
     "DiskImageSpec",
     "GalleryImageVersion",
     "PublishingSpec",
@@ -73,7 +68,6 @@ __all__ = [
     "get_by_id",
     "latest",
     "list_by_image",
-    "resolve_for_deployment",
     "resolve_version",
     "update",
     "version_id",

@@ -12,11 +12,14 @@ from dataclasses import dataclass
 
 from azimg.platform import sources
 from azimg.platform.errors import (
-    InvalidParameter,
     ParentResourceNotFound,
     PlatformError,
     ResourceGroupNotFound,
     ResourceNotFound,
+)
+from azimg.platform.gallery_errors import (
+    SourceNotFound,
+    SourceNotInRegion,
 )
 from azimg.platform.ids import resource_type
 from azimg.platform.resources import gallery_images, replication
@@ -42,11 +45,8 @@ class ResolvedSource:
     disks: tuple[SourceDisk, ...]
 
 
-def _not_found_source(source_id: str) -> InvalidParameter:
-    return InvalidParameter(
-        f"Source was not found: {source_id}. Please make sure the source exists.",
-        target="storageProfile",
-    )
+def _not_found_source(source_id: str) -> SourceNotFound:
+    return SourceNotFound(target="storageProfile", id=source_id)
 
 
 def _resolve(
@@ -113,11 +113,7 @@ def _other_version(store: Store, source_id: str, location: str) -> ResolvedSourc
     definition = gallery_images.get_by_id(store, other.id.rsplit("/", 2)[0])
     replica = replication.serving_replica(other.replicas, normalise_location(location))
     if replica is None:
-        raise InvalidParameter(
-            f"Source {source_id} is not found. Please check source exists, and is in the same "
-            "region as gallery image version being created.",
-            target="storageProfile.source.id",
-        )
+        raise SourceNotInRegion(target="storageProfile.source.id", id=source_id)
     caching = {d.lun: d.host_caching for d in other.disks}
     return ResolvedSource(
         facts=SourceFacts(

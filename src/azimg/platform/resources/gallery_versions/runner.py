@@ -17,7 +17,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
-from azimg.platform.errors import Conflict, PlatformError, ReplicationFailed
+from azimg.platform.errors import (
+    PlatformError,
+    ReplicationFailed,
+)
+from azimg.platform.gallery_errors import (
+    VersionDeletedWhileReplicating,
+)
 from azimg.platform.jobs import JobSpec
 from azimg.platform.resources import replication
 from azimg.platform.resources.gallery_versions.model import (
@@ -144,10 +150,7 @@ def _run_replication(store: Store, op: Operation) -> Mapping[str, Any] | None:
         writer.save(lambda v: replace(v, updating=False))
         version = writer.load()
     except _Gone:
-        raise Conflict(
-            f"The gallery image version '{op.resource_id.rsplit('/', 1)[1]}' was deleted "
-            "before its replication finished."
-        ) from None
+        raise VersionDeletedWhileReplicating(name=op.resource_id.rsplit("/", 1)[1]) from None
     if version.aggregated_state is replication.AggregatedReplicationState.FAILED:
         failed = [s for s in version.status if s.state is replication.ReplicationState.FAILED]
         raise ReplicationFailed(

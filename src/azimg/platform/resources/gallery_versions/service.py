@@ -12,11 +12,16 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from azimg.platform.errors import (
-    Conflict,
-    InvalidParameter,
-    OperationNotAllowed,
-    PropertyChangeNotAllowed,
+from azimg.platform.gallery_errors import (
+    DataDisksChangeNotAllowed,
+    PropertyChange,
+    ReplicatedRegionsRemoval,
+    RequiredParameterMissing,
+    ResourceExistsElsewhere,
+    ShallowReplicationSourceRegionOnly,
+    StorageTypeAndStrategy,
+    VersionMarkedForDeletion,
+    VersionReplicating,
 )
 from azimg.platform.ids import utc_now
 from azimg.platform.jobs import Jobs
@@ -80,20 +85,16 @@ def _eol(value: str | None) -> str | None:
     )
 
 
-def _changed(prop: str) -> PropertyChangeNotAllowed:
-    return PropertyChangeNotAllowed(
-        f"Changing property 'galleryImageVersion.properties.{prop}' is not allowed.",
-        target=f"properties.{prop}",
+def _changed(prop: str) -> PropertyChange:
+    return PropertyChange(
+        target=f"properties.{prop}", prop=f"galleryImageVersion.properties.{prop}"
     )
 
 
 def _account_type(pub: PublishingSpec) -> str | None:
     """``storageAccountType``, or the one ``storageAccountStrategy`` stands for."""
     if pub.storage_account_type and pub.storage_account_strategy:
-        raise InvalidParameter(
-            "storageAccountType and storageAccountStrategy cannot both be specified.",
-            target="publishingProfile.storageAccountStrategy",
-        )
+        raise StorageTypeAndStrategy(target="publishingProfile.storageAccountStrategy")
     if pub.storage_account_strategy is None:
         return pub.storage_account_type
     strategy = enum_value(
@@ -142,18 +143,13 @@ def create_or_update(
         target="publishingProfile.replicationMode",
     )
     if mode == "Shallow" and [t.key for t in targets] != [region]:
-        raise InvalidParameter(
-            "Shallow replication mode only supports the source region as a target region.",
-            target="publishingProfile.targetRegions",
-        )
+        raise ShallowReplicationSourceRegionOnly(target="publishingProfile.targetRegions")
     safety = spec.safety
     allow_region_removal = safety.allow_deletion_of_replicated_locations is not False
     block_before_eol = bool(safety.block_deletion_before_end_of_life)
     storage = spec.storage
     if storage is None:
-        raise InvalidParameter(
-            "Required parameter 'storageProfile' is missing (null).", target="storageProfile"
-        )
+        raise RequiredParameterMissing(target="storageProfile", name="storageProfile")
     rid = version_id(subscription_id, resource_group, gallery, image, name)
     doc = store.meta.get(rid)
     current = from_doc(doc) if doc is not None and doc.type == VERSION_TYPE else None
@@ -266,33 +262,23 @@ def _check_update(
 ) -> None:
     """What an existing version allows: not while busy, same region, source and mode."""
     if current.deleting:
-        raise OperationNotAllowed(
-            f"Operation 'Update Gallery Image Version' is not allowed on {current.name} "
-            "since it is marked for deletion. You can only retry the Delete operation (or "
-            "wait for an ongoing one to complete)."
-        )
+        raise VersionMarkedForDeletion(name=current.name)
     if current.provisioning_state in ("Creating", "Updating"):
-        raise OperationNotAllowed(
-            f"Operation 'Update Gallery Image Version' is not allowed on {current.name} "
-            "while its replication is in progress; wait for it to finish."
-        )
+        raise VersionReplicating(name=current.name)
     if normalise_location(current.location) != region:
-        raise Conflict(
-            f"The resource '{current.name}' already exists in location "
-            f"'{current.location}'. A resource with the same name cannot be created in "
-            f"location '{region}'. Please select a new resource name.",
+        raise ResourceExistsElsewhere(
             target="location",
+            name=current.name,
+            existing=current.location,
+            where="",
+            location=region,
         )
     _check_same_source(current, storage)
     if mode != current.replication_mode:
         raise _changed("publishingProfile.replicationMode")
     removed = {t.key for t in current.target_regions} - {t.key for t in targets}
     if removed and not current.allow_deletion_of_replicated_locations:
-        raise OperationNotAllowed(
-            "Removing replicated regions ("
-            f"{', '.join(sorted(removed))}) is not allowed because "
-            "safetyProfile.allowDeletionOfReplicatedLocations is false."
-        )
+        raise ReplicatedRegionsRemoval(regions=", ".join(sorted(removed)))
 
 
 def _check_same_source(current: GalleryImageVersion, storage: StorageSpec) -> None:
@@ -309,11 +295,7 @@ def _check_same_source(current: GalleryImageVersion, storage: StorageSpec) -> No
         if old is None or (
             spec.source_id and (old.source_id or "").lower() != spec.source_id.lower()
         ):
-            raise InvalidParameter(
-                "Adding new Data Disks or changing the LUN of a Data Disk in an existing Image "
-                "is not allowed.",
-                target="storageProfile.dataDiskImages",
-            )
+            raise DataDisksChangeNotAllowed(target="storageProfile.dataDiskImages")
 
 
 def _merged_publishing(
