@@ -38,8 +38,8 @@ from azimg.fabric.supervisor import Supervisor
 from azimg.fabric.wireserver import AgentStatus
 from azimg.platform.compute import os_disk
 from azimg.platform.compute.spec import vm_spec
-from azimg.platform.errors import PlatformError, VMStartFailed
-from azimg.platform.jobs import Jobs, JobSpec
+from azimg.platform.errors import PlatformError, VMStartFailed, VmStoppedDuringProvisioning
+from azimg.platform.jobs import Jobs, JobSpec, error_body
 from azimg.platform.resources import disks
 from azimg.platform.resources import virtual_machines as vms
 from azimg.platform.resources.virtual_machines import AgentReport, VirtualMachine
@@ -405,9 +405,9 @@ class ComputeController:
         # The guest powered itself off (or QEMU died): the VM is stopped, still allocated.
         current = self._update(rid, power_state="stopped")
         if current is not None and current.provisioning_state == "Creating":
-            message = f"The VM stopped during provisioning (exit code {exit_code})."
-            self._update(rid, provisioning_state="Failed", os_provisioning_message=message)
-            self._finish_create(rid, {"code": "VMStoppedDuringProvisioning", "message": message})
+            err = VmStoppedDuringProvisioning(exit_code=exit_code)
+            self._update(rid, provisioning_state="Failed", os_provisioning_message=err.message)
+            self._finish_create(rid, error_body(err))
 
 
 def _mark_stopped(vm: VirtualMachine) -> VirtualMachine:
@@ -421,4 +421,4 @@ def _succeeded(vm: VirtualMachine) -> VirtualMachine:
 
 
 def _start_failed(vm: VirtualMachine, err: AzimgError) -> PlatformError:
-    return VMStartFailed(f"The VM '{vm.name}' could not be started: {err}")
+    return VMStartFailed(vm=vm.name, reason=err)

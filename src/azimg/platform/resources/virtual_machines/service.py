@@ -22,14 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from azimg.platform import sas, sources
-from azimg.platform.errors import (
-    Conflict,
-    InvalidParameter,
-    NotImplementedFeature,
-    OperationNotAllowed,
-    PreconditionFailed,
-)
+from azimg.platform import errors, sas, sources
+from azimg.platform.errors import PreconditionFailed
 from azimg.platform.ids import ResourceId
 from azimg.platform.jobs import Jobs
 from azimg.platform.resources import disks
@@ -121,29 +115,18 @@ def _attached_disk(
 ) -> tuple[disks.Disk, rules.SourceFacts]:
     os_disk = cmd.os_disk
     if cmd.image_reference.given:
-        raise InvalidParameter(
-            "Cannot attach an existing OS disk if the VM is created from a platform, user or a "
-            "shared gallery image.",
-            target="osDisk",
-        )
+        raise errors.AttachWithImage(target="osDisk")
     if not os_disk.managed_disk_id:
-        raise InvalidParameter(
-            "Required parameter 'osDisk.managedDisk.id' is missing (null).",
-            target="osDisk.managedDisk.id",
+        raise errors.RequiredVmParameter(
+            name="osDisk.managedDisk.id", target="osDisk.managedDisk.id"
         )
     d = disks.get_by_id(store, os_disk.managed_disk_id)
     check_attachable(d, vm_id=None)
     if d.location != region:
-        raise InvalidParameter(
-            f"Disk '{d.name}' is in region '{d.location}'; the VM is in '{region}'. An attached "
-            "disk must be in the VM's region.",
-            target="osDisk.managedDisk.id",
-        )
+        raise errors.AttachedDiskRegion(disk=d.name, region=d.location, vm_region=region,
+                                        target="osDisk.managedDisk.id")  # fmt: skip
     if (os_disk.os_type or d.os_type or "").lower() != "linux":
-        raise InvalidParameter(
-            "The osDisk.osType of an attached OS disk must be 'Linux' in azimg.",
-            target="osDisk.osType",
-        )
+        raise errors.AttachedDiskNotLinux(target="osDisk.osType")
     facts = rules.SourceFacts("Specialized", rules.generation_of(d.hyper_v_generation), True)
     return d, facts
 
@@ -154,10 +137,7 @@ def check_attachable(d: disks.Disk, *, vm_id: str | None) -> None:
         return
     if d.managed_by or d.disk_state != "Unattached":
         owner = f"VM '{d.managed_by}'" if d.managed_by else f"state {d.disk_state}"
-        raise OperationNotAllowed(
-            f"Disk '{d.name}' cannot be attached: it is already attached to {owner}.",
-            target="osDisk.managedDisk.id",
-        )
+        raise errors.DiskNotAttachable(disk=d.name, owner=owner, target="osDisk.managedDisk.id")
 
 
 def _image_source(
@@ -166,28 +146,19 @@ def _image_source(
     ref = cmd.image_reference
     if not ref.id:
         if ref.given:
-            raise NotImplementedFeature(
-                "Only imageReference.id (a gallery image, version or managed image) is "
-                "implemented by azimg; marketplace, shared and community references are not.",
-                target="imageReference",
-            )
-        raise InvalidParameter(
-            "Required parameter 'storageProfile.imageReference' is missing (null).",
-            target="imageReference",
+            raise errors.ImageReferenceKindNotImplemented(target="imageReference")
+        raise errors.RequiredVmParameter(
+            name="storageProfile.imageReference", target="imageReference"
         )
     src = sources.resolve(
         store, ref.id, region=region, accept=IMAGE_TYPES, target="imageReference.id"
     )
     if src.location != region:
-        raise InvalidParameter(
-            f"The image '{src.id}' is in region '{src.location}'; a VM can only be created from "
-            f"an image in its own region ('{region}').",
-            target="imageReference.id",
-        )
+        raise errors.ImageRegion(image=src.id, region=src.location, vm_region=region,
+                                 target="imageReference.id")  # fmt: skip
     if len(src.disks) > 1:
-        raise NotImplementedFeature(
-            "Images with data disks are not implemented by azimg for VMs.",
-            target="imageReference",
+        raise errors.VmFeatureNotImplemented(
+            feature="Creating a VM from an image with data disks", target="imageReference"
         )
     exact = None
     if ResourceId.parse(src.id).types[-1].lower() == "versions":
@@ -205,9 +176,7 @@ def create(
     tags = check_tags(cmd.tags)
     vm_size = rules.check_vm_size(cmd.vm_size)
     if cmd.data_disks:
-        raise NotImplementedFeature(
-            "Data disks are not implemented by azimg for VMs.", target="storageProfile.dataDisks"
-        )
+        raise errors.VmDataDisksNotImplemented(target="storageProfile.dataDisks")
     os_in = cmd.os_disk
     option = enum_value(
         os_in.create_option or "FromImage", rules.OS_DISK_CREATE_OPTIONS,
@@ -245,11 +214,8 @@ def create(
         check_name(disk_name, kind="disk")
         disk_id = resource_id(cmd.subscription_id, cmd.resource_group, disks.DISK.type, disk_name)
         if store.meta.get(disk_id) is not None:
-            raise InvalidParameter(
-                f"A disk named '{disk_name}' already exists in resource group "
-                f"'{cmd.resource_group}'.",
-                target="osDisk.name",
-            )
+            raise errors.OsDiskNameTaken(disk=disk_name, resource_group=cmd.resource_group,
+                                         target="osDisk.name")  # fmt: skip
         source_disk = src.disk(None, target="imageReference")
         size = source_disk.size_bytes
         os_disk = OsDisk(id=disk_id, name=disk_name, create_option="FromImage", caching=caching,
@@ -302,7 +268,7 @@ def create(
                          timeout=boot_timeout_s, params=params, document=to_doc(vm),
                          if_none_match=True)  # fmt: skip
     except PreconditionFailed:
-        raise Conflict(f"The virtual machine '{cmd.name}' is being created already.") from None
+        raise errors.VmCreateInProgress(vm=cmd.name) from None
     return vm, op
 
 
@@ -331,6 +297,7 @@ def os_disk_document(vm: VirtualMachine, *, app_id: str) -> disks.Disk:
         os_type="Linux",
         hyper_v_generation=f"V{vm.generation}",
         managed_by=vm.id,
+        blob_format=vm.runtime_disk.format,
     )
 
 
@@ -444,11 +411,8 @@ def resolve_os_disk(store: Store, rid: str, *, region: str | None = None) -> sou
     qcow2 clone (``SourceDisk.format``); copying them flattens them into a fixed VHD."""
     vm = get_by_id(store, rid)
     if region is not None and vm.location != region:
-        raise InvalidParameter(
-            f"The virtual machine '{vm.name}' is in region '{vm.location}'; it can only be a "
-            f"source in its own region, not '{region}'.",
-            target="properties.sourceVirtualMachine.id",
-        )
+        raise errors.VmSourceRegion(vm=vm.name, region=vm.location, wanted=region,
+                                    target="properties.sourceVirtualMachine.id")  # fmt: skip
     d = disks.get_by_id(store, vm.os_disk.id)
     return sources.Source(
         id=vm.id,
@@ -460,7 +424,7 @@ def resolve_os_disk(store: Store, rid: str, *, region: str | None = None) -> sou
                 blob=d.blob,
                 size_bytes=d.disk_size_bytes,
                 source_id=d.id,
-                format=vm.runtime_disk.format if d.blob == vm.runtime_disk.blob else "vhd",
+                format=d.blob_format,
             ),
         ),
         os_type="Linux",
@@ -502,9 +466,7 @@ def boot_diagnostics_url(
 ) -> str:
     blob = boot_diagnostics_blob(vm)
     if not store.blobs.exists(blob):
-        raise OperationNotAllowed(
-            f"Boot diagnostics of VM '{vm.name}' are not available: the VM has not booted yet."
-        )
+        raise errors.BootDiagnosticsNotReady(vm=vm.name)
     grant = sas.create_grant(
         store, resource_id=vm.id, blob=blob, permissions="r", duration_seconds=minutes * 60
     )
