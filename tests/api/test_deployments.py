@@ -521,3 +521,25 @@ def test_symbolic_names_existing_outer_scope_and_full_reference(
         for o in deployments.deployment_operations.list(group, "symbolic")
     }
     assert ops == {"new2", "outer"}  # an existing resource is read, not deployed
+
+
+def test_new_guid_and_utc_now_defaults_are_bound_once(deployments: Any, group: str) -> None:
+    template = {
+        "$schema": SCHEMA,
+        "contentVersion": "1.0.0.0",
+        "parameters": {
+            "id": {"type": "string", "defaultValue": "[newGuid()]"},
+            "stamp": {"type": "string", "defaultValue": "[utcNow('u')]"},
+        },
+        "resources": [],
+        "outputs": {
+            "id": {"type": "string", "value": "[parameters('id')]"},
+            "stamp": {"type": "string", "value": "[parameters('stamp')]"},
+        },
+    }
+    result = deploy(deployments, group, "runtime", template)
+    echoed, out = result.properties.parameters, result.properties.outputs
+    assert len(out["id"]["value"]) == 36
+    assert out["id"]["value"] == echoed["id"]["value"]  # one value, not one per evaluation
+    assert out["stamp"]["value"] == echoed["stamp"]["value"]
+    assert out["stamp"]["value"].endswith("Z") and " " in out["stamp"]["value"]
