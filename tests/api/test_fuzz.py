@@ -37,6 +37,12 @@ from tests.api.conftest import PlatformServer
 
 EXAMPLES = int(os.environ.get("AZIMG_FUZZ_EXAMPLES", "12"))
 RANDOM = os.environ.get("AZIMG_FUZZ_RANDOM") == "1"
+BOUNDS: dict[str, Any] = {
+    "deadline": None,  # no timing asserts: the bound is the example count
+    "derandomize": not RANDOM,
+    "database": None,
+    "suppress_health_check": list(HealthCheck),
+}
 RG = "fuzz-rg"
 GALLERY = "fuzzgallery"
 IMAGE_DEF = "fuzzimage"
@@ -406,13 +412,7 @@ def test_no_input_gets_a_5xx_and_the_connection_survives(
     conn = Conn(world.server)
     seen: list[int] = []
 
-    @settings(
-        max_examples=EXAMPLES,
-        deadline=None,
-        derandomize=not RANDOM,
-        database=None,
-        suppress_health_check=list(HealthCheck),
-    )
+    @settings(max_examples=EXAMPLES, **BOUNDS)
     @given(data=st.data())
     def check(data: Any) -> None:
         values = {p: data.draw(_name_for(world, p, method), label=p) for p in params}
@@ -503,13 +503,7 @@ def test_blob_endpoint_never_answers_5xx(world: World, write_sas: str) -> None:
     conn = Conn(world.server)
     seen: list[int] = []
 
-    @settings(
-        max_examples=EXAMPLES * 10,
-        deadline=None,
-        derandomize=not RANDOM,
-        database=None,
-        suppress_health_check=list(HealthCheck),
-    )
+    @settings(max_examples=EXAMPLES * 10, **BOUNDS)
     @given(data=st.data())
     def check(data: Any) -> None:
         method = data.draw(st.sampled_from(["GET", "HEAD", "PUT", "PUT", "DELETE", "POST"]))

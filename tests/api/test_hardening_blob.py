@@ -165,6 +165,35 @@ def test_put_page_with_a_bad_content_md5_is_400_not_500(
     assert err.value.error_code == "InvalidHeaderValue"
 
 
+def test_client_disconnect_mid_put_page_is_logged_as_such(make_server: Any) -> None:
+    """Was logged as an unhandled error (ClientDisconnect out of request.body())."""
+    server = make_server()
+    client = server.compute_client()
+    server.resource_client().resource_groups.create_or_update("gone", {"location": "eastus"})
+    sas = _upload_disk(client, "gone", "d")
+    url = urlparse(sas)
+    ctx = ssl.create_default_context(cafile=server.ca_bundle)
+    with ctx.wrap_socket(
+        socket.create_connection(("127.0.0.1", server.port), timeout=60),
+        server_hostname="127.0.0.1",
+    ) as sock:
+        head = (
+            f"PUT {url.path}?{url.query}&comp=page HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"x-ms-page-write: update\r\nx-ms-range: bytes=0-{MIB - 1}\r\n"
+            f"Content-Length: {MIB}\r\n\r\n"
+        )
+        sock.sendall(head.encode() + b"\x07" * (MIB // 4))
+    log = server.data_dir.parent / f"{server.data_dir.name}-server.log"
+    deadline = time.monotonic() + 30
+    while "client disconnected mid-body" not in log.read_text():
+        assert time.monotonic() < deadline, log.read_text()
+        time.sleep(0.1)
+    text = log.read_text()
+    assert "PUT /" in text and "nothing written" in text
+    assert "unhandled error" not in text and "Traceback" not in text
+    assert _page_ranges(sas) == []
+
+
 # --- SAS scope -----------------------------------------------------------------------------
 
 
@@ -297,22 +326,7 @@ def test_no_write_lands_after_revoke_and_none_is_lost_before(
     revoke operation's end, and each region holds exactly the last write acknowledged
     to its writer (was: writes landed up to 91 ms after revoke finished)."""
     vhd = make_vhd(tmp_path, mib=24)
-    size = vhd.stat().st_size
-    compute.disks.begin_create_or_update(
-        resource_group,
-        "race",
-        {
-            "location": "eastus",
-            "properties": {"creationData": {"createOption": "Upload", "uploadSizeBytes": size}},
-        },
-    ).result()
-    sas = (
-        compute.disks.begin_grant_access(
-            resource_group, "race", {"access": "Write", "durationInSeconds": 600}
-        )
-        .result()
-        .access_sas
-    )
+    sas = _upload_disk(compute, resource_group, "race", vhd.stat().st_size)
     upload_pages(sas, vhd)
 
     acked: dict[int, bytes] = {}
@@ -386,22 +400,7 @@ def test_revoke_waits_for_a_write_in_flight_and_none_lands_after_it(
     409 while it waits) and waits for that write; the write lands (201), then the revoke
     succeeds. Before: the revoke succeeded at once and the write landed after it."""
     vhd = make_vhd(tmp_path, mib=24)
-    size = vhd.stat().st_size
-    compute.disks.begin_create_or_update(
-        resource_group,
-        "slow",
-        {
-            "location": "eastus",
-            "properties": {"creationData": {"createOption": "Upload", "uploadSizeBytes": size}},
-        },
-    ).result()
-    sas = (
-        compute.disks.begin_grant_access(
-            resource_group, "slow", {"access": "Write", "durationInSeconds": 600}
-        )
-        .result()
-        .access_sas
-    )
+    sas = _upload_disk(compute, resource_group, "slow", vhd.stat().st_size)
     upload_pages(sas, vhd)
     url = urlparse(sas)
     payload = b"slow writer ".ljust(MIB, b"\x5a")

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from azimg.fabric.network import Forward, Networks, NicPlug, Port, port_name
+from azimg.fabric.network import Desired, Forward, Networks, NicPlug, Port, port_name
 from azimg.fabric.network_dhcp import OFFER
 from azimg.fabric.network_nft import Match, PortPolicy
 from azimg.fabric.supervisor import Supervisor
@@ -108,6 +108,19 @@ def _guest(nets: Networks, vnet: str, name: str, address: str, tmp: Path, **kw: 
     return g
 
 
+def _cleanup(guests: list[Guest], tmp: Path) -> None:
+    for g in guests:
+        for p in g.procs:
+            p.kill()
+            p.wait()
+        pidfile = tmp / f"{g.name}.pid"
+        if pidfile.exists():
+            with contextlib.suppress(ProcessLookupError, ValueError):
+                os.kill(int(pidfile.read_text().strip()), 9)
+        subprocess.run(["ip", "netns", "delete", g.netns], check=False)
+        shutil.rmtree(Path("/etc/netns") / g.netns, ignore_errors=True)
+
+
 class _Wire(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
 
@@ -137,16 +150,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object]]
         guests.append(g3)
         yield {"nets": nets, "g1": g1, "g2": g2, "g3": g3, "tmp": tmp}
     finally:
-        for g in guests:
-            for p in g.procs:
-                p.kill()
-                p.wait()
-            pidfile = tmp / f"{g.name}.pid"
-            if pidfile.exists():
-                with contextlib.suppress(ProcessLookupError, ValueError):
-                    os.kill(int(pidfile.read_text().strip()), 9)
-            subprocess.run(["ip", "netns", "delete", g.netns], check=False)
-            shutil.rmtree(Path("/etc/netns") / g.netns, ignore_errors=True)
+        _cleanup(guests, tmp)
         nets.close()
         wire.shutdown()
         wire.server_close()
@@ -289,3 +293,39 @@ def test_a_vm_on_a_vnet_nic_asks_our_dhcp_through_its_tap(tmp_path: Path) -> Non
 
 def dhcp_offer_missing(nets: Networks, mac: str) -> bool:
     return OFFER not in nets.answered.get(mac, [])
+
+
+def test_reconcile_applies_what_the_owner_wants_within_a_second(tmp_path: Path) -> None:
+    """The owner changes its mind (an NSG PUT); the loop brings the packets in line."""
+    assert os.geteuid() == 0, "VNets need root (CAP_NET_ADMIN), as the platform does"
+    state: dict[str, Desired] = {}
+    nets = Networks(
+        f"r{os.getpid() % 100000}",
+        desired=lambda keys: state.get("now", Desired({}, [])),
+        interval=0.2,
+    )
+    guests: list[Guest] = []
+    try:
+        a = _guest(nets, "vr", "ra", "10.0.0.4", tmp_path)
+        guests.append(a)
+        b = _guest(nets, "vr", "rb", "10.0.0.5", tmp_path)
+        guests.append(b)
+        assert a.connect("10.0.0.5") == "hello from rb"
+        deny = PortPolicy(
+            b.port.ifname,
+            "10.0.0.5",
+            inbound=((Match(False, "tcp", destination_ports=((22, 22),)), Match(True)),),
+        )
+        state["now"] = Desired({"vr": [deny]}, [Forward(PUBLIC, "vr", "10.0.0.5", ((22, 22),))])
+        deadline = time.monotonic() + 5
+        while a.connect("10.0.0.5", timeout=0.5) != "TimeoutError":
+            assert time.monotonic() < deadline, "the deny did not arrive"
+        assert _host_connect(PUBLIC) in ("ConnectionResetError", "closed")  # forwarder refused
+        state["now"] = Desired({}, [])
+        deadline = time.monotonic() + 5
+        while a.connect("10.0.0.5") != "hello from rb":
+            assert time.monotonic() < deadline, "the allow did not come back"
+        assert _host_connect(PUBLIC) == "ConnectionRefusedError"
+    finally:
+        _cleanup(guests, tmp_path)
+        nets.close()

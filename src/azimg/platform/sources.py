@@ -16,7 +16,7 @@ from typing import Protocol
 
 from azimg.disk.clone import flatten
 from azimg.errors import AzimgError
-from azimg.platform.errors import DiskOperationFailed, InvalidParameter
+from azimg.platform.errors import DiskReadFailed, InvalidParameter
 from azimg.platform.ids import ResourceId
 from azimg.platform.store import BlobRef, Store
 
@@ -46,7 +46,7 @@ class SourceDisk:
 def copy_disk(store: Store, disk: SourceDisk, dst: BlobRef) -> None:
     """``disk``'s bytes into ``dst`` as a fixed VHD: a blob copy, or a flatten of a VM's clone
     (read while the VM may run: crash-consistent, as a snapshot of a running disk on Azure).
-    Raises ``DiskOperationFailed`` when qemu-img cannot read the clone."""
+    Raises ``DiskReadFailed`` when qemu-img cannot read the clone."""
     if disk.format == "vhd":
         store.blobs.copy(disk.blob, dst)
         return
@@ -55,7 +55,7 @@ def copy_disk(store: Store, disk: SourceDisk, dst: BlobRef) -> None:
     try:
         flatten(src_path, dst_path, in_use=True)
     except AzimgError as err:
-        raise DiskOperationFailed(f"The disk's bytes could not be read: {err}") from None
+        raise DiskReadFailed(disk=disk.source_id or disk.blob.key, reason=err) from None
 
 
 @dataclass(frozen=True)

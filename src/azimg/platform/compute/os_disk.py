@@ -17,7 +17,7 @@ from pathlib import Path
 
 from azimg.disk.clone import create_clone, flatten
 from azimg.errors import AzimgError
-from azimg.platform.errors import DiskOperationFailed, NotImplementedFeature
+from azimg.platform.errors import DiskOperationFailed, VmFeatureNotImplemented
 from azimg.platform.resources import disks
 from azimg.platform.resources.virtual_machines import RuntimeDisk, VirtualMachine
 from azimg.platform.store import BlobRef, Store
@@ -26,9 +26,7 @@ from azimg.platform.store import BlobRef, Store
 def local(store: Store, ref: BlobRef) -> Path:
     path = store.blobs.local_path(ref)
     if path is None:
-        raise NotImplementedFeature(
-            "VMs need a blob store with local files (the filesystem backend)."
-        )
+        raise VmFeatureNotImplemented(feature="VMs over a blob store without local files")
     return path
 
 
@@ -48,9 +46,7 @@ def clone(store: Store, vm: VirtualMachine, source: BlobRef) -> None:
     try:
         create_clone(local(store, source), target, base=local(store, disk.base))
     except AzimgError as err:
-        raise DiskOperationFailed(
-            f"The OS disk of VM '{vm.name}' could not be created from its image: {err}"
-        ) from None
+        raise DiskOperationFailed(vm=vm.name, what="created from its image", reason=err) from None
 
 
 def flatten_clone(store: Store, vm: VirtualMachine, *, in_use: bool = False) -> RuntimeDisk:
@@ -63,12 +59,12 @@ def flatten_clone(store: Store, vm: VirtualMachine, *, in_use: bool = False) -> 
     try:
         flatten(local(store, disk.blob), local(store, vhd), in_use=in_use)
     except AzimgError as err:
-        raise DiskOperationFailed(
-            f"The OS disk of VM '{vm.name}' could not be written as a VHD: {err}"
-        ) from None
+        raise DiskOperationFailed(vm=vm.name, what="written as a VHD", reason=err) from None
     # The OS disk names the VHD now (if it still named the clone: a retried delete may not).
     disks.change(
-        store, vm.os_disk.id, lambda d: replace(d, blob=vhd) if d.blob == disk.blob else None
+        store,
+        vm.os_disk.id,
+        lambda d: replace(d, blob=vhd, blob_format="vhd") if d.blob == disk.blob else None,
     )
     drop(store, disk)
     return RuntimeDisk(blob=vhd, format="vhd", size=disk.size)

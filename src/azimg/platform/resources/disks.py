@@ -156,6 +156,9 @@ class Disk:
     managed_by: str | None = None
     grant_id: str | None = None
     echoed: Mapping[str, Any] = field(default_factory=dict)
+    # "qcow2" while the disk is the copy-on-write clone a running VM boots (platform/compute);
+    # copies of it go through ``sources.copy_disk``, which flattens it into a fixed VHD.
+    blob_format: str = "vhd"
 
     @property
     def disk_size_gb(self) -> int:
@@ -298,7 +301,15 @@ def _as_source(d: Disk) -> Source:
         id=d.id,
         type=d.type,
         location=d.location,
-        disks=(SourceDisk(lun=None, blob=d.blob, size_bytes=d.disk_size_bytes, source_id=d.id),),
+        disks=(
+            SourceDisk(
+                lun=None,
+                blob=d.blob,
+                size_bytes=d.disk_size_bytes,
+                source_id=d.id,
+                format=d.blob_format,
+            ),
+        ),
         os_type=d.os_type,
         hyper_v_generation=d.hyper_v_generation,
         unique_id=d.unique_id,
@@ -443,6 +454,7 @@ class Fill:
     kind: str  # Kind.type
     src: BlobRef
     dst: BlobRef
+    format: str = "vhd"  # of ``src`` (SourceDisk.format)
 
     def to_params(self) -> dict[str, Any]:
         return {
@@ -450,6 +462,7 @@ class Fill:
             "kind": self.kind,
             "src": self.src.to_json(),
             "dst": self.dst.to_json(),
+            "format": self.format,
         }
 
 
@@ -629,7 +642,9 @@ def create_or_update(
         os_type = os_type or source.os_type
         generation = generation or source.hyper_v_generation
         provisioning = "Creating"
-        fill = Fill(disk_id=rid, kind=kind.type, src=source_disk.blob, dst=blob)
+        fill = Fill(
+            disk_id=rid, kind=kind.type, src=source_disk.blob, dst=blob, format=source_disk.format
+        )
 
     if option == "Empty":
         _empty_vhd(store, blob, size)
@@ -764,7 +779,7 @@ def run_fill(store: Store, op: Operation) -> None:
     """Copy the source bytes into the new disk and mark it Succeeded (idempotent)."""
     p = op.params
     src, dst = BlobRef.from_json(p["src"]), BlobRef.from_json(p["dst"])
-    store.blobs.copy(src, dst)
+    sources.copy_disk(store, SourceDisk(None, src, 0, format=p.get("format", "vhd")), dst)
     if not _mark(store, p["disk_id"], dst, "Succeeded"):  # deleted meanwhile: drop the copy
         store.blobs.delete(dst)
     return None

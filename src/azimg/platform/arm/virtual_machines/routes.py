@@ -19,7 +19,7 @@ from azimg.platform.arm.paging import page
 from azimg.platform.arm.virtual_machines.models import VmBody, VmPatchBody, to_create, to_update
 from azimg.platform.arm.virtual_machines.render import instance_view, public
 from azimg.platform.compute.controller import ComputeController
-from azimg.platform.errors import InvalidParameter, NotImplementedFeature
+from azimg.platform.errors import InvalidParameter, VmFeatureNotImplemented
 from azimg.platform.resources import virtual_machines as vms
 from azimg.platform.resources.common import check_subscription
 from azimg.platform.resources.virtual_machines import VirtualMachine
@@ -36,7 +36,7 @@ async def get_compute(request: Request) -> ComputeController:
     for service in request.app.state.services:
         if isinstance(service, ComputeController):
             return service
-    raise NotImplementedFeature("This platform process runs no VMs (no compute controller).")
+    raise VmFeatureNotImplemented(feature="VMs in a platform process without a compute controller")
 
 
 ComputeDep = Annotated[ComputeController, Depends(get_compute)]
@@ -44,7 +44,7 @@ ComputeDep = Annotated[ComputeController, Depends(get_compute)]
 
 def _refuse_filter(request: Request) -> None:
     if request.query_params.get("$filter"):
-        raise NotImplementedFeature("$filter on VM lists is not implemented by azimg.")
+        raise VmFeatureNotImplemented(feature="$filter on VM lists")
 
 
 def _get(store: Store, subscription_id: str, resource_group: str, name: str) -> VirtualMachine:
@@ -119,7 +119,7 @@ def delete(
     jobs: JobsDep,
 ) -> Response:
     if request.query_params.get("forceDeletion", "").lower() == "true":
-        raise NotImplementedFeature("forceDeletion is not implemented by azimg.")
+        raise VmFeatureNotImplemented(feature="forceDeletion")
     op = vms.delete(store, jobs, subscription_id=subscription_id, resource_group=resource_group,
                     name=name)  # fmt: skip
     if op is None:
@@ -137,7 +137,7 @@ def _power_route(action: str) -> None:
         jobs: JobsDep,
     ) -> Response:
         if action == "deallocate" and request.query_params.get("hibernate", "").lower() == "true":
-            raise NotImplementedFeature("Hibernation is not implemented by azimg.")
+            raise VmFeatureNotImplemented(feature="Hibernation")
         skip = request.query_params.get("skipShutdown", "").lower() == "true"
         op = vms.power(store, jobs, subscription_id=subscription_id,
                        resource_group=resource_group, name=name, action=action,

@@ -14,8 +14,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network, collapse_addresses
 
-from azimg.fabric.network import INTERNET_SOURCE, Forward, Port, port_name
+from azimg.fabric.network import INTERNET_SOURCE, Desired, Forward, Port, port_name
 from azimg.fabric.network_nft import Match, PortPolicy
+from azimg.platform.errors import PlatformError
 from azimg.platform.resources.network import addressing, nsg_eval, virtual_networks
 from azimg.platform.resources.network import network_interfaces as nics
 from azimg.platform.resources.network import network_security_groups as nsgs
@@ -49,6 +50,7 @@ def plug(store: Store, nic_id: str, *, endpoints: Mapping[str, str] | None = Non
     vnet, subnet = virtual_networks.subnet_by_id(store, ipc.subnet_id)
     public = pips.get_by_id(store, ipc.public_ip_id).ip_address if ipc.public_ip_id else None
     port = Port(
+        key=nic.id,
         ifname=port_name(nic.id),
         mac=addressing.mac_guest(nic.mac_address),
         address=IPv4Address(ipc.private_ip),
@@ -57,6 +59,31 @@ def plug(store: Store, nic_id: str, *, endpoints: Mapping[str, str] | None = Non
         domain=f"{vnet.resource_guid[:8]}.internal.cloudapp.net",
     )
     return Plug(nic.id, vnet_key(vnet.id), port, public)
+
+
+def vm_plugs(
+    store: Store, nic_ids: Sequence[str], *, endpoints: Mapping[str, str] | None = None
+) -> tuple[Plug, ...]:
+    """A VM's NICs in order (primary first, as ``check_for_vm`` returns them)."""
+    return tuple(plug(store, n, endpoints=endpoints) for n in nic_ids)
+
+
+def public_ip_ids(store: Store, nic_id: str) -> list[str]:
+    """The public IPs the NIC's IP configurations reference."""
+    nic = nics.get_by_id(store, nic_id)
+    return [c.public_ip_id for c in nic.ip_configurations if c.public_ip_id]
+
+
+def imds_fields(store: Store, nic_id: str) -> dict[str, str]:
+    """What IMDS ``network`` says about the primary NIC (``fabric.imds.InstanceMetadata``)."""
+    p = plug(store, nic_id)
+    return {
+        "mac_address": p.imds_mac,
+        "private_ip": str(p.port.address),
+        "public_ip": p.public_ip or "",
+        "subnet_address": str(p.port.subnet.network_address),
+        "subnet_prefix": str(p.port.subnet.prefixlen),
+    }
 
 
 def to_match(rule: nsg_eval.Rule, vnet: Sequence[IPv4Network]) -> Match:
@@ -134,3 +161,21 @@ def forward(store: Store, nic_id: str) -> Forward | None:
         )
     vnet, _ = virtual_networks.subnet_by_id(store, ipc.subnet_id)
     return Forward(pip.ip_address, vnet_key(vnet.id), ipc.private_ip, ports)
+
+
+def desired(store: Store, nic_ids: Sequence[str]) -> Desired:
+    """What the fabric enforces for the NICs it has ports for (``fabric.network.DesiredFn``).
+    A NIC that vanished meanwhile is left out; its port goes when its VM stops."""
+    policies: dict[str, list[PortPolicy]] = {}
+    forwards: list[Forward] = []
+    for nic_id in nic_ids:
+        try:
+            nic = nics.get_by_id(store, nic_id)
+            vnet, _ = virtual_networks.subnet_by_id(store, nic.primary_ip_configuration.subnet_id)
+            policies.setdefault(vnet_key(vnet.id), []).append(port_policy(store, nic_id))
+            f = forward(store, nic_id)
+        except PlatformError:
+            continue
+        if f is not None:
+            forwards.append(f)
+    return Desired(policies, forwards)

@@ -12,12 +12,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from azimg.platform.errors import (
-    InvalidParameter,
-    NotImplementedFeature,
-    OperationNotAllowed,
-    PropertyChangeNotAllowed,
-)
+from azimg.platform import errors
 from azimg.platform.resources.common import enum_value
 from azimg.platform.resources.virtual_machines.commands import OsProfileInput, UpdateVm
 from azimg.platform.resources.virtual_machines.model import OsProfile, SshKey, VirtualMachine
@@ -112,12 +107,6 @@ STORAGE_ACCOUNT_TYPES = (
     "StandardSSD_ZRS",
     "PremiumV2_LRS",
 )
-PASSWORD_RULES = (
-    "The supplied password must be between 6-72 characters long and must satisfy at least 3 "
-    "of password complexity requirements from the following:\n1) Contains an uppercase "
-    "character\n2) Contains a lowercase character\n3) Contains a numeric digit\n4) Contains a "
-    "special character\n5) Control characters are not allowed"
-)
 
 
 @dataclass(frozen=True)
@@ -131,9 +120,8 @@ class SourceFacts:
 
 def check_vm_size(value: str | None) -> str:
     if value is None:
-        raise InvalidParameter(
-            "Required parameter 'hardwareProfile.vmSize' is missing (null).",
-            target="hardwareProfile.vmSize",
+        raise errors.RequiredVmParameter(
+            name="hardwareProfile.vmSize", target="hardwareProfile.vmSize"
         )
     return enum_value(value, tuple(VM_SIZES), target="hardwareProfile.vmSize")
 
@@ -146,35 +134,20 @@ def check_os_profile(profile: OsProfileInput | None, source: SourceFacts) -> OsP
     """Azure's osProfile rules for Linux; the profile as stored, defaults filled in."""
     if source.attach or source.os_state == "Specialized":
         if profile is not None:
-            raise InvalidParameter("Parameter 'osProfile' is not allowed.", target="osProfile")
+            raise errors.OsProfileNotAllowed(target="osProfile")
         return None
     if profile is None:
-        raise InvalidParameter(
-            "Required parameter 'osProfile' is missing (null).", target="osProfile"
-        )
+        raise errors.OsProfileRequired(target="osProfile")
     if profile.windows:
-        raise InvalidParameter(
-            "The image is a Linux image; 'osProfile.windowsConfiguration' is not allowed.",
-            target="osProfile.windowsConfiguration",
-        )
+        raise errors.WindowsConfigurationNotAllowed(target="osProfile.windowsConfiguration")
     computer = profile.computer_name
     if computer is None or not _COMPUTER_NAME.match(computer):
-        raise InvalidParameter(
-            f"Computer name '{computer}' is invalid. It must be 1-64 letters, digits or '-', "
-            "and cannot start or end with '-'.",
-            target="osProfile.computerName",
-        )
+        raise errors.ComputerNameInvalid(name=computer, target="osProfile.computerName")
     user = profile.admin_username
     if not user:
-        raise InvalidParameter(
-            "Required parameter 'adminUsername' is missing (null).",
-            target="osProfile.adminUsername",
-        )
+        raise errors.RequiredVmParameter(name="adminUsername", target="osProfile.adminUsername")
     if user.lower() in DISALLOWED_USERNAMES or not _LINUX_USER.match(user):
-        raise InvalidParameter(
-            f"The Admin Username specified is not allowed: '{user}'.",
-            target="osProfile.adminUsername",
-        )
+        raise errors.AdminUsernameNotAllowed(user=user, target="osProfile.adminUsername")
     password = profile.admin_password
     disable_pw = profile.disable_password_authentication
     if disable_pw is None:
@@ -182,43 +155,25 @@ def check_os_profile(profile: OsProfileInput | None, source: SourceFacts) -> OsP
     if password is not None:
         check_password(password)
     if disable_pw and password is not None:
-        raise InvalidParameter(
-            "Admin password cannot be specified when password authentication is disabled.",
-            target="osProfile.adminPassword",
-        )
+        raise errors.AdminPasswordWithoutPasswordAuth(target="osProfile.adminPassword")
     if not disable_pw and password is None:
-        raise InvalidParameter(
-            "Required parameter 'adminPassword' is missing (null).",
-            target="osProfile.adminPassword",
-        )
+        raise errors.RequiredVmParameter(name="adminPassword", target="osProfile.adminPassword")
     if disable_pw and not profile.public_keys:
-        raise InvalidParameter(
-            "Authentication using either SSH or by user name and password must be enabled in "
-            "Linux profile.",
-            target="linuxConfiguration",
-        )
+        raise errors.LinuxAuthenticationRequired(target="linuxConfiguration")
     expected_path = f"/home/{user}/.ssh/authorized_keys"
     keys = []
     for key in profile.public_keys:
         if key.path not in (None, expected_path):
-            raise InvalidParameter(
-                "Destination path for SSH public keys is currently limited to its default value "
-                f"{expected_path} due to a known issue in Linux provisioning agent.",
-                target="linuxConfiguration.ssh.publicKeys.path",
+            raise errors.SshKeyPathNotAllowed(
+                path=expected_path, target="linuxConfiguration.ssh.publicKeys.path"
             )
         if key.key_data is None or not key.key_data.startswith(("ssh-", "ecdsa-")):
-            raise InvalidParameter(
-                "The value of parameter linuxConfiguration.ssh.publicKeys.keyData is invalid.",
-                target="linuxConfiguration.ssh.publicKeys.keyData",
-            )
+            raise errors.SshKeyDataInvalid(target="linuxConfiguration.ssh.publicKeys.keyData")
         keys.append(SshKey(path=expected_path, key_data=key.key_data))
     if profile.custom_data is not None:
         check_custom_data(profile.custom_data)
     if profile.has_secrets:
-        raise NotImplementedFeature(
-            "Key Vault secrets in osProfile are not implemented by azimg.",
-            target="osProfile.secrets",
-        )
+        raise errors.VmKeyVaultSecretsNotImplemented(target="osProfile.secrets")
     return OsProfile(
         computer_name=computer,
         admin_username=user,
@@ -233,61 +188,44 @@ def check_custom_data(custom: str) -> None:
     try:
         decoded = base64.b64decode(custom, validate=True)
     except (ValueError, binascii.Error):
-        raise InvalidParameter(
-            "Custom data is not valid base64.", target="osProfile.customData"
-        ) from None
+        raise errors.CustomDataNotBase64(target="osProfile.customData") from None
     if len(decoded) > MAX_CUSTOM_DATA:
-        raise InvalidParameter(
-            f"Custom data in OSProfile must be at most {MAX_CUSTOM_DATA} bytes.",
-            target="osProfile.customData",
-        )
+        raise errors.CustomDataTooLarge(limit=MAX_CUSTOM_DATA, target="osProfile.customData")
 
 
 def check_password(password: str) -> None:
     if not 6 <= len(password) <= 72:
-        raise InvalidParameter(PASSWORD_RULES, target="adminPassword")
+        raise errors.PasswordNotComplex(target="adminPassword")
     classes = sum(bool(re.search(p, password)) for p in (r"[a-z]", r"[A-Z]", r"\d", r"[\W_]"))
     if classes < 3 or password in DISALLOWED_PASSWORDS:
-        raise InvalidParameter(PASSWORD_RULES, target="adminPassword")
+        raise errors.PasswordNotComplex(target="adminPassword")
 
 
 def check_put_on_existing(vm: VirtualMachine, cmd: UpdateVm) -> None:
     """A PUT or PATCH on an existing VM may only restate what it is (tags change)."""
     if cmd.vm_size is not None and cmd.vm_size.lower() != vm.vm_size.lower():
-        raise PropertyChangeNotAllowed(
-            "Changing the VM size is not implemented by azimg.", target="hardwareProfile.vmSize"
+        raise errors.VmFeatureNotImplemented(
+            feature="Changing the VM size", target="hardwareProfile.vmSize"
         )
     if vm.os_profile and cmd.computer_name not in (None, vm.os_profile.computer_name):
-        raise PropertyChangeNotAllowed(
-            "Changing property 'osProfile.computerName' is not allowed.",
-            target="osProfile.computerName",
+        raise errors.VmPropertyChangeNotAllowed(
+            name="osProfile.computerName", target="osProfile.computerName"
         )
 
 
 def check_action(vm: VirtualMachine, action: str) -> None:
     """Azure's refusals for power actions (reference §8.6)."""
+    why = None
     if vm.provisioning_state == "Deleting":
-        raise OperationNotAllowed(
-            f"Operation '{action}' is not allowed on VM '{vm.name}' since the VM is being deleted."
-        )
-    if action == "start" and vm.generalized:
-        raise OperationNotAllowed(
-            f"Operation 'start' is not allowed on VM '{vm.name}' since the VM is generalized."
-        )
-    if action == "restart" and vm.power_state != "running":
-        raise OperationNotAllowed(
-            f"Operation 'restart' is not allowed on VM '{vm.name}' since the VM is "
-            f"{vm.power_state}."
-        )
-    if action in ("powerOff", "restart") and vm.generalized:
-        raise OperationNotAllowed(
-            f"Operation '{action}' is not allowed on VM '{vm.name}' since the VM is generalized."
-        )
+        why = "being deleted"
+    elif vm.generalized and action in ("start", "powerOff", "restart"):
+        why = "generalized"
+    elif action == "restart" and vm.power_state != "running":
+        why = vm.power_state
+    if why is not None:
+        raise errors.VmActionNotAllowed(action=action, vm=vm.name, state=why)
 
 
 def check_generalize(vm: VirtualMachine) -> None:
     if vm.power_state not in ("stopped", "deallocated"):
-        raise OperationNotAllowed(
-            f"Operation 'generalize' is not allowed on VM '{vm.name}' since the VM is "
-            f"{vm.power_state}."
-        )
+        raise errors.VmActionNotAllowed(action="generalize", vm=vm.name, state=vm.power_state)

@@ -22,14 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from azimg.platform import sas, sources
-from azimg.platform.errors import (
-    Conflict,
-    InvalidParameter,
-    NotImplementedFeature,
-    OperationNotAllowed,
-    PreconditionFailed,
-)
+from azimg.platform import errors, sas, sources
+from azimg.platform.errors import PreconditionFailed
 from azimg.platform.ids import ResourceId
 from azimg.platform.jobs import Jobs
 from azimg.platform.resources import disks
@@ -44,6 +38,7 @@ from azimg.platform.resources.common import (
     system_data,
     utc_now,
 )
+from azimg.platform.resources.network import network_interfaces as nics
 from azimg.platform.resources.virtual_machines import rules
 from azimg.platform.resources.virtual_machines.commands import CreateVm, UpdateVm
 from azimg.platform.resources.virtual_machines.model import (
@@ -52,6 +47,7 @@ from azimg.platform.resources.virtual_machines.model import (
     JOB_POWER,
     VM_TYPE,
     ImageReference,
+    NetworkInterfaceRef,
     OsDisk,
     RuntimeDisk,
     VirtualMachine,
@@ -121,29 +117,18 @@ def _attached_disk(
 ) -> tuple[disks.Disk, rules.SourceFacts]:
     os_disk = cmd.os_disk
     if cmd.image_reference.given:
-        raise InvalidParameter(
-            "Cannot attach an existing OS disk if the VM is created from a platform, user or a "
-            "shared gallery image.",
-            target="osDisk",
-        )
+        raise errors.AttachWithImage(target="osDisk")
     if not os_disk.managed_disk_id:
-        raise InvalidParameter(
-            "Required parameter 'osDisk.managedDisk.id' is missing (null).",
-            target="osDisk.managedDisk.id",
+        raise errors.RequiredVmParameter(
+            name="osDisk.managedDisk.id", target="osDisk.managedDisk.id"
         )
     d = disks.get_by_id(store, os_disk.managed_disk_id)
     check_attachable(d, vm_id=None)
     if d.location != region:
-        raise InvalidParameter(
-            f"Disk '{d.name}' is in region '{d.location}'; the VM is in '{region}'. An attached "
-            "disk must be in the VM's region.",
-            target="osDisk.managedDisk.id",
-        )
+        raise errors.AttachedDiskRegion(disk=d.name, region=d.location, vm_region=region,
+                                        target="osDisk.managedDisk.id")  # fmt: skip
     if (os_disk.os_type or d.os_type or "").lower() != "linux":
-        raise InvalidParameter(
-            "The osDisk.osType of an attached OS disk must be 'Linux' in azimg.",
-            target="osDisk.osType",
-        )
+        raise errors.AttachedDiskNotLinux(target="osDisk.osType")
     facts = rules.SourceFacts("Specialized", rules.generation_of(d.hyper_v_generation), True)
     return d, facts
 
@@ -154,10 +139,7 @@ def check_attachable(d: disks.Disk, *, vm_id: str | None) -> None:
         return
     if d.managed_by or d.disk_state != "Unattached":
         owner = f"VM '{d.managed_by}'" if d.managed_by else f"state {d.disk_state}"
-        raise OperationNotAllowed(
-            f"Disk '{d.name}' cannot be attached: it is already attached to {owner}.",
-            target="osDisk.managedDisk.id",
-        )
+        raise errors.DiskNotAttachable(disk=d.name, owner=owner, target="osDisk.managedDisk.id")
 
 
 def _image_source(
@@ -166,28 +148,19 @@ def _image_source(
     ref = cmd.image_reference
     if not ref.id:
         if ref.given:
-            raise NotImplementedFeature(
-                "Only imageReference.id (a gallery image, version or managed image) is "
-                "implemented by azimg; marketplace, shared and community references are not.",
-                target="imageReference",
-            )
-        raise InvalidParameter(
-            "Required parameter 'storageProfile.imageReference' is missing (null).",
-            target="imageReference",
+            raise errors.ImageReferenceKindNotImplemented(target="imageReference")
+        raise errors.RequiredVmParameter(
+            name="storageProfile.imageReference", target="imageReference"
         )
     src = sources.resolve(
         store, ref.id, region=region, accept=IMAGE_TYPES, target="imageReference.id"
     )
     if src.location != region:
-        raise InvalidParameter(
-            f"The image '{src.id}' is in region '{src.location}'; a VM can only be created from "
-            f"an image in its own region ('{region}').",
-            target="imageReference.id",
-        )
+        raise errors.ImageRegion(image=src.id, region=src.location, vm_region=region,
+                                 target="imageReference.id")  # fmt: skip
     if len(src.disks) > 1:
-        raise NotImplementedFeature(
-            "Images with data disks are not implemented by azimg for VMs.",
-            target="imageReference",
+        raise errors.VmFeatureNotImplemented(
+            feature="Creating a VM from an image with data disks", target="imageReference"
         )
     exact = None
     if ResourceId.parse(src.id).types[-1].lower() == "versions":
@@ -205,9 +178,7 @@ def create(
     tags = check_tags(cmd.tags)
     vm_size = rules.check_vm_size(cmd.vm_size)
     if cmd.data_disks:
-        raise NotImplementedFeature(
-            "Data disks are not implemented by azimg for VMs.", target="storageProfile.dataDisks"
-        )
+        raise errors.VmDataDisksNotImplemented(target="storageProfile.dataDisks")
     os_in = cmd.os_disk
     option = enum_value(
         os_in.create_option or "FromImage", rules.OS_DISK_CREATE_OPTIONS,
@@ -245,11 +216,8 @@ def create(
         check_name(disk_name, kind="disk")
         disk_id = resource_id(cmd.subscription_id, cmd.resource_group, disks.DISK.type, disk_name)
         if store.meta.get(disk_id) is not None:
-            raise InvalidParameter(
-                f"A disk named '{disk_name}' already exists in resource group "
-                f"'{cmd.resource_group}'.",
-                target="osDisk.name",
-            )
+            raise errors.OsDiskNameTaken(disk=disk_name, resource_group=cmd.resource_group,
+                                         target="osDisk.name")  # fmt: skip
         source_disk = src.disk(None, target="imageReference")
         size = source_disk.size_bytes
         os_disk = OsDisk(id=disk_id, name=disk_name, create_option="FromImage", caching=caching,
@@ -273,6 +241,7 @@ def create(
             secrets["adminPassword"] = cmd.os_profile.admin_password
         if cmd.os_profile.custom_data is not None:
             secrets["customData"] = cmd.os_profile.custom_data
+    nic_refs = _check_nics(store, rid, region, cmd.network_interfaces)
     now = utc_now()
     vm = VirtualMachine(
         id=rid,
@@ -290,7 +259,7 @@ def create(
         os_profile=os_profile,
         os_provisioning="InProgress" if os_profile is not None else None,
         tags=tags,
-        network_interfaces=cmd.network_interfaces,
+        network_interfaces=nic_refs,
         security=cmd.security,
         boot_diagnostics=cmd.boot_diagnostics,
         license_type=cmd.license_type,
@@ -298,12 +267,38 @@ def create(
         secrets=secrets,
     )
     try:
+        for ref in nic_refs:  # one VM per NIC: a second VM's create fails with NicInUse
+            nics.attach(store, nic_id=ref.id, vm_id=rid, primary=bool(ref.primary))
+    except errors.PlatformError:
+        release_nics(store, vm)
+        raise
+    try:
         op = jobs.expect(JOB_CREATE, action="put", resource_id=rid, location=region,
                          timeout=boot_timeout_s, params=params, document=to_doc(vm),
                          if_none_match=True)  # fmt: skip
     except PreconditionFailed:
-        raise Conflict(f"The virtual machine '{cmd.name}' is being created already.") from None
+        release_nics(store, vm)
+        raise errors.VmCreateInProgress(vm=cmd.name) from None
     return vm, op
+
+
+def _check_nics(
+    store: Store, vm_id: str, region: str, refs: tuple[NetworkInterfaceRef, ...]
+) -> tuple[NetworkInterfaceRef, ...]:
+    """``networkProfile.networkInterfaces`` checked by Network's rules, canonical ids, the
+    primary first. (A VM without them keeps today's private slirp network.)"""
+    checked = nics.check_for_vm(
+        store, vm_id=vm_id, location=region,
+        refs=tuple(nics.VmNic(r.id, r.primary) for r in refs),
+    )  # fmt: skip
+    options = {r.id.lower(): r.delete_option for r in refs}
+    return tuple(NetworkInterfaceRef(c.id, c.primary, options.get(c.id.lower())) for c in checked)
+
+
+def release_nics(store: Store, vm: VirtualMachine) -> None:
+    """The VM's NICs are free again (its delete; a create that did not happen)."""
+    for ref in vm.network_interfaces:
+        nics.detach(store, nic_id=ref.id, vm_id=vm.id)
 
 
 def os_disk_document(vm: VirtualMachine, *, app_id: str) -> disks.Disk:
@@ -331,6 +326,7 @@ def os_disk_document(vm: VirtualMachine, *, app_id: str) -> disks.Disk:
         os_type="Linux",
         hyper_v_generation=f"V{vm.generation}",
         managed_by=vm.id,
+        blob_format=vm.runtime_disk.format,
     )
 
 
@@ -444,11 +440,8 @@ def resolve_os_disk(store: Store, rid: str, *, region: str | None = None) -> sou
     qcow2 clone (``SourceDisk.format``); copying them flattens them into a fixed VHD."""
     vm = get_by_id(store, rid)
     if region is not None and vm.location != region:
-        raise InvalidParameter(
-            f"The virtual machine '{vm.name}' is in region '{vm.location}'; it can only be a "
-            f"source in its own region, not '{region}'.",
-            target="properties.sourceVirtualMachine.id",
-        )
+        raise errors.VmSourceRegion(vm=vm.name, region=vm.location, wanted=region,
+                                    target="properties.sourceVirtualMachine.id")  # fmt: skip
     d = disks.get_by_id(store, vm.os_disk.id)
     return sources.Source(
         id=vm.id,
@@ -460,7 +453,7 @@ def resolve_os_disk(store: Store, rid: str, *, region: str | None = None) -> sou
                 blob=d.blob,
                 size_bytes=d.disk_size_bytes,
                 source_id=d.id,
-                format=vm.runtime_disk.format if d.blob == vm.runtime_disk.blob else "vhd",
+                format=d.blob_format,
             ),
         ),
         os_type="Linux",
@@ -502,9 +495,7 @@ def boot_diagnostics_url(
 ) -> str:
     blob = boot_diagnostics_blob(vm)
     if not store.blobs.exists(blob):
-        raise OperationNotAllowed(
-            f"Boot diagnostics of VM '{vm.name}' are not available: the VM has not booted yet."
-        )
+        raise errors.BootDiagnosticsNotReady(vm=vm.name)
     grant = sas.create_grant(
         store, resource_id=vm.id, blob=blob, permissions="r", duration_seconds=minutes * 60
     )
