@@ -133,7 +133,9 @@ def run_virt_inspector(image: Path, kernel_env: dict[str, str]) -> PeerRun:
         return PeerRun(time.perf_counter() - t0, False, "timed out after 900 s")
     wall = time.perf_counter() - t0
     if out.returncode != 0:
-        why = " | ".join(line for line in out.stderr.strip().splitlines()[-3:] if line.strip())
+        lines = [line.strip() for line in out.stderr.splitlines() if line.strip()]
+        errors = [line for line in lines if "error" in line.lower()]  # libguestfs: error: ...
+        why = " | ".join(errors[:2] or lines[-2:])
         return PeerRun(wall, False, f"exit {out.returncode}: {why or 'no message'}")
     distro = _between(out.stdout, "<distro>", "</distro>")
     product = _between(out.stdout, "<product_name>", "</product_name>")

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 import shutil
 import socket
@@ -38,65 +37,31 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from api import AZURITE, DEV_KEY, free_port, start_azimg  # noqa: E402  (bench/api.py)
 from azimg.cli import uploader  # noqa: E402
 from azimg.disk.convert import make_fixed_in_place  # noqa: E402
+from convert import fill_sparse  # noqa: E402  (bench/convert.py)
 
 MIB = 1 << 20
 GIB = 1 << 30
-CHUNK = 4 * MIB
-AZURITE_KEY = (
-    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
-)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def make_image(path: Path, size: int, data: int) -> None:
-    chunks = data // CHUNK
-    stride = (size // CHUNK) // chunks
-    with open(path, "wb") as fh:
-        fh.truncate(size)
-        for i in range(chunks):
-            fh.seek(i * stride * CHUNK)
-            fh.write(os.urandom(CHUNK))
+    fill_sparse(path, size, data)
     make_fixed_in_place(path)
 
 
 def start_serve(work: Path) -> tuple[subprocess.Popen[str], dict[str, str]]:
     data, port = work / "platform", free_port()
     data.mkdir()
-    cmd = [sys.executable, "-m", "azimg.cli.main", "serve", "--data-dir", str(data)]
-    cmd += ["--port", str(port), "-o", "json"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    assert proc.stdout is not None
-    lines = []
-    while (line := proc.stdout.readline()) and line.rstrip() != "}":
-        lines.append(line)
-    info = json.loads("".join(lines) + "}")
+    proc, info = start_azimg(data, port)
     os.environ["REQUESTS_CA_BUNDLE"] = info["REQUESTS_CA_BUNDLE"]
-    import requests
-
-    for _ in range(300):
-        try:
-            requests.get(
-                f"https://127.0.0.1:{port}/metadata/endpoints?api-version=2022-09-01",
-                verify=info["REQUESTS_CA_BUNDLE"],
-                timeout=5,
-            )
-            break
-        except requests.ConnectionError:
-            time.sleep(0.1)
     return proc, {**info, "data_dir": str(data), "port": str(port)}
 
 
 def start_azurite(work: Path) -> tuple[subprocess.Popen[bytes], str]:
-    tool = ROOT / ".tools" / "node_modules" / ".bin" / "azurite-blob"
     port = free_port()
-    cmd = [str(tool), "--blobHost", "127.0.0.1", "--blobPort", str(port), "--silent"]
+    cmd = [str(AZURITE), "--blobHost", "127.0.0.1", "--blobPort", str(port), "--silent"]
     cmd += ["--location", str(work / "azurite"), "--disableTelemetry", "--skipApiVersionCheck"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     for _ in range(300):
@@ -146,7 +111,7 @@ def page_blob(account: str, name: str, size: int) -> str:
     )
 
     svc = BlobServiceClient(
-        account, credential={"account_name": "devstoreaccount1", "account_key": AZURITE_KEY}
+        account, credential={"account_name": "devstoreaccount1", "account_key": DEV_KEY}
     )
     container = svc.get_container_client("bench")
     if not container.exists():
@@ -157,7 +122,7 @@ def page_blob(account: str, name: str, size: int) -> str:
         "devstoreaccount1",
         "bench",
         name,
-        account_key=AZURITE_KEY,
+        account_key=DEV_KEY,
         permission=BlobSasPermissions(read=True, write=True, create=True),
         expiry=dt.datetime.now(dt.UTC) + dt.timedelta(hours=2),
     )

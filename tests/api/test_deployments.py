@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (templates written out as JSON, one expression per line)
 """Template deployments through the real azure-mgmt-resource-deployments SDK, against
 ``azimg serve``: every template resource is PUT through the same provider code as a direct
 request (tiny Empty disks here; no guests), operations are recorded per resource, and
@@ -327,3 +328,218 @@ def test_subscription_scope_deployment(deployments: Any) -> None:
     assert result.properties.outputs["sub"]["value"] == result.id.split("/")[2]
     assert result.location == "eastus"
     deployments.deployments.begin_delete_at_subscription_scope("subdep").result()
+
+
+NETWORK_TEMPLATE: dict[str, Any] = {
+    "$schema": SCHEMA,
+    "contentVersion": "1.0.0.0",
+    "parameters": {"count": {"type": "int", "defaultValue": 2}},
+    "variables": {
+        "vnet": "vnet1",
+        "subnetId": "[resourceId('Microsoft.Network/virtualNetworks/subnets', 'vnet1', 'default')]",
+        "label": "[toLower(format('{0}-{1}', 'vm', uniqueString(resourceGroup().id)))]",
+    },
+    "resources": [
+        {
+            "type": "Microsoft.Network/networkSecurityGroups",
+            "apiVersion": "2021-05-01",
+            "name": "nsg1",
+            "location": "[resourceGroup().location]",
+            "properties": {
+                "securityRules": [
+                    {
+                        "name": "SSH",
+                        "properties": {
+                            "priority": 1000,
+                            "protocol": "Tcp",
+                            "access": "Allow",
+                            "direction": "Inbound",
+                            "sourceAddressPrefix": "*",
+                            "sourcePortRange": "*",
+                            "destinationAddressPrefix": "*",
+                            "destinationPortRange": "22",
+                        },
+                    }
+                ]
+            },
+        },
+        {
+            "type": "Microsoft.Network/virtualNetworks",
+            "apiVersion": "2021-05-01",
+            "name": "[variables('vnet')]",
+            "location": "[resourceGroup().location]",
+            "properties": {"addressSpace": {"addressPrefixes": ["10.1.0.0/16"]}},
+        },
+        {
+            "type": "Microsoft.Network/virtualNetworks/subnets",
+            "apiVersion": "2021-05-01",
+            "name": "[format('{0}/{1}', variables('vnet'), 'default')]",
+            "dependsOn": ["[resourceId('Microsoft.Network/virtualNetworks', variables('vnet'))]"],
+            "properties": {"addressPrefix": "10.1.0.0/24"},
+        },
+        {
+            "type": "Microsoft.Network/publicIPAddresses",
+            "apiVersion": "2022-01-01",
+            "name": "[concat('pip', copyIndex())]",
+            "location": "[resourceGroup().location]",
+            "copy": {"name": "pips", "count": "[parameters('count')]"},
+            "sku": {"name": "Standard"},
+            "properties": {
+                "publicIPAllocationMethod": "Static",
+                "dnsSettings": {"domainNameLabel": "[concat(variables('label'), copyIndex())]"},
+            },
+        },
+        {
+            "type": "Microsoft.Network/networkInterfaces",
+            "apiVersion": "2015-06-15",
+            "name": "[concat('nic', copyIndex())]",
+            "location": "[resourceGroup().location]",
+            "copy": {"name": "nics", "count": "[parameters('count')]"},
+            "dependsOn": [
+                "Microsoft.Network/networkSecurityGroups/nsg1",
+                "[variables('subnetId')]",
+                "[concat('Microsoft.Network/publicIpAddresses/pip', copyIndex())]",
+            ],
+            "properties": {
+                "ipConfigurations": [
+                    {
+                        "name": "ipconfig1",
+                        "properties": {
+                            "privateIPAllocationMethod": "Dynamic",
+                            "subnet": {"id": "[variables('subnetId')]"},
+                            "publicIPAddress": {
+                                "id": "[resourceId('Microsoft.Network/publicIPAddresses', concat('pip', copyIndex()))]"
+                            },
+                        },
+                    }
+                ],
+                "networkSecurityGroup": {
+                    "id": "[resourceId('Microsoft.Network/networkSecurityGroups', 'nsg1')]"
+                },
+            },
+        },
+    ],
+    "outputs": {
+        "ips": {
+            "type": "array",
+            "copy": {
+                "count": "[parameters('count')]",
+                "input": "[reference(resourceId('Microsoft.Network/publicIPAddresses', concat('pip', copyIndex())), '2022-01-01').ipAddress]",
+            },
+        },
+        "fqdn": {
+            "type": "string",
+            "value": "[reference(resourceId('Microsoft.Network/publicIPAddresses', 'pip0'), '2022-01-01').dnsSettings.fqdn]",
+        },
+        "privateIp": {
+            "type": "string",
+            "value": "[reference('nic1').ipConfigurations[0].properties.privateIPAddress]",
+        },
+    },
+}
+
+
+def test_network_template_in_dependency_waves(deployments: Any, group: str) -> None:
+    """The shape of reference §6 and of the VM template az builds (NSG, VNet, child subnet,
+    public IPs, NICs in a copy loop with dependsOn by type/name in az's casing and by ID),
+    through the real network provider."""
+    result = deploy(deployments, group, "net", NETWORK_TEMPLATE)
+    outputs = result.properties.outputs
+    assert len(outputs["ips"]["value"]) == 2 and all(outputs["ips"]["value"])
+    assert outputs["fqdn"]["value"].startswith("vm-")
+    assert outputs["privateIp"]["value"].startswith("10.1.0.")
+    ops = list(deployments.deployment_operations.list(group, "net"))
+    assert len(ops) == 7 and all(o.properties.provisioning_state == "Succeeded" for o in ops)
+    nic_deps = [
+        d for d in result.properties.dependencies if d.resource_type.endswith("networkInterfaces")
+    ]
+    assert len(nic_deps) == 2 and all(len(d.depends_on) == 3 for d in nic_deps)
+
+
+def test_symbolic_names_existing_outer_scope_and_full_reference(
+    deployments: Any, compute: Any, group: str
+) -> None:
+    """languageVersion 2.0 (resources keyed by symbolic name, dependsOn by symbol), an
+    ``existing`` resource read by reference(..., 'Full'), and a nested deployment in the
+    default (outer) scope that sees the parent's parameters and variables."""
+    deploy(
+        deployments,
+        group,
+        "pre",
+        {"$schema": SCHEMA, "contentVersion": "1.0.0.0", "resources": [disk("old")]},
+    )
+    template = {
+        "$schema": SCHEMA,
+        "languageVersion": "2.0",
+        "contentVersion": "1.0.0.0",
+        "parameters": {"size": {"type": "int", "defaultValue": 2}},
+        "variables": {"newName": "[concat('new', parameters('size'))]"},
+        "resources": {
+            "old": {**disk("old"), "existing": True},
+            "fresh": {
+                **disk("[variables('newName')]"),
+                "dependsOn": ["old"],
+                "properties": {
+                    "creationData": {"createOption": "Empty"},
+                    "diskSizeGB": "[add(reference('old').diskSizeGB, 1)]",
+                },
+            },
+            "outer": {
+                "type": "Microsoft.Resources/deployments",
+                "apiVersion": "2022-09-01",
+                "name": "outer",
+                "dependsOn": ["fresh"],
+                "properties": {
+                    "mode": "Incremental",
+                    "template": {
+                        "$schema": SCHEMA,
+                        "contentVersion": "1.0.0.0",
+                        "resources": [disk("[concat(variables('newName'), '-outer')]")],
+                        "outputs": {"seen": {"type": "int", "value": "[parameters('size')]"}},
+                    },
+                },
+            },
+        },
+        "outputs": {
+            "oldSku": {
+                "type": "string",
+                "value": "[reference('old', '2023-04-02', 'Full').sku.name]",
+            },
+            "freshSize": {"type": "int", "value": "[reference('fresh').diskSizeGB]"},
+            "seen": {"type": "int", "value": "[reference('outer').outputs.seen.value]"},
+        },
+    }
+    result = deploy(deployments, group, "symbolic", template)
+    assert result.properties.outputs == {
+        "oldSku": {"type": "String", "value": "Standard_LRS"},
+        "freshSize": {"type": "Int", "value": 2},
+        "seen": {"type": "Int", "value": 2},
+    }
+    assert compute.disks.get(group, "new2-outer").disk_size_gb == 1
+    ops = {
+        o.properties.target_resource.resource_name
+        for o in deployments.deployment_operations.list(group, "symbolic")
+    }
+    assert ops == {"new2", "outer"}  # an existing resource is read, not deployed
+
+
+def test_new_guid_and_utc_now_defaults_are_bound_once(deployments: Any, group: str) -> None:
+    template = {
+        "$schema": SCHEMA,
+        "contentVersion": "1.0.0.0",
+        "parameters": {
+            "id": {"type": "string", "defaultValue": "[newGuid()]"},
+            "stamp": {"type": "string", "defaultValue": "[utcNow('u')]"},
+        },
+        "resources": [],
+        "outputs": {
+            "id": {"type": "string", "value": "[parameters('id')]"},
+            "stamp": {"type": "string", "value": "[parameters('stamp')]"},
+        },
+    }
+    result = deploy(deployments, group, "runtime", template)
+    echoed, out = result.properties.parameters, result.properties.outputs
+    assert len(out["id"]["value"]) == 36
+    assert out["id"]["value"] == echoed["id"]["value"]  # one value, not one per evaluation
+    assert out["stamp"]["value"] == echoed["stamp"]["value"]
+    assert out["stamp"]["value"].endswith("Z") and " " in out["stamp"]["value"]

@@ -165,6 +165,35 @@ def test_put_page_with_a_bad_content_md5_is_400_not_500(
     assert err.value.error_code == "InvalidHeaderValue"
 
 
+def test_client_disconnect_mid_put_page_is_logged_as_such(make_server: Any) -> None:
+    """Was logged as an unhandled error (ClientDisconnect out of request.body())."""
+    server = make_server()
+    client = server.compute_client()
+    server.resource_client().resource_groups.create_or_update("gone", {"location": "eastus"})
+    sas = _upload_disk(client, "gone", "d")
+    url = urlparse(sas)
+    ctx = ssl.create_default_context(cafile=server.ca_bundle)
+    with ctx.wrap_socket(
+        socket.create_connection(("127.0.0.1", server.port), timeout=60),
+        server_hostname="127.0.0.1",
+    ) as sock:
+        head = (
+            f"PUT {url.path}?{url.query}&comp=page HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"x-ms-page-write: update\r\nx-ms-range: bytes=0-{MIB - 1}\r\n"
+            f"Content-Length: {MIB}\r\n\r\n"
+        )
+        sock.sendall(head.encode() + b"\x07" * (MIB // 4))
+    log = server.data_dir.parent / f"{server.data_dir.name}-server.log"
+    deadline = time.monotonic() + 30
+    while "client disconnected mid-body" not in log.read_text():
+        assert time.monotonic() < deadline, log.read_text()
+        time.sleep(0.1)
+    text = log.read_text()
+    assert "PUT /" in text and "nothing written" in text
+    assert "unhandled error" not in text and "Traceback" not in text
+    assert _page_ranges(sas) == []
+
+
 # --- SAS scope -----------------------------------------------------------------------------
 
 
@@ -297,22 +326,7 @@ def test_no_write_lands_after_revoke_and_none_is_lost_before(
     revoke operation's end, and each region holds exactly the last write acknowledged
     to its writer (was: writes landed up to 91 ms after revoke finished)."""
     vhd = make_vhd(tmp_path, mib=24)
-    size = vhd.stat().st_size
-    compute.disks.begin_create_or_update(
-        resource_group,
-        "race",
-        {
-            "location": "eastus",
-            "properties": {"creationData": {"createOption": "Upload", "uploadSizeBytes": size}},
-        },
-    ).result()
-    sas = (
-        compute.disks.begin_grant_access(
-            resource_group, "race", {"access": "Write", "durationInSeconds": 600}
-        )
-        .result()
-        .access_sas
-    )
+    sas = _upload_disk(compute, resource_group, "race", vhd.stat().st_size)
     upload_pages(sas, vhd)
 
     acked: dict[int, bytes] = {}
@@ -376,6 +390,75 @@ def test_no_write_lands_after_revoke_and_none_is_lost_before(
         region = blob.download_blob(offset=(2 + 2 * i) * MIB, length=MIB).readall()
         assert region == acked[i], f"writer {i}: the last acknowledged write is not there"
     compute.disks.begin_revoke_access(resource_group, "race").result()
+
+
+def test_revoke_waits_for_a_write_in_flight_and_none_lands_after_it(
+    platform_server: PlatformServer, compute: Any, resource_group: str, tmp_path: Path
+) -> None:
+    """Deterministic form of the race: a Put Page has its headers and half its body in when
+    endGetAccess starts. The revoke stops admitting writes (a new Put Page is refused with
+    409 while it waits) and waits for that write; the write lands (201), then the revoke
+    succeeds. Before: the revoke succeeded at once and the write landed after it."""
+    vhd = make_vhd(tmp_path, mib=24)
+    sas = _upload_disk(compute, resource_group, "slow", vhd.stat().st_size)
+    upload_pages(sas, vhd)
+    url = urlparse(sas)
+    payload = b"slow writer ".ljust(MIB, b"\x5a")
+    ctx = ssl.create_default_context(cafile=platform_server.ca_bundle)
+    sock = ctx.wrap_socket(
+        socket.create_connection(("127.0.0.1", platform_server.port), timeout=60),
+        server_hostname="127.0.0.1",
+    )
+    head = (
+        f"PUT {url.path}?{url.query}&comp=page HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"x-ms-page-write: update\r\nx-ms-range: bytes={2 * MIB}-{3 * MIB - 1}\r\n"
+        f"x-ms-version: 2021-08-06\r\nContent-Length: {MIB}\r\n\r\n"
+    )
+    sock.sendall(head.encode() + payload[: MIB // 2])
+
+    base = (
+        f"/subscriptions/{platform_server.subscription_id}/resourceGroups/{resource_group}"
+        "/providers/Microsoft.Compute/disks/slow"
+    )
+    r = platform_server.arm("POST", f"{base}/endGetAccess?api-version=2025-01-02")
+    assert r.status_code == 202, r.text
+    status_path = r.headers["Azure-AsyncOperation"][len(platform_server.base_url) :]
+    probe = BlobClient.from_blob_url(sas)
+    deadline = time.monotonic() + 60
+    while True:  # a new write is refused once the revoke holds the gate
+        try:
+            probe.upload_page(b"\x01" * 512, offset=4 * MIB, length=512)
+        except HttpResponseError as err:
+            refusal = str(getattr(err.error_code, "value", err.error_code))
+            break
+        assert time.monotonic() < deadline
+    during = platform_server.arm("GET", status_path).json()["status"]
+    sock.sendall(payload[MIB // 2 :])
+    answer = b""
+    while b"\r\n\r\n" not in answer:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        answer += chunk
+    sock.close()
+    while (op := platform_server.arm("GET", status_path).json())["status"] == "InProgress":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+    assert during == "InProgress", "the revoke finished while a write was still in flight"
+    assert refusal == "OperationNotAllowed"
+    assert answer.startswith(b"HTTP/1.1 201"), answer[:200]
+    assert op["status"] == "Succeeded", op
+    read = (
+        compute.disks.begin_grant_access(
+            resource_group, "slow", {"access": "Read", "durationInSeconds": 600}
+        )
+        .result()
+        .access_sas
+    )
+    blob = BlobClient.from_blob_url(read)
+    assert blob.download_blob(offset=2 * MIB, length=MIB).readall() == payload  # not lost
+    compute.disks.begin_revoke_access(resource_group, "slow").result()
 
 
 # --- disks larger than one file on this host's filesystem ----------------------------------

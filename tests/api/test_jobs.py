@@ -176,3 +176,33 @@ def test_an_expected_operation_outlives_a_restart_until_its_deadline(store: Stor
         assert second.complete(op.id).status == "Succeeded"
     finally:
         second.stop()
+
+
+def test_an_awaited_job_starts_its_work_and_waits_for_its_event(store: Store) -> None:
+    """``awaited``: ``expect`` runs the kind's ``run`` (a VM boot) without ending the
+    operation; the outside event ends it; a ``run`` that raises fails it and ``on_fail`` runs."""
+    started = threading.Event()
+    failed: list[str] = []
+
+    def boot(s: Store, op: Operation) -> None:
+        if op.params.get("broken"):
+            raise InvalidVhd("no bootable disk")
+        started.set()
+
+    jobs = Jobs(store, workers=1)
+    on_fail = lambda s, op, err: failed.append(err["code"])  # noqa: E731
+    jobs.register("boot", JobSpec(run=boot, awaited=True, on_fail=on_fail))
+    jobs.start()
+    try:
+        ok = jobs.expect("boot", action="put", resource_id="/subscriptions/s/a",
+                         location="eastus", timeout=3600)  # fmt: skip
+        assert started.wait(30)
+        assert jobs.wait(ok.id, 30).status == "InProgress"  # run returned; still waiting
+        assert jobs.complete(ok.id).status == "Succeeded"
+        bad = jobs.expect("boot", action="put", resource_id="/subscriptions/s/b",
+                          location="eastus", timeout=3600, params={"broken": True})  # fmt: skip
+        ended = jobs.wait(bad.id, 30)
+        assert (ended.status, ended.error and ended.error["code"]) == ("Failed", "InvalidVhd")
+        assert failed == ["InvalidVhd"]
+    finally:
+        jobs.stop()

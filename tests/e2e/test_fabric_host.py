@@ -153,6 +153,23 @@ def test_deadline_times_out_a_silent_guest(tmp_path: Path) -> None:
         sup.close()
 
 
+def test_graceful_stop_of_a_guest_without_an_os_does_not_wait(tmp_path: Path) -> None:
+    """Firmware alone never enables the ACPI power button, so a graceful stop cannot be
+    answered: it goes straight to the hard stop instead of waiting out its timeout (here an
+    hour, longer than the suite's per-test timeout, so the old behaviour fails this test)."""
+    events = Events()
+    sup = Supervisor(tmp_path / "run", events)
+    try:
+        sup.start(make_spec(tmp_path, "vm-firmware", timeout=600))
+        qemu_pid = _wait_pidfile(tmp_path / "run" / "vm-firmware" / "qemu.pid")
+        assert sup.listens_for_power_button("vm-firmware") is False
+        sup.stop("vm-firmware", graceful=True, timeout_s=3600)
+        assert not sup.running("vm-firmware")
+        assert not _alive(qemu_pid)
+    finally:
+        sup.close()
+
+
 def test_qemu_dies_with_its_supervisor(tmp_path: Path) -> None:
     """SIGKILL the supervising process: no QEMU may survive it."""
     script = textwrap.dedent(f"""

@@ -16,14 +16,17 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 
 import pytest
 
-from azimg.fabric.network import Forward, Networks, Port, port_name
+from azimg.fabric.network import Desired, Forward, Networks, NicPlug, Port, port_name
+from azimg.fabric.network_dhcp import OFFER
 from azimg.fabric.network_nft import Match, PortPolicy
+from azimg.fabric.supervisor import Supervisor
+from tests.e2e.test_fabric_host import Events, make_spec
 
 SUBNET = IPv4Network("10.0.0.0/24")
 PUBLIC = "127.100.250.1"
@@ -105,6 +108,19 @@ def _guest(nets: Networks, vnet: str, name: str, address: str, tmp: Path, **kw: 
     return g
 
 
+def _cleanup(guests: list[Guest], tmp: Path) -> None:
+    for g in guests:
+        for p in g.procs:
+            p.kill()
+            p.wait()
+        pidfile = tmp / f"{g.name}.pid"
+        if pidfile.exists():
+            with contextlib.suppress(ProcessLookupError, ValueError):
+                os.kill(int(pidfile.read_text().strip()), 9)
+        subprocess.run(["ip", "netns", "delete", g.netns], check=False)
+        shutil.rmtree(Path("/etc/netns") / g.netns, ignore_errors=True)
+
+
 class _Wire(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
 
@@ -134,16 +150,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object]]
         guests.append(g3)
         yield {"nets": nets, "g1": g1, "g2": g2, "g3": g3, "tmp": tmp}
     finally:
-        for g in guests:
-            for p in g.procs:
-                p.kill()
-                p.wait()
-            pidfile = tmp / f"{g.name}.pid"
-            if pidfile.exists():
-                with contextlib.suppress(ProcessLookupError, ValueError):
-                    os.kill(int(pidfile.read_text().strip()), 9)
-            subprocess.run(["ip", "netns", "delete", g.netns], check=False)
-            shutil.rmtree(Path("/etc/netns") / g.netns, ignore_errors=True)
+        _cleanup(guests, tmp)
         nets.close()
         wire.shutdown()
         wire.server_close()
@@ -248,3 +255,77 @@ def test_a_port_may_not_send_from_a_foreign_address(lab: dict[str, object]) -> N
         assert g1.run(sys.executable, "-c", code).stdout.strip() == "TimeoutError"
     finally:
         g1.run("ip", "addr", "del", "10.0.0.9/24", "dev", "eth0")
+
+
+def test_a_vm_on_a_vnet_nic_asks_our_dhcp_through_its_tap(tmp_path: Path) -> None:
+    """Real QEMU, no guest OS: SeaBIOS finds no boot disk and iPXE (the virtio-net option
+    ROM) asks for an address with the NIC's MAC through the tap QEMU got as a descriptor."""
+    assert os.geteuid() == 0, "VNets need root (CAP_NET_ADMIN), as the platform does"
+    nets = Networks(f"q{os.getpid() % 100000}")
+    sup = Supervisor(tmp_path / "run", Events(), networks=nets)
+    port = Port(port_name("vq/vm"), "00:0d:3a:00:00:42", IPv4Address("10.0.0.4"), SUBNET)
+    try:
+        spec = make_spec(tmp_path, "vm-tap", timeout=600)
+        spec = replace(spec, provisioning=None, nics=(NicPlug("vq", port),))
+        sup.start(spec)
+        deadline = time.monotonic() + 300
+        while dhcp_offer_missing(nets, port.mac) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert not dhcp_offer_missing(nets, port.mac), "no DHCP DISCOVER from the VM's MAC"
+        link = subprocess.run(
+            ["ip", "-n", nets.netns("vq"), "link", "show", port.ifname],
+            capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+        assert "LOWER_UP" in link  # QEMU holds the tap
+        cmdline = (tmp_path / "run" / "vm-tap" / "vmhost.json").read_text()
+        assert "tap,id=n0,fd=" in cmdline and "mac=00:0d:3a:00:00:42" in cmdline
+        assert "user,id=n0" not in cmdline  # no slirp for a VNet NIC
+        sup.stop("vm-tap")
+        gone = subprocess.run(
+            ["ip", "-n", nets.netns("vq"), "link", "show", port.ifname],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        assert gone.returncode != 0  # the port went with the VM
+    finally:
+        sup.close()
+        nets.close()
+
+
+def dhcp_offer_missing(nets: Networks, mac: str) -> bool:
+    return OFFER not in nets.answered.get(mac, [])
+
+
+def test_reconcile_applies_what_the_owner_wants_within_a_second(tmp_path: Path) -> None:
+    """The owner changes its mind (an NSG PUT); the loop brings the packets in line."""
+    assert os.geteuid() == 0, "VNets need root (CAP_NET_ADMIN), as the platform does"
+    state: dict[str, Desired] = {}
+    nets = Networks(
+        f"r{os.getpid() % 100000}",
+        desired=lambda keys: state.get("now", Desired({}, [])),
+        interval=0.2,
+    )
+    guests: list[Guest] = []
+    try:
+        a = _guest(nets, "vr", "ra", "10.0.0.4", tmp_path)
+        guests.append(a)
+        b = _guest(nets, "vr", "rb", "10.0.0.5", tmp_path)
+        guests.append(b)
+        assert a.connect("10.0.0.5") == "hello from rb"
+        deny = PortPolicy(
+            b.port.ifname,
+            "10.0.0.5",
+            inbound=((Match(False, "tcp", destination_ports=((22, 22),)), Match(True)),),
+        )
+        state["now"] = Desired({"vr": [deny]}, [Forward(PUBLIC, "vr", "10.0.0.5", ((22, 22),))])
+        deadline = time.monotonic() + 5
+        while a.connect("10.0.0.5", timeout=0.5) != "TimeoutError":
+            assert time.monotonic() < deadline, "the deny did not arrive"
+        assert _host_connect(PUBLIC) in ("ConnectionResetError", "closed")  # forwarder refused
+        state["now"] = Desired({}, [])
+        deadline = time.monotonic() + 5
+        while a.connect("10.0.0.5") != "hello from rb":
+            assert time.monotonic() < deadline, "the allow did not come back"
+        assert _host_connect(PUBLIC) == "ConnectionRefusedError"
+    finally:
+        _cleanup(guests, tmp_path)
+        nets.close()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ import pytest
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
 from tests.api.conftest import PlatformServer, trusted
+from tests.api.helpers import download
 from tests.e2e.test_vm import LOCATION, _start_server, publish_version, upload_vhd
 
 MIB = 1024 * 1024
@@ -198,3 +200,164 @@ def test_attached_disk_lifecycle_and_rules(
     disk = compute.disks.get(group, "tiny-os")
     assert (disk.managed_by, disk.disk_state) == (None, "Unattached")
     assert not (server.data_dir / "fabric" / vm.vm_id).exists()
+
+
+@pytest.fixture(scope="module")
+def specialized_version_id(compute: Any, group: str, tiny_vhd: Path) -> str:
+    """A specialized version: FromImage VMs clone it and need no provisioning (firmware only)."""
+    return publish_version(compute, group, tiny_vhd, generation="V1", os_state="Specialized")
+
+
+def from_image(version_id: str, **os_disk: Any) -> dict[str, Any]:
+    return body(storageProfile={"imageReference": {"id": version_id},
+                                "osDisk": {"createOption": "FromImage", **os_disk}})  # fmt: skip
+
+
+def vm_path(server: PlatformServer, group: str, name: str) -> str:
+    return (f"/subscriptions/{server.subscription_id}/resourceGroups/{group}/providers/"
+            f"Microsoft.Compute/virtualMachines/{name}?api-version=2024-11-01")  # fmt: skip
+
+
+def test_from_image_vm_echoes_its_storage_account_type(
+    compute: Any, group: str, server: PlatformServer, specialized_version_id: str
+) -> None:
+    """The PUT response (and every later read) say which SKU the new OS disk has: the one
+    given, or Standard_LRS when none is (an explicit null included, as templates send it)."""
+    for name, given, expected in (
+        ("vm-sku", "Premium_LRS", "Premium_LRS"),
+        ("vm-sku-null", None, "Standard_LRS"),
+    ):
+        payload = from_image(specialized_version_id, managedDisk={"storageAccountType": given})
+        put = server.arm("PUT", vm_path(server, group, name), json=payload)
+        assert put.status_code == 201, put.text
+        managed = put.json()["properties"]["storageProfile"]["osDisk"]["managedDisk"]
+        assert managed["storageAccountType"] == expected
+        got = compute.virtual_machines.get(group, name)
+        assert got.storage_profile.os_disk.managed_disk.storage_account_type == expected
+    vm = compute.virtual_machines.begin_create_or_update(
+        group, "vm-sku-default", from_image(specialized_version_id, deleteOption="Delete")
+    ).result()
+    assert vm.storage_profile.os_disk.managed_disk.storage_account_type == "Standard_LRS"
+    got = compute.virtual_machines.get(group, "vm-sku")
+    disk = compute.disks.get(group, got.storage_profile.os_disk.name)
+    assert (disk.sku.name, disk.managed_by) == ("Premium_LRS", got.id)
+    for name in ("vm-sku", "vm-sku-null", "vm-sku-default"):
+        compute.virtual_machines.begin_delete(group, name).result()
+
+
+def test_a_vm_os_disk_exports_vhd_bytes_running_or_deallocated(
+    compute: Any, group: str, server: PlatformServer, specialized_version_id: str,
+    tiny_vhd: Path,
+) -> None:  # fmt: skip
+    """A running FromImage VM boots a qcow2 clone; nothing outside the VM ever sees it: a
+    snapshot of the running VM's OS disk is a fixed VHD; power-off of a guest that never booted
+    a kernel is a hard stop at once (firmware does not listen for the power button); after
+    deallocate the disk is Reserved and a Read SAS downloads the VHD (as on Azure)."""
+    expected = tiny_vhd.read_bytes()
+    vm = compute.virtual_machines.begin_create_or_update(
+        group, "vm-export", from_image(specialized_version_id, deleteOption="Delete")
+    ).result()
+    disk_name = vm.storage_profile.os_disk.name
+    runtime = server.data_dir / "blobs" / LOCATION / f"osdisk-{vm.vm_id}.qcow2"
+    assert runtime.read_bytes()[:4] == b"QFI\xfb"  # what QEMU boots
+    copy = {"createOption": "Copy", "sourceResourceId": vm.storage_profile.os_disk.managed_disk.id}
+    snap = compute.snapshots.begin_create_or_update(
+        group, "snap-running", {"location": LOCATION, "properties": {"creationData": copy}}
+    ).result()
+    sas = compute.snapshots.begin_grant_access(
+        group, "snap-running", {"access": "Read", "durationInSeconds": 600}
+    ).result()
+    data = download(sas.access_sas)
+    assert data[-512:][:8] == b"conectix"
+    assert data[:-512] == expected[:-512]
+    assert snap.disk_size_bytes == len(expected) - 512
+    compute.snapshots.begin_revoke_access(group, "snap-running").result()
+    # Attached while allocated: no SAS.
+    with pytest.raises(HttpResponseError) as err:
+        compute.disks.begin_grant_access(
+            group, disk_name, {"access": "Read", "durationInSeconds": 600}
+        ).result()
+    assert err.value.error.code == "OperationNotAllowed"
+    # Graceful power-off of firmware: the SDK's poll returns once QEMU is gone.
+    compute.virtual_machines.begin_power_off(group, "vm-export").result()
+    assert compute.virtual_machines.instance_view(group, "vm-export").statuses[1].code == (
+        "PowerState/stopped"
+    )
+    compute.virtual_machines.begin_deallocate(group, "vm-export").result()
+    disk = compute.disks.get(group, disk_name)
+    assert (disk.disk_state, disk.managed_by) == ("Reserved", vm.id)
+    sas = compute.disks.begin_grant_access(
+        group, disk_name, {"access": "Read", "durationInSeconds": 600}
+    ).result()
+    data = download(sas.access_sas)
+    assert data[-512:][:8] == b"conectix"
+    assert data[:-512] == expected[:-512]
+    assert not runtime.exists()  # the clone is gone with the VM's allocation
+    compute.disks.begin_revoke_access(group, disk_name).result()
+    assert compute.disks.get(group, disk_name).disk_state == "Reserved"
+    # Started again, from the VHD; then deleted with its disk.
+    compute.virtual_machines.begin_start(group, "vm-export").result()
+    assert compute.disks.get(group, disk_name).disk_state == "Attached"
+    compute.virtual_machines.begin_delete(group, "vm-export").result()
+    with pytest.raises(ResourceNotFoundError):
+        compute.disks.get(group, disk_name)
+    compute.snapshots.begin_delete(group, "snap-running").result()
+    assert not [p for p in (server.data_dir / "blobs" / LOCATION).glob(f"osdisk-{vm.vm_id}*")]
+
+
+def _operation(server: PlatformServer, url: str) -> dict[str, Any]:
+    return server.arm("GET", url.removeprefix(server.base_url)).json()
+
+
+def test_kill_during_vm_create_and_delete_leaves_nothing_stuck(
+    server: PlatformServer, tmp_path_factory: pytest.TempPathFactory, tiny_vhd: Path
+) -> None:
+    """kill -9 at the transaction points of a FromImage create: after the VM and its create
+    operation are written (one transaction), while the boot job clones, writes the OS disk and
+    launches QEMU. Whichever point the kill hits, the restarted platform shows no VM Creating,
+    no operation InProgress, no OS disk owned by nobody; deleting the VM (a resumable job, also
+    killed midway) leaves no document and no bytes behind."""
+    private = _start_server(tmp_path_factory.mktemp("vmkill"), 600,
+                            tls_from=server.data_dir / "tls")  # fmt: skip
+    try:
+        compute = private.compute_client()
+        group = "rg-kill"
+        private.resource_client().resource_groups.create_or_update(group, {"location": LOCATION})
+        version = publish_version(compute, group, tiny_vhd, generation="V1",
+                                  os_state="Specialized")  # fmt: skip
+        names = ("vm-k0", "vm-k1", "vm-k2")
+        monitors = {}
+        for name in names:  # no waiting: the kill lands while these boot jobs run or queue
+            put = private.arm("PUT", vm_path(private, group, name),
+                              json=from_image(version, deleteOption="Delete"))  # fmt: skip
+            assert put.status_code == 201, put.text
+            monitors[name] = put.headers["Azure-AsyncOperation"]
+        private.kill()
+        private.start()
+        compute = private.compute_client()
+        for name in names:
+            vm = compute.virtual_machines.get(group, name)
+            assert vm.provisioning_state in ("Succeeded", "Failed"), name
+            print(f"{name}: {vm.provisioning_state} after the kill")  # which point it hit
+            assert _operation(private, monitors[name])["status"] in ("Succeeded", "Failed")
+            power = compute.virtual_machines.instance_view(group, name).statuses[1].code
+            assert power == "PowerState/stopped"  # no VM outlives its platform
+            disks = [d for d in compute.disks.list_by_resource_group(group)
+                     if d.name == vm.storage_profile.os_disk.name]  # fmt: skip
+            assert all(d.managed_by == vm.id for d in disks)
+        # Deletes killed midway resume after the restart and finish.
+        for name in names:
+            compute.virtual_machines.begin_delete(group, name)
+        private.kill()
+        private.start()
+        compute = private.compute_client()
+        deadline = time.monotonic() + 120
+        while list(compute.virtual_machines.list(group)) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert list(compute.virtual_machines.list(group)) == []
+        assert [d.name for d in compute.disks.list_by_resource_group(group)
+                if d.managed_by] == []  # fmt: skip
+        left = sorted(p.name for p in (private.data_dir / "blobs" / LOCATION).glob("osdisk-*"))
+        assert left == []
+    finally:
+        private.stop()

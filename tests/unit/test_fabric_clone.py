@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from azimg.disk.clone import create_clone, guest_size
-from azimg.errors import CorruptImage, InvalidArgument
+from azimg.disk.clone import create_clone, flatten, guest_size
+from azimg.errors import AzimgError, CorruptImage, InvalidArgument
 
 MiB = 1024 * 1024
 
@@ -91,3 +91,38 @@ def test_a_source_that_is_not_a_disk_is_refused(tmp_path: Path, content: bytes) 
 def test_missing_source_is_invalid(tmp_path: Path) -> None:
     with pytest.raises(InvalidArgument):
         create_clone(tmp_path / "nope.vhd", tmp_path / "c.qcow2")
+
+
+def test_a_clone_with_its_own_base_outlives_the_source_name(tmp_path: Path) -> None:
+    """The gallery-version-delete case: the source's name goes, the clone still reads it."""
+    vhd = make_vhd(tmp_path / "v.vhd", 8 * MiB, b"BASE")
+    create_clone(vhd, tmp_path / "c.qcow2", base=tmp_path / "c.base")
+    assert (tmp_path / "c.base").stat().st_ino == vhd.stat().st_ino  # a link, not a copy
+    vhd.unlink()
+    assert "read 1/1 bytes" in qemu_io(tmp_path / "c.qcow2", "read -P 0x42 0 1")
+    # Retrying a create over the same link is fine; a different file there is refused.
+    create_clone(tmp_path / "c.base", tmp_path / "d.qcow2", base=tmp_path / "c.base")
+    other = make_vhd(tmp_path / "o.vhd", 4 * MiB)
+    with pytest.raises(InvalidArgument):
+        create_clone(other, tmp_path / "e.qcow2", base=tmp_path / "c.base")
+    assert not (tmp_path / "e.qcow2").exists()
+
+
+def test_flatten_gives_a_fixed_vhd_of_what_the_clone_shows(tmp_path: Path) -> None:
+    vhd = make_vhd(tmp_path / "v.vhd", 8 * MiB, b"BASE")
+    create_clone(vhd, tmp_path / "c.qcow2")
+    qemu_io(tmp_path / "c.qcow2", "write -P 0xcd 1M 4k")
+    flatten(tmp_path / "c.qcow2", tmp_path / "flat.vhd")
+    data = (tmp_path / "flat.vhd").read_bytes()
+    assert len(data) == 8 * MiB + 512
+    assert data[-512:].startswith(b"conectix")  # a fixed VHD footer, not a qcow2 header
+    assert data[:4] == b"BASE"
+    assert data[MiB : MiB + 4096] == b"\xcd" * 4096
+    assert guest_size(tmp_path / "flat.vhd") == 8 * MiB
+
+
+def test_flatten_failure_leaves_nothing(tmp_path: Path) -> None:
+    (tmp_path / "c.qcow2").write_bytes(b"not a qcow2 image at all" * 40)
+    with pytest.raises(AzimgError):
+        flatten(tmp_path / "c.qcow2", tmp_path / "flat.vhd")
+    assert [p.name for p in tmp_path.iterdir()] == ["c.qcow2"]

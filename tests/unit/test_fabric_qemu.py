@@ -101,3 +101,14 @@ def test_an_attached_vhd_is_raw_with_the_footer_cut_off() -> None:
     assert "if=none,id=os0,driver=raw,size=1048576,file.filename=/b/disk.vhd,discard=unmap" in (
         drives
     )
+
+
+def test_vnet_nics_are_taps_by_descriptor_instead_of_slirp() -> None:
+    argv = qemu_argv(
+        make_machine(), make_files(), taps=((7, "00:0d:3a:00:00:01"), (9, "00:0d:3a:00:00:02"))
+    )
+    assert option(argv, "-netdev") == ["tap,id=n0,fd=7", "tap,id=n1,fd=9"]
+    devices = option(argv, "-device")
+    assert "virtio-net-pci,netdev=n0,mac=00:0d:3a:00:00:01" in devices
+    assert "virtio-net-pci,netdev=n1,mac=00:0d:3a:00:00:02" in devices
+    assert not any(d.startswith("user,") for d in option(argv, "-netdev"))

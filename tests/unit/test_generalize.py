@@ -243,14 +243,24 @@ def test_bad_arguments_are_refused(disk: Path, tmp_path: Path) -> None:
 
 
 def test_xfs_root_is_refused_with_the_slower_way_named(tmp_path: Path) -> None:
+    """A real XFS root (mkfs.xfs -p) is found, named, and refused: azimg writes ext4 only."""
+    files = {"os-release": "ID=rhel\n", "fstab": "LABEL=root / xfs defaults 0 0\n"}
+    files["passwd"] = "root:x:0:0::/root:/bin/bash\n"
+    lines = ["/dev/null", "0 0", "d--755 0 0", "etc d--755 0 0"]
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+        lines.append(f"{name} ---644 0 0 {tmp_path / name}")
+    proto = tmp_path / "proto"
+    proto.write_text("\n".join([*lines, "$", "$"]) + "\n")
     image = tmp_path / "xfs.raw"
-    proto = tmp_path / "xroot"
-    booted_root(proto)
     with open(image, "wb") as fh:
-        fh.truncate(400 * MiB)
-    subprocess.run(["mkfs.xfs", "-q", "-f", str(image)], check=True, capture_output=True)
-    with pytest.raises(Refused, match="virt-sysprep"):
+        fh.truncate(320 * MiB)
+    subprocess.run(["mkfs.xfs", "-q", "-f", "-L", "root", "-p", str(proto), str(image)],
+                   check=True, capture_output=True)  # fmt: skip
+    before = sha(image)
+    with pytest.raises(Refused, match=r"root filesystem is xfs.*virt-sysprep"):
         generalize(image, tmp_path / "o.vhd")
+    assert sha(image) == before and not (tmp_path / "o.vhd").exists()
 
 
 def test_cli_reports_every_action_as_json(disk: Path, tmp_path: Path) -> None:
@@ -276,3 +286,50 @@ def test_cli_reports_every_action_as_json(disk: Path, tmp_path: Path) -> None:
     assert doc["output"] == str(out) and doc["inPlace"] is False
     paths = {a["path"] for a in doc["actions"]}
     assert {"/etc/ssh/ssh_host_rsa_key", "/var/lib/cloud/instance", "/root/.bash_history"} <= paths
+
+
+def test_a_separate_var_partition_is_written_where_fstab_puts_it(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    booted_root(root)
+    (root / "etc/fstab").write_text(
+        "LABEL=root / ext4 defaults 0 1\nLABEL=var /var ext4 defaults 0 2\n"
+    )
+    var = tmp_path / "var"
+    (root / "var").rename(var)
+    (root / "var").mkdir()
+    image = tmp_path / "two.raw"
+    with open(image, "wb") as fh:
+        fh.truncate(128 * MiB)
+    subprocess.run(["sfdisk", "-q", str(image)], text=True, check=True,
+                   input="label: gpt\nsize=60M\nsize=60M\n")  # fmt: skip
+    var_start = ROOT_START + 60 * MiB
+    for label, tree, start in (("root", root, ROOT_START), ("var", var, var_start)):
+        subprocess.run(["mkfs.ext4", "-q", "-L", label, "-d", str(tree), "-E", f"offset={start}",
+                        str(image), "60M"], check=True, capture_output=True)  # fmt: skip
+    out = tmp_path / "gen.vhd"
+    result = generalize(image, out, remove_users=True)
+    assert ("/var/lib/waagent/provisioned", "deleted") in {(a.path, a.done) for a in result.actions}
+    with open_guest(out) as img:
+        var_fs, root_fs = img.partition(2).fs, img.partition(1).fs
+        assert var_fs is not None and root_fs is not None
+        assert var_fs.listdir("/lib/cloud") == [] and var_fs.listdir("/lib/waagent") == []
+        assert root_fs.lstat("/etc/machine-id").size == 0
+    for start in (ROOT_START, var_start):
+        proc = subprocess.run(["e2fsck", "-fn", f"{out}?offset={start}"], capture_output=True)
+        assert proc.returncode == 0, proc.stdout
+
+
+def test_a_filesystem_left_dirty_is_repaired_on_the_copy_first(disk: Path, tmp_path: Path) -> None:
+    """A VM stopped hard leaves needs_recovery and a not-clean state: the journal is replayed
+    (e2fsck -p on the copy) before anything is read, and the input keeps its dirty state."""
+    dev = f"{disk}?offset={ROOT_START}"
+    subprocess.run(["debugfs", "-w", "-R", "feature needs_recovery", dev],
+                   check=True, capture_output=True)  # fmt: skip
+    subprocess.run(["debugfs", "-w", "-R", "ssv state 0", dev], check=True, capture_output=True)
+    before = sha(disk)
+    out = tmp_path / "gen.vhd"
+    result = generalize(disk, out, remove_users=True)
+    assert result.actions[0].done == "replayed journal" and "partition 1" in result.actions[0].path
+    assert sha(disk) == before
+    fsck_clean(out)
+    assert failed_rules(out) & DEPROVISION_RULES == set()

@@ -11,6 +11,7 @@ from azimg.platform.resources.network import addressing
 from azimg.platform.resources.network.nsg_eval import (
     Packet,
     Rule,
+    allowed_ports,
     complement,
     evaluate,
     evaluate_path,
@@ -46,6 +47,7 @@ DENY_SSH = rule("deny-ssh", 900, "Deny")
 WEB_RANGE = rule("web", 1100, destination_ports=("8000-8100",))
 FROM_NET = rule("from-net", 1200, source_prefixes=("203.0.113.0/24",), destination_ports=("*",))
 UDP_53 = rule("dns", 1300, protocol="Udp", destination_ports=("53",))
+DENY_22_AT_99 = rule("d", 99, "Deny")
 INTERNET_ONLY = rule("inet", 1400, source_prefixes=("Internet",), destination_ports=("9000",))
 
 
@@ -188,3 +190,23 @@ def test_mac_spellings() -> None:
     assert arm == "00-0D-3A-12-34-AB"
     assert addressing.mac_guest(arm) == "00:0d:3a:12:34:ab"
     assert addressing.mac_imds(arm) == "000D3A1234AB"
+
+
+@pytest.mark.parametrize(
+    ("subnet", "nic", "expected"),
+    [
+        (None, None, ((0, 65535),)),
+        (None, (), ()),
+        (None, (SSH,), ((22, 22),)),
+        (None, (SSH, WEB_RANGE), ((22, 22), (8000, 8100))),
+        (None, (SSH, DENY_SSH), ()),
+        ((rule("all", 100, destination_ports=("*",)),), (SSH,), ((22, 22),)),
+        (None, (rule("r", 100, destination_ports=("20-30",)), DENY_22_AT_99), ((20, 21), (23, 30))),
+        (None, (INTERNET_ONLY,), ((9000, 9000),)),
+    ],
+)  # fmt: skip
+def test_allowed_ports_from_outside(
+    subnet: tuple[Rule, ...] | None, nic: tuple[Rule, ...] | None, expected: tuple
+) -> None:
+    got = allowed_ports(subnet, nic, protocol="Tcp", source=OUTSIDE, destination=A, vnet=VNET)
+    assert got == expected

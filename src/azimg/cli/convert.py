@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 from typing import Any
 
-from azimg.cli.output import OutputFormat, emit, progress
+from azimg.cli.output import OutputFormat, emit, progress_later
 from azimg.errors import InvalidArgument
 
 
@@ -77,11 +76,6 @@ def register(app: Any) -> None:
             return
         if dst is None:
             raise InvalidArgument("name the output: azimg convert SRC DST (or use --in-place)")
-        with contextlib.ExitStack() as stack:
-
-            def start(total: int | None) -> Any:
-                bar = progress("converting", total, enabled=output is OutputFormat.text)
-                return stack.enter_context(bar)
-
+        with progress_later("converting", enabled=output is OutputFormat.text) as start:
             result = convert_image(src, dst, progress=start, sync=sync)
         emit(result.to_json(), output, render)

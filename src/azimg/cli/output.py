@@ -10,7 +10,7 @@ import enum
 import json
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 
@@ -65,3 +65,13 @@ def progress(
     ) as bar:
         task = bar.add_task(description, total=total)
         yield lambda n: bar.advance(task, n)
+
+
+@contextmanager
+def progress_later(
+    description: str, *, enabled: bool = True
+) -> Iterator[Callable[[int | None], Callable[[int], None]]]:
+    """Yield ``start(total) -> advance`` for work that learns its total late (after a check,
+    a conversion); the bar it starts closes when the block ends."""
+    with ExitStack() as stack:
+        yield lambda total: stack.enter_context(progress(description, total, enabled=enabled))

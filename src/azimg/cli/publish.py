@@ -20,7 +20,7 @@ from typing import Any
 
 import typer
 
-from azimg.cli.output import OutputFormat, emit
+from azimg.cli.output import OutputFormat, emit, progress_later
 from azimg.cli.upload import DATA_DIR, OUTPUT, PORT
 from azimg.errors import AzimgError, InvalidArgument
 
@@ -302,21 +302,13 @@ def register(app: typer.Typer) -> None:
         output: OutputFormat = OUTPUT,
     ) -> None:
         """Publish an image (or a VM) as a gallery image version, replicated and checked."""
-        import contextlib
-
         from azimg.cli.arm_client import connect
-        from azimg.cli.output import progress
 
         if ctx.args and not target_region:
             raise InvalidArgument(f"unexpected arguments: {' '.join(ctx.args)}")
         regions = target_regions([*target_region, *ctx.args])  # eastus westus=2 after one flag
         conn = connect(data_dir, port)
-        with contextlib.ExitStack() as stack:
-
-            def start(total: int) -> Any:
-                bar = progress("uploading", total, enabled=output is OutputFormat.text)
-                return stack.enter_context(bar)
-
+        with progress_later("uploading", enabled=output is OutputFormat.text) as start:
             result = publish(
                 conn,
                 image,

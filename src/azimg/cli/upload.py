@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import enum
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from azimg.cli.output import OutputFormat, emit, progress
+from azimg.cli.output import OutputFormat, emit, progress_later
 
 
 class HyperVGeneration(enum.StrEnum):
@@ -61,12 +60,7 @@ def register(app: typer.Typer) -> None:
         from azimg.cli.uploader import upload as run
 
         conn = connect(data_dir, port)
-        with contextlib.ExitStack() as stack:
-
-            def start(total: int) -> Any:
-                bar = progress("uploading", total, enabled=output is OutputFormat.text)
-                return stack.enter_context(bar)
-
+        with progress_later("uploading", enabled=output is OutputFormat.text) as start:
             result = run(
                 conn,
                 image,

@@ -10,6 +10,11 @@ let QEMU's ``vpc`` driver size it (it may pick a CHS-derived size, tooling.md §
 the backing is described as ``raw`` with an explicit ``size`` = file size - 512, so the guest
 sees exactly the disk's bytes and never the footer. ``qemu-img create -u`` skips opening the
 backing file, which is what keeps the time constant.
+
+A clone may hold its own hard link of its source (``base``): the overlay then names the link,
+so deleting the source's name (a gallery version deleted while VMs still run from it) leaves
+the clone whole, in constant time and without copying. ``flatten`` turns a clone back into a
+plain fixed VHD, the bytes every disk consumer (snapshot, SAS, image) expects.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from azimg.disk import qemu_img
 from azimg.errors import CorruptImage, InvalidArgument, ToolMissing
 
 VHD_FOOTER_SIZE = 512
@@ -55,22 +61,27 @@ def backing_spec(source: Path) -> str:
     return "json:" + json.dumps(spec, separators=(",", ":"))
 
 
-def create_clone(source: Path, target: Path) -> None:
+def create_clone(source: Path, target: Path, *, base: Path | None = None) -> None:
     """Create ``target`` as a qcow2 overlay over ``source``; never touches ``source``.
 
-    Written under a temporary name and renamed, so a failure leaves no half-made clone.
+    With ``base``, ``source`` is first hard-linked there and the overlay is backed by the link
+    (same filesystem required). Written under a temporary name and renamed, so a failure leaves
+    no half-made clone.
     """
-    qemu_img = shutil.which("qemu-img")
-    if qemu_img is None:
+    exe = shutil.which("qemu-img")
+    if exe is None:
         raise ToolMissing("qemu-img", "qemu-utils")
     size = guest_size(source)
     if target.exists():
         raise InvalidArgument(f"clone target {target} already exists")
+    if base is not None:
+        _link(source, base)
+        source = base
     partial = target.with_name(f".{target.name}.partial")
     partial.unlink(missing_ok=True)
     result = subprocess.run(
         [
-            qemu_img,
+            exe,
             "create",
             "-q",
             "-u",
@@ -89,4 +100,32 @@ def create_clone(source: Path, target: Path) -> None:
     if result.returncode != 0:
         partial.unlink(missing_ok=True)
         raise InvalidArgument(f"qemu-img could not create a clone: {result.stderr.strip()}")
+    os.replace(partial, target)
+
+
+def _link(source: Path, base: Path) -> None:
+    """``base`` as a hard link of ``source``; an existing link of the same file is kept (a
+    create retried after a crash), anything else there is refused."""
+    try:
+        os.link(source, base)
+    except FileExistsError:
+        if not os.path.samefile(source, base):
+            raise InvalidArgument(f"clone base {base} already exists") from None
+    except FileNotFoundError:
+        raise InvalidArgument(f"clone source {source} does not exist") from None
+    except OSError as err:
+        raise InvalidArgument(f"cannot link the clone base {base}: {err.strerror}") from None
+
+
+def flatten(clone: Path, target: Path, *, in_use: bool = False) -> None:
+    """Write the disk a qcow2 ``clone`` shows (its base and its own writes) as a fixed VHD at
+    ``target``. ``in_use``: a running QEMU holds the clone (a crash-consistent read). Written
+    under a temporary name and renamed; a failure raises ``AzimgError`` and leaves nothing."""
+    partial = target.with_name(f".{target.name}.partial")
+    partial.unlink(missing_ok=True)
+    try:
+        qemu_img.convert_to_fixed_vhd(clone, "qcow2", partial, force_share=in_use)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
     os.replace(partial, target)

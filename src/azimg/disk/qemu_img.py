@@ -65,3 +65,14 @@ def block_map(path: Path, fmt: str) -> list[dict[str, Any]]:
 def convert_to_raw(src: Path, fmt: str, dst: Path) -> None:
     """Write ``src`` as a sparse raw file at ``dst`` (zero runs stay holes)."""
     _run(["convert", "-f", fmt, "-O", "raw", str(src), str(dst)])
+
+
+def convert_to_fixed_vhd(src: Path, fmt: str, dst: Path, *, force_share: bool = False) -> None:
+    """Write ``src`` as a fixed VHD at ``dst`` (sparse: zero runs stay holes). The virtual size
+    is kept exactly (``force_size``), so the footer says what the guest saw. ``force_share``
+    reads an image a running QEMU holds open (a crash-consistent copy, as a snapshot of a
+    running disk is on Azure)."""
+    args = ["convert", "-f", fmt, "-O", "vpc", "-o", "subformat=fixed,force_size=on"]
+    if force_share:
+        args.append("-U")
+    _run([*args, str(src), str(dst)])

@@ -53,6 +53,9 @@ class InstanceMetadata:
     vm_size: str
     mac_address: str  # 12 hex digits, the guest NIC's MAC
     private_ip: str = "168.0.0.15"
+    public_ip: str = ""  # the NIC's public IP address, when it has one
+    subnet_address: str = "168.0.0.0"
+    subnet_prefix: str = "7"
     disable_password_authentication: bool = True
     public_keys: tuple[SshPublicKey, ...] = ()
     user_data_b64: str = ""
@@ -124,8 +127,10 @@ def instance_document(meta: InstanceMetadata, *, api_version: str, extended: boo
                 {
                     "macAddress": meta.mac_address.replace(":", "").upper(),
                     "ipv4": {
-                        "ipAddress": [{"privateIpAddress": meta.private_ip, "publicIpAddress": ""}],
-                        "subnet": [{"address": "168.0.0.0", "prefix": "7"}],
+                        "ipAddress": [
+                            {"privateIpAddress": meta.private_ip, "publicIpAddress": meta.public_ip}
+                        ],
+                        "subnet": [{"address": meta.subnet_address, "prefix": meta.subnet_prefix}],
                     },
                     "ipv6": {"ipAddress": []},
                 }

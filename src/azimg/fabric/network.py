@@ -32,17 +32,20 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import logging
 import os
 import selectors
 import socket
 import struct
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
 
 from azimg.fabric import network_dhcp, network_ns
 from azimg.fabric.network_nft import PortPolicy, render, render_forwards
+
+log = logging.getLogger(__name__)
 
 INTERNET_SOURCE = "198.51.100.1"  # the apparent source of forwarded public-IP connections
 SO_ORIGINAL_DST = 80
@@ -63,6 +66,15 @@ class Port:
     subnet: IPv4Network
     endpoints: dict[str, str] = field(default_factory=dict)  # service → Unix socket path
     domain: str = "internal.cloudapp.net"
+    key: str = ""  # the owner's name for this NIC (the platform: its resource id)
+
+
+@dataclass(frozen=True)
+class NicPlug:
+    """A VM's NIC as its ``VmSpec`` carries it: which VNet, which port."""
+
+    vnet: str
+    port: Port
 
 
 @dataclass(frozen=True)
@@ -73,6 +85,18 @@ class Forward:
     vnet: str
     private_ip: str
     tcp_ports: tuple[tuple[int, int], ...]
+
+
+@dataclass(frozen=True)
+class Desired:
+    """What the owner wants enforced now: NSG chains per VNet and every public IP."""
+
+    policies: Mapping[str, Sequence[PortPolicy]]
+    forwards: Sequence[Forward]
+
+
+#: Asked with the keys of the ports that exist; answers what to enforce for them.
+DesiredFn = Callable[[Sequence[str]], Desired]
 
 
 def port_name(seed: str) -> str:
@@ -116,10 +140,19 @@ def _refuse(s: socket.socket) -> None:
 
 
 class Networks:
-    """Every VNet of one fabric owner; ``tag`` keeps two owners on one machine apart."""
+    """Every VNet of one fabric owner; ``tag`` keeps two owners on one machine apart.
 
-    def __init__(self, tag: str) -> None:
+    With ``desired``, a reconcile loop asks every ``interval`` seconds what to enforce for
+    the ports that exist and rewrites only what changed, so a rule change reaches running
+    guests within about a second whichever API call made it (``reconcile()`` does it now)."""
+
+    def __init__(
+        self, tag: str, *, desired: DesiredFn | None = None, interval: float = 1.0
+    ) -> None:
         self.tag = tag
+        self._desired = desired
+        self._interval = interval
+        self._applied: dict[str, str] = {}  # vnet → the nft script in force
         self._vnets: dict[str, _VNet] = {}
         self._forwards: dict[str, Forward] = {}
         self._lock = threading.RLock()
@@ -127,6 +160,7 @@ class Networks:
         self._wake_r, self._wake_w = socket.socketpair()
         self._selector.register(self._wake_r, selectors.EVENT_READ, None)
         self._closed = threading.Event()
+        self.answered: dict[str, list[int]] = {}  # MAC → DHCP answers sent (OFFER, ACK, ...)
         self._proxy = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._proxy.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._proxy.bind(("127.0.0.1", 0))
@@ -141,9 +175,37 @@ class Networks:
                 daemon=True,
             ),
         ]
+        if desired is not None:
+            self._threads.append(
+                threading.Thread(target=self._reconcile_loop, name="vnet-reconcile", daemon=True)
+            )
         for t in self._threads:
             t.start()
         self._apply_forwards()
+
+    def reconcile(self) -> None:
+        """Apply what ``desired`` says for the ports that exist now (changed parts only)."""
+        if self._desired is None:
+            return
+        with self._lock:
+            keys = [p.key for v in self._vnets.values() for p in v.ports.values() if p.key]
+            want = self._desired(keys)
+            for vnet, v in self._vnets.items():
+                script = render(want.policies.get(vnet, ()))
+                if self._applied.get(vnet) != script:
+                    network_ns.nft(v.netns, script)
+                    self._applied[vnet] = script
+            forwards = {f.public_ip: f for f in want.forwards if f.vnet in self._vnets}
+            if forwards != self._forwards:
+                self._forwards = forwards
+                self._apply_forwards()
+
+    def _reconcile_loop(self) -> None:
+        while not self._closed.wait(self._interval):
+            try:
+                self.reconcile()
+            except Exception:
+                log.exception("VNet reconcile failed; retrying")
 
     # --- VNets and ports ----------------------------------------------------------------------
 
@@ -173,6 +235,7 @@ class Networks:
             v = _VNet(ns)
             self._vnets[vnet] = v
             network_ns.nft(ns, render([]))
+            self._applied[vnet] = render([])
             for (addr, port), service in ENDPOINTS.items():
                 listener = network_ns.in_netns(ns, lambda a=addr, p=port: _listen(a, p))
                 v.listeners.append(listener)
@@ -212,7 +275,11 @@ class Networks:
             lease = network_dhcp.Lease(port.mac, port.address, port.subnet, port.domain)
             self._selector.register(sock, selectors.EVENT_READ, lease)
             self._wake_w.send(b"x")
-            return peer
+        try:  # the port's NSG is in force before its guest sends a packet
+            self.reconcile()
+        except Exception:
+            log.exception("VNet reconcile failed after adding %s", port.ifname)
+        return peer
 
     def remove_port(self, vnet: str, ifname: str) -> None:
         with self._lock:
@@ -234,11 +301,14 @@ class Networks:
     def apply_policies(self, vnet: str, policies: Sequence[PortPolicy]) -> None:
         """Replace the VNet's NSG chains (one nft transaction; open flows survive)."""
         with self._lock:
-            network_ns.nft(self._vnets[vnet].netns, render(policies))
+            script = render(policies)
+            network_ns.nft(self._vnets[vnet].netns, script)
+            self._applied[vnet] = script
 
     def delete_vnet(self, vnet: str) -> None:
         with self._lock:
             v = self._vnets.pop(vnet, None)
+            self._applied.pop(vnet, None)
             if v is None:
                 return
             for sock in v.dhcp.values():
@@ -288,6 +358,32 @@ class Networks:
             return
         splice(client, upstream)
 
+    def serve_tcp(self, listener: socket.socket, vnet: str, ip: str, port: int) -> None:
+        """Connections to ``listener`` (host side) reach ``ip:port`` in the VNet, from the
+        namespace's own address there (a VNet source: ``azimg vm ssh``'s path)."""
+
+        def one(client: socket.socket) -> None:
+            with self._lock:
+                v = self._vnets.get(vnet)
+            if v is None:
+                _refuse(client)
+                return
+
+            def connect() -> socket.socket:
+                return socket.create_connection((ip, port), timeout=10)
+
+            try:
+                upstream = network_ns.in_netns(v.netns, connect)
+            except OSError:
+                _refuse(client)
+                return
+            upstream.settimeout(None)
+            splice(client, upstream)
+
+        threading.Thread(
+            target=self._accept_loop, args=(listener, one), name="vnet-ssh", daemon=True
+        ).start()
+
     # --- platform endpoints and DHCP ----------------------------------------------------------
 
     def _endpoint_one(self, v: _VNet, service: str, client: socket.socket) -> None:
@@ -324,7 +420,9 @@ class Networks:
                     self._wake_r.recv(4096)
                     continue
                 with contextlib.suppress(OSError):
-                    network_dhcp.answer(key.fileobj, key.data)  # type: ignore[arg-type]
+                    kind = network_dhcp.answer(key.fileobj, key.data)  # type: ignore[arg-type]
+                    if kind is not None:
+                        self.answered.setdefault(key.data.mac, []).append(kind)
 
     def close(self) -> None:
         """Every VNet namespace and the host-side table go; guests lose their network."""

@@ -139,12 +139,15 @@ def port_socket(ifname: str) -> socket.socket:
     return s
 
 
-def answer(sock: socket.socket, lease: Lease) -> None:
-    """Read one datagram from ``sock`` and answer it (broadcast: the client has no address)."""
+def answer(sock: socket.socket, lease: Lease) -> int | None:
+    """Read one datagram from ``sock`` and answer it (broadcast: the client has no address);
+    the kind of answer sent (OFFER, ACK, NAK), or None."""
     data, _peer = sock.recvfrom(4096)
     msg = parse(data)
     if msg is None:
-        return
+        return None
     out = reply(msg, lease)
-    if out is not None:
-        sock.sendto(out, ("255.255.255.255", 68))
+    if out is None:
+        return None
+    sock.sendto(out, ("255.255.255.255", 68))
+    return out[HEADER.size + 4 + 2]  # option 53 comes first

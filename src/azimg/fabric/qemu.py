@@ -12,6 +12,8 @@ The command line is what the real agents were seen to accept (provisioning.md §
   QEMU's own (empty) network namespace, where the VM host relays them. IMDS goes through a
   ``guestfwd`` command that must never write to stderr (it would reach the guest).
 - ``hostfwd`` puts the guest's SSH on 127.0.0.1:2222 inside that namespace only.
+- A VM whose NICs are in VNets gets one tap per NIC instead, passed as an open file
+  descriptor (the tap lives in the VNet's namespace, see ``network.py``), with the NIC's MAC.
 - An attached (specialized) disk is its fixed VHD used in place: the raw driver with an explicit
   ``size`` keeps the 512-byte footer out of the guest's sight, and writes land in the disk.
 """
@@ -22,6 +24,7 @@ import json
 import shutil
 import socket
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,8 +65,15 @@ def _escape(option_value: str) -> str:
     return option_value.replace(",", ",,")
 
 
-def qemu_argv(m: Machine, f: MachineFiles, *, qemu: str = "qemu-system-x86_64") -> list[str]:
-    """The full command line for one VM (no I/O, so it is table-testable)."""
+def qemu_argv(
+    m: Machine,
+    f: MachineFiles,
+    *,
+    qemu: str = "qemu-system-x86_64",
+    taps: Sequence[tuple[int, str]] = (),
+) -> list[str]:
+    """The full command line for one VM (no I/O, so it is table-testable). ``taps``: one
+    ``(fd, mac)`` per VNet NIC, in order (the primary first); none means slirp."""
     if m.generation not in (1, 2):
         raise AssertionError(f"generation {m.generation}")
     argv = [qemu, "-name", "azimg-vm", "-nodefaults", "-no-user-config", "-display", "none"]
@@ -104,22 +114,32 @@ def qemu_argv(m: Machine, f: MachineFiles, *, qemu: str = "qemu-system-x86_64") 
             argv += ["-drive", f"if=ide,index=2,{disc}"]
         else:
             argv += ["-drive", f"if=none,id=cd0,{disc}", "-device", "scsi-cd,drive=cd0,bus=scsi0.0"]
-    imds_cmd = f"socat -lf /dev/null - UNIX-CONNECT:{f.imds_socket}"
-    if "," in imds_cmd or " " in str(f.imds_socket):
-        raise AssertionError(f"socket path unusable in a guestfwd command: {f.imds_socket}")
-    argv += [
-        "-netdev",
-        "user,id=n0,net=168.0.0.0/7,host=168.63.129.16,dhcpstart=168.0.0.15,"
-        f"hostfwd=tcp:127.0.0.1:{GUEST_SSH_PORT}-:22,"
-        f"guestfwd=tcp:169.254.169.254:80-cmd:{imds_cmd}",
-        "-device", f"virtio-net-pci,netdev=n0,mac={m.mac}",
-    ]  # fmt: skip
+    if taps:
+        for i, (fd, mac) in enumerate(taps):
+            argv += ["-netdev", f"tap,id=n{i},fd={fd}",
+                     "-device", f"virtio-net-pci,netdev=n{i},mac={mac}"]  # fmt: skip
+    else:
+        argv += _slirp(m, f)
     argv += [
         "-chardev", f"file,id=ser0,path={_escape(str(f.serial_log))},append=on",
         "-serial", "chardev:ser0",
         "-qmp", f"unix:{_escape(str(f.qmp_socket))},server=on,wait=off",
     ]  # fmt: skip
     return argv
+
+
+def _slirp(m: Machine, f: MachineFiles) -> list[str]:
+    """A VM without VNet NICs: user networking as in the module docstring."""
+    imds_cmd = f"socat -lf /dev/null - UNIX-CONNECT:{f.imds_socket}"
+    if "," in imds_cmd or " " in str(f.imds_socket):
+        raise AssertionError(f"socket path unusable in a guestfwd command: {f.imds_socket}")
+    return [
+        "-netdev",
+        "user,id=n0,net=168.0.0.0/7,host=168.63.129.16,dhcpstart=168.0.0.15,"
+        f"hostfwd=tcp:127.0.0.1:{GUEST_SSH_PORT}-:22,"
+        f"guestfwd=tcp:169.254.169.254:80-cmd:{imds_cmd}",
+        "-device", f"virtio-net-pci,netdev=n0,mac={m.mac}",
+    ]  # fmt: skip
 
 
 def require_tools(generation: int) -> None:

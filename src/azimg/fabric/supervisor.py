@@ -20,6 +20,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -44,6 +45,7 @@ from azimg.fabric.media import (
     disc_label,
     write_provisioning_disc,
 )
+from azimg.fabric.network import Networks, NicPlug
 from azimg.fabric.qemu import (
     GUEST_SSH_PORT,
     OVMF_VARS,
@@ -63,6 +65,13 @@ from azimg.fabric.wireserver import (
     route_wireserver,
 )
 
+# ACPI PM1 event-enable register: PMBASE 0x600 on both machines (SeaBIOS programs the PIIX4's
+# and OVMF the ICH9's there), PM1_EN at PMBASE + 2; bit 8 enables the power-button event
+# (ACPI 6.5, 4.8.3.1.2). Read through HMP (``i /h`` = 16-bit port read).
+PM1_EN_READ = "i /h 0x602"
+PWRBTN_EN = 1 << 8
+UNMAPPED_PORT = 0xFFFF
+
 
 @dataclass(frozen=True)
 class VmSpec:
@@ -81,6 +90,7 @@ class VmSpec:
     os_disk_size: int | None = None  # raw disks: the guest-visible size (a VHD minus its footer)
     accel: str = "tcg"  # tcg | kvm | auto (KVM after a boot self-test, see fabric/accel.py)
     serial_log: Path | None = None  # default: serial.log in the VM's runtime directory
+    nics: tuple[NicPlug, ...] = ()  # VNet NICs (primary first); none: slirp as before
 
 
 def mac_for(vm_id: str) -> str:
@@ -106,8 +116,11 @@ class _Running:
 
 
 class Supervisor:
-    def __init__(self, runtime_root: Path, events: prov.FabricEvents) -> None:
+    def __init__(
+        self, runtime_root: Path, events: prov.FabricEvents, *, networks: Networks | None = None
+    ) -> None:
         self.root = runtime_root
+        self.networks = networks  # the VNet packet layer (root only); None: slirp only
         self.root.mkdir(parents=True, exist_ok=True)
         self._events = events
         self._vms: dict[str, _Running] = {}
@@ -209,24 +222,35 @@ class Supervisor:
         ssh.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         ssh.bind(("127.0.0.1", 0))
         ssh.listen(16)
-        config = {
-            "parent_pid": os.getpid(),
-            "host_netns": os.readlink("/proc/self/ns/net"),
-            "sockets": {"wireserver": str(sockdir / "ws.sock"),
-                        "hostgaplugin": str(sockdir / "hgap.sock")},
-            "ssh_fd": ssh.fileno(),
-            "guest_ssh_port": GUEST_SSH_PORT,
-            "qemu_argv": qemu_argv(machine, files),
-            "qemu_pidfile": str(rundir / "qemu.pid"),
-        }  # fmt: skip
-        (rundir / "vmhost.json").write_text(json.dumps(config, indent=1))
+        endpoints = {"wireserver": str(sockdir / "ws.sock"),
+                     "hostgaplugin": str(sockdir / "hgap.sock"),
+                     "imds": str(sockdir / "imds.sock")}  # fmt: skip
+        taps: list[tuple[int, str]] = []
         try:
-            process = self._spawner.submit(self._spawn, rundir, ssh.fileno()).result()
+            taps = self._plug(spec, endpoints, ssh)
+            config = {
+                "parent_pid": os.getpid(),
+                "host_netns": os.readlink("/proc/self/ns/net"),
+                "sockets": endpoints,
+                "relays": not taps,
+                "ssh_fd": None if taps else ssh.fileno(),
+                "tap_fds": [fd for fd, _ in taps],
+                "guest_ssh_port": GUEST_SSH_PORT,
+                "qemu_argv": qemu_argv(machine, files, taps=taps),
+                "qemu_pidfile": str(rundir / "qemu.pid"),
+            }
+            (rundir / "vmhost.json").write_text(json.dumps(config, indent=1))
+            fds = (*(fd for fd, _ in taps), *(() if taps else (ssh.fileno(),)))
+            process = self._spawner.submit(self._spawn, rundir, fds).result()
         except BaseException:
             for server in servers:
                 server.close()
             ssh.close()
+            self._unplug(spec)
             raise
+        finally:
+            for fd, _ in taps:  # the VM host has its own copies now
+                os.close(fd)
         (rundir / "vmhost.pid").write_text(
             json.dumps({"pid": process.pid, "sockdir": str(sockdir), "started": time.time()})
         )
@@ -256,14 +280,37 @@ class Supervisor:
 
         return accel.choose_accel(mode, self_test)
 
-    def _spawn(self, rundir: Path, ssh_fd: int) -> subprocess.Popen[bytes]:
+    def _plug(
+        self, spec: VmSpec, endpoints: dict[str, str], ssh: socket.socket
+    ) -> list[tuple[int, str]]:
+        """The VM's VNet ports, with its guest endpoints; ``azimg vm ssh`` reaches the
+        primary NIC's address through the VNet. Returns ``(tap fd, mac)`` per NIC."""
+        if not spec.nics:
+            return []
+        if self.networks is None:
+            raise InvalidArgument(f"VM {spec.name} has VNet NICs but this fabric has no VNets")
+        taps = []
+        for plug in spec.nics:
+            port = replace(plug.port, endpoints=endpoints)
+            self.networks.add_port(plug.vnet, port)
+            taps.append((self.networks.open_tap(plug.vnet, port.ifname), port.mac))
+        primary = spec.nics[0]
+        self.networks.serve_tcp(ssh, primary.vnet, str(primary.port.address), 22)
+        return taps
+
+    def _unplug(self, spec: VmSpec) -> None:
+        if self.networks is not None:
+            for plug in spec.nics:
+                self.networks.remove_port(plug.vnet, plug.port.ifname)
+
+    def _spawn(self, rundir: Path, fds: tuple[int, ...]) -> subprocess.Popen[bytes]:
         log = (rundir / "vmhost.log").open("ab")
         try:
             return subprocess.Popen(
                 ["unshare", "--net", "--", sys.executable, "-m", "azimg.fabric.vmhost",
                  str(rundir / "vmhost.json")],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                pass_fds=(ssh_fd,), start_new_session=True,
+                pass_fds=fds, start_new_session=True,
             )  # fmt: skip
         finally:
             log.close()
@@ -274,7 +321,10 @@ class Supervisor:
             vm.timer.cancel()
         for server in vm.servers:
             server.close()
+        with contextlib.suppress(OSError):
+            vm.ssh_socket.shutdown(socket.SHUT_RDWR)
         vm.ssh_socket.close()
+        self._unplug(vm.spec)
         (vm.rundir / "vmhost.pid").unlink(missing_ok=True)
         (vm.rundir / "qemu.pid").unlink(missing_ok=True)
         shutil.rmtree(vm.sockdir, ignore_errors=True)
@@ -286,9 +336,10 @@ class Supervisor:
         self._events.stopped(vm.spec.name, code)
 
     def stop(self, name: str, *, graceful: bool = False, timeout_s: float = 60.0) -> int:
-        """Power the VM off (ACPI first when ``graceful``) and wait until its host exited."""
+        """Power the VM off (ACPI first when ``graceful`` and the guest listens for the power
+        button) and wait until its host exited."""
         vm = self._get(name)
-        if graceful:
+        if graceful and self.listens_for_power_button(name):
             try:
                 with Qmp(vm.sockdir / "qmp.sock", timeout=5) as qmp:
                     qmp.command("system_powerdown")
@@ -303,6 +354,22 @@ class Supervisor:
             except subprocess.TimeoutExpired:
                 os.killpg(vm.process.pid, signal.SIGKILL)
         return self._wait_cleaned(vm)
+
+    def listens_for_power_button(self, name: str) -> bool:
+        """Whether the guest OS enabled the ACPI power-button event (PWRBTN_EN in PM1_EN).
+
+        Firmware never enables it; an ACPI-aware kernel does when it starts. A guest that has
+        not (still in firmware, no OS, ``acpi=off``) cannot act on ``system_powerdown``, so
+        waiting for it to shut down would only wait out the timeout."""
+        try:
+            with Qmp(self._get(name).sockdir / "qmp.sock", timeout=5) as qmp:
+                out = qmp.command("human-monitor-command", **{"command-line": PM1_EN_READ})
+        except (QmpError, OSError):
+            return False
+        match = re.search(r"=\s*0x([0-9a-fA-F]+)", str(out))
+        value = int(match.group(1), 16) if match else UNMAPPED_PORT
+        # Before the firmware programs PMBASE the port is unmapped and reads all ones.
+        return value != UNMAPPED_PORT and bool(value & PWRBTN_EN)
 
     def _wait_cleaned(self, vm: _Running) -> int:
         code = vm.process.wait()

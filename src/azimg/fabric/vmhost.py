@@ -4,7 +4,8 @@ Started as ``unshare --net -- python -m azimg.fabric.vmhost <config.json>`` by t
 It brings up ``lo`` in the empty namespace, relays 127.0.0.1:80 (WireServer) and :32526
 (HostGAPlugin) to the VM's Unix sockets, serves the host-side SSH listener it inherited (a
 socket bound in the host namespace before ``unshare``) by connecting to QEMU's hostfwd port
-inside the namespace, and runs QEMU as its child.
+inside the namespace, and runs QEMU as its child. A VM on VNet NICs needs neither: QEMU gets
+the taps' file descriptors (``tap_fds``), and the VNet's namespace serves the endpoints.
 
 No orphans: this process dies with its parent (PR_SET_PDEATHSIG, checked against the parent pid
 the supervisor wrote, to close the race), QEMU dies with this process (PR_SET_PDEATHSIG=SIGKILL
@@ -67,7 +68,7 @@ async def _splice(
 
 async def _serve(config: dict) -> int:
     servers = []
-    for service, port in WIRESERVER_PORTS.items():
+    for service, port in WIRESERVER_PORTS.items() if config.get("relays", True) else ():
         path = config["sockets"][service]
 
         async def to_unix(r: asyncio.StreamReader, w: asyncio.StreamWriter, p: str = path) -> None:
@@ -80,13 +81,15 @@ async def _serve(config: dict) -> int:
     async def to_guest_ssh(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
         await _splice(r, w, lambda: asyncio.open_connection("127.0.0.1", ssh_port))
 
-    ssh_sock = socket.socket(fileno=int(config["ssh_fd"]))
-    servers.append(await asyncio.start_server(to_guest_ssh, sock=ssh_sock))
+    if config.get("ssh_fd") is not None:
+        ssh_sock = socket.socket(fileno=int(config["ssh_fd"]))
+        servers.append(await asyncio.start_server(to_guest_ssh, sock=ssh_sock))
 
     qemu = await asyncio.create_subprocess_exec(
         *config["qemu_argv"],
         stdin=subprocess.DEVNULL,
         preexec_fn=_qemu_preexec,
+        pass_fds=tuple(config.get("tap_fds", ())),
     )
     Path(config["qemu_pidfile"]).write_text(f"{qemu.pid}\n")
     loop = asyncio.get_running_loop()

@@ -549,6 +549,20 @@ class InvalidResourceReference(NetworkBadRequest):
     )
 
 
+class VirtualMachineMustHaveOneNetworkInterfaceAsPrimary(NetworkBadRequest):
+    code = "VirtualMachineMustHaveOneNetworkInterfaceAsPrimary"
+    template = "Virtual machine {vm} must have one network interface set as the primary."
+
+
+class NicNotInVmLocation(NetworkBadRequest):
+    code = "InvalidParameter"
+    template = (
+        "Network interface {nic} is in location '{nic_location}', but virtual machine {vm} is "
+        "in '{vm_location}'. A virtual machine and its network interfaces must be in the same "
+        "location."
+    )
+
+
 class NetworkInterfaceIpConfigurationsInvalid(NetworkBadRequest):
     code = "InvalidRequestFormat"
     template = "Network interface {nic}: {why}"
@@ -648,3 +662,185 @@ class ClientThrottled(OAuthError):
     def __init__(self, message: str, *, retry_after: int) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+# --- Microsoft.Compute/virtualMachines (reference/arm-api.md §8: Azure's texts) ----------------
+
+
+class VmInvalidParameter(TemplatedError, InvalidParameter):
+    """400 InvalidParameter with one of the VM service's texts."""
+
+
+class OsProfileRequired(VmInvalidParameter):
+    template = "Required parameter 'osProfile' is missing (null)."
+
+
+class OsProfileNotAllowed(VmInvalidParameter):
+    template = "Parameter 'osProfile' is not allowed."
+
+
+class RequiredVmParameter(VmInvalidParameter):
+    template = "Required parameter '{name}' is missing (null)."
+
+
+class WindowsConfigurationNotAllowed(VmInvalidParameter):
+    template = "The image is a Linux image; 'osProfile.windowsConfiguration' is not allowed."
+
+
+class ComputerNameInvalid(VmInvalidParameter):
+    template = (
+        "Computer name '{name}' is invalid. It must be 1-64 letters, digits or '-', and cannot "
+        "start or end with '-'."
+    )
+
+
+class AdminUsernameNotAllowed(VmInvalidParameter):
+    template = "The Admin Username specified is not allowed: '{user}'."
+
+
+class AdminPasswordWithoutPasswordAuth(VmInvalidParameter):
+    template = "Admin password cannot be specified when password authentication is disabled."
+
+
+class LinuxAuthenticationRequired(VmInvalidParameter):
+    template = (
+        "Authentication using either SSH or by user name and password must be enabled in Linux "
+        "profile."
+    )
+
+
+class SshKeyPathNotAllowed(VmInvalidParameter):
+    template = (
+        "Destination path for SSH public keys is currently limited to its default value {path} "
+        "due to a known issue in Linux provisioning agent."
+    )
+
+
+class SshKeyDataInvalid(VmInvalidParameter):
+    template = "The value of parameter linuxConfiguration.ssh.publicKeys.keyData is invalid."
+
+
+class CustomDataNotBase64(VmInvalidParameter):
+    template = "Custom data is not valid base64."
+
+
+class CustomDataTooLarge(VmInvalidParameter):
+    template = "Custom data in OSProfile must be at most {limit} bytes."
+
+
+class PasswordNotComplex(VmInvalidParameter):
+    template = (
+        "The supplied password must be between 6-72 characters long and must satisfy at least 3 "
+        "of password complexity requirements from the following:\n1) Contains an uppercase "
+        "character\n2) Contains a lowercase character\n3) Contains a numeric digit\n4) Contains "
+        "a special character\n5) Control characters are not allowed"
+    )
+
+
+class AttachWithImage(VmInvalidParameter):
+    template = (
+        "Cannot attach an existing OS disk if the VM is created from a platform, user or a "
+        "shared gallery image."
+    )
+
+
+class AttachedDiskRegion(VmInvalidParameter):
+    template = (
+        "Disk '{disk}' is in region '{region}'; the VM is in '{vm_region}'. An attached disk "
+        "must be in the VM's region."
+    )
+
+
+class AttachedDiskNotLinux(VmInvalidParameter):
+    template = "The osDisk.osType of an attached OS disk must be 'Linux' in azimg."
+
+
+class ImageRegion(VmInvalidParameter):
+    template = (
+        "The image '{image}' is in region '{region}'; a VM can only be created from an image in "
+        "its own region ('{vm_region}')."
+    )
+
+
+class VmSourceRegion(VmInvalidParameter):
+    template = (
+        "The virtual machine '{vm}' is in region '{region}'; it can only be a source in its own "
+        "region, not '{wanted}'."
+    )
+
+
+class OsDiskNameTaken(VmInvalidParameter):
+    template = "A disk named '{disk}' already exists in resource group '{resource_group}'."
+
+
+class VmNotImplemented(TemplatedError, NotImplementedFeature):
+    """501: a VM feature azimg refuses by name (house rule 9)."""
+
+
+class ImageReferenceKindNotImplemented(VmNotImplemented):
+    template = (
+        "Only imageReference.id (a gallery image, version or managed image) is implemented by "
+        "azimg; marketplace, shared and community references are not."
+    )
+
+
+class VmDataDisksNotImplemented(VmNotImplemented):
+    template = "Data disks are not implemented by azimg for VMs."
+
+
+class VmKeyVaultSecretsNotImplemented(VmNotImplemented):
+    template = "Key Vault secrets in osProfile are not implemented by azimg."
+
+
+class VmFeatureNotImplemented(VmNotImplemented):
+    template = "{feature} is not implemented by azimg."
+
+
+class VmOperationNotAllowed(TemplatedError, OperationNotAllowed):
+    """409 OperationNotAllowed with one of the VM service's texts."""
+
+
+class VmActionNotAllowed(VmOperationNotAllowed):
+    template = "Operation '{action}' is not allowed on VM '{vm}' since the VM is {state}."
+
+
+class DiskNotAttachable(VmOperationNotAllowed):
+    template = "Disk '{disk}' cannot be attached: it is already attached to {owner}."
+
+
+class BootDiagnosticsNotReady(VmOperationNotAllowed):
+    template = "Boot diagnostics of VM '{vm}' are not available: the VM has not booted yet."
+
+
+class VmPropertyChangeNotAllowed(TemplatedError, PropertyChangeNotAllowed):
+    template = "Changing property '{name}' is not allowed."
+
+
+class VmCreateInProgress(TemplatedError, Conflict):
+    template = "The virtual machine '{vm}' is being created already."
+
+
+class DiskOperationFailed(TemplatedError):
+    """Bytes of a disk could not be made (a clone, a flatten): its operation fails with it."""
+
+    code = "InternalDiskManagementError"
+    template = "The OS disk of VM '{vm}' could not be {what}: {reason}"
+
+
+class DiskReadFailed(TemplatedError):
+    """A clone's bytes could not be read into a copy (a snapshot of a running VM's disk)."""
+
+    code = "InternalDiskManagementError"
+    template = "The bytes of disk '{disk}' could not be read: {reason}"
+
+
+class VMStartFailed(TemplatedError):
+    """The fabric could not launch a VM (its QEMU did not start)."""
+
+    code = "VMStartFailed"
+    template = "The VM '{vm}' could not be started: {reason}"
+
+
+class VmStoppedDuringProvisioning(TemplatedError):
+    code = "VMStoppedDuringProvisioning"
+    template = "The VM stopped during provisioning (exit code {exit_code})."

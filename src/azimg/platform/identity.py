@@ -208,8 +208,9 @@ class Identity:
     def _record_failure(self, client: str) -> None:
         now = time.monotonic()
         with self._failures_lock:
-            if len(self._failures) > 10_000:  # bounded: forget clients with no recent failure
-                for key in [k for k, v in self._failures.items() if not v or v[-1] < now - 3600]:
+            if len(self._failures) > 10_000:  # bounded: forget clients with no failure in window
+                cutoff = now - self._throttle_window
+                for key in [k for k, v in self._failures.items() if not v or v[-1] <= cutoff]:
                     del self._failures[key]
             self._recent_failures(client, now).append(now)
 

@@ -46,11 +46,14 @@ def _parse_time(value: str) -> datetime:
 @dataclass(frozen=True)
 class JobSpec:
     """``run`` is None for a kind finished by an outside event (``Jobs.expect``); then
-    ``resumable`` means "after a restart, keep waiting until the deadline"."""
+    ``resumable`` means "after a restart, keep waiting until the deadline". An ``awaited``
+    kind has both: ``expect`` schedules ``run`` to start the work (a VM's boot), and its
+    return does not end the operation (the outside event does; an exception fails it)."""
 
     run: RunFn | None
     on_fail: FailFn | None = None
     resumable: bool = False
+    awaited: bool = False
     # A job that lasts as long as its bytes take (replication) gets a thread of its own, so it
     # never holds one of the pool's few workers while short jobs (a snapshot, a revoke) wait.
     dedicated: bool = False
@@ -96,7 +99,7 @@ class Jobs:
         """Pick up what a previous process left InProgress (see the module docstring)."""
         for op in self.store.meta.operations_in_progress():
             spec = self.specs.get(op.kind)
-            if spec is not None and spec.resumable and spec.run is None:
+            if spec is not None and spec.resumable and (spec.run is None or spec.awaited):
                 self._arm_deadline(op)
                 continue
             if spec is not None and spec.resumable:
@@ -126,6 +129,7 @@ class Jobs:
         operation row are written in one transaction before the work is scheduled."""
         spec = self.specs.get(kind)
         assert spec is not None and spec.run is not None, f"unknown job kind {kind}"
+        assert not spec.awaited, f"{kind} is awaited: use expect"
         op = Operation.new(
             kind, action=action, resource_id=resource_id, location=location, params=params
         )
@@ -150,7 +154,7 @@ class Jobs:
         after ``timeout`` seconds it fails with ``OperationTimedOut`` and ``on_fail`` runs.
         ``document`` is written with it in one transaction, as for ``submit``."""
         spec = self.specs.get(kind)
-        assert spec is not None and spec.run is None, f"{kind} is not an awaited kind"
+        assert spec is not None and (spec.run is None or spec.awaited), f"{kind} is not awaited"
         deadline = datetime.now(UTC) + timedelta(seconds=timeout)
         op = Operation.new(
             kind,
@@ -162,6 +166,8 @@ class Jobs:
         )
         self._write(op, document, if_match=if_match, if_none_match=if_none_match)
         self._arm_deadline(op)
+        if spec.run is not None:
+            self._schedule(op)
         return op
 
     def complete(self, op_id: str, output: Mapping[str, Any] | None = None) -> Operation:
@@ -268,9 +274,11 @@ class Jobs:
         except Exception as err:
             if not isinstance(err, PlatformError):
                 log.exception("operation %s (%s) failed", op.id, op.kind)
+            self._cancel_deadline(op.id)
             self._fail(op, spec, error_body(err))
         else:
-            self.store.meta.finish_operation(op.id, status="Succeeded", output=output)
+            if not spec.awaited:
+                self.store.meta.finish_operation(op.id, status="Succeeded", output=output)
         finally:
             with self._guard:
                 event = self._done.pop(op.id, None)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from fastapi import APIRouter
 
@@ -35,7 +35,7 @@ from azimg.platform.arm.network import network_interfaces as arm_nics
 from azimg.platform.arm.network import network_security_groups as arm_nsgs
 from azimg.platform.arm.network import public_ip_addresses as arm_pips
 from azimg.platform.arm.network import virtual_networks as arm_vnets
-from azimg.platform.errors import OperationNotAllowed
+from azimg.platform.compute.controller import ComputeController
 from azimg.platform.jobs import Jobs, JobSpec
 from azimg.platform.resources import (
     disk_access,
@@ -49,7 +49,7 @@ from azimg.platform.resources import (
     virtual_machines,
 )
 from azimg.platform.resources.deployments import engine as deployments_engine
-from azimg.platform.settings import Settings, normalise_location
+from azimg.platform.settings import Settings
 from azimg.platform.store import Document, Store
 
 Renderer = Callable[[Store, str], Mapping[str, Any]]
@@ -57,12 +57,21 @@ Releaser = Callable[[Store, Document], None]
 
 
 class Service(Protocol):
-    """A runtime a type needs while the app runs (the VM controller): started before
-    resumed jobs run, stopped after the job pool."""
+    """A runtime a type needs while the app runs (the VM controller): built before the job
+    kinds are registered (it may register its own), started before resumed jobs run, stopped
+    after the job pool."""
 
     def start(self) -> None: ...
 
     def stop(self) -> None: ...
+
+
+@runtime_checkable
+class ReleasingService(Service, Protocol):
+    """A service that is its type's releaser (the VM controller stops a VM's process before
+    a resource-group delete drops its document)."""
+
+    def release(self, store: Store, doc: Document) -> None: ...
 
 
 ServiceFactory = Callable[[Settings, Store, Jobs], Service]
@@ -152,60 +161,6 @@ _SUBSCRIPTIONS = (
 )  # fmt: skip
 
 
-def _vm_service(settings: Settings, store: Store, jobs: Jobs) -> Service:
-    """Until the compute controller lands: the VM module's start/stop hooks as a Service."""
-
-    class _Hooks:
-        def start(self) -> None:
-            virtual_machines.start_services(settings, store)
-
-        def stop(self) -> None:
-            virtual_machines.stop_services(store)
-
-    return _Hooks()
-
-
-# --- bridges until the owning modules declare their own resolver (gallery, compute helpers) ----
-
-
-def _image_source(store: Store, rid: str, *, region: str | None) -> sources.Source:
-    img = images.get_by_id(store, rid)
-    if img.provisioning_state != "Succeeded":
-        raise OperationNotAllowed(f"The image '{img.name}' is {img.provisioning_state}.")
-    return sources.Source(
-        id=img.id,
-        type=images.TYPE,
-        location=img.location,
-        disks=(sources.SourceDisk(None, img.os_disk_blob, img.os_disk_size_bytes),),
-        os_type=img.os_type,
-        os_state=img.os_state,
-        hyper_v_generation=img.hyper_v_generation,
-    )
-
-
-def _version_source(store: Store, rid: str, *, region: str | None) -> sources.Source:
-    assert region is not None, "a gallery version is resolved in a region"
-    dep = gallery_versions.resolve_for_deployment(store, rid, region)
-    data = tuple(
-        sources.SourceDisk(lun, blob, size - sources.VHD_FOOTER)
-        for lun, blob, size in dep.data_disks
-    )
-    return sources.Source(
-        id=dep.version_id,
-        type=gallery_versions.VERSION_TYPE,
-        location=normalise_location(region),
-        disks=(sources.SourceDisk(None, dep.os_disk, dep.os_disk_size - sources.VHD_FOOTER), *data),
-        os_type=dep.os_type,
-        os_state=dep.os_state,
-        hyper_v_generation=dep.hyper_v_generation,
-    )
-
-
-def _one(renderers: Mapping[str, Renderer]) -> Renderer:
-    (renderer,) = renderers.values()
-    return renderer
-
-
 COMPUTE = Provider(
     "Microsoft.Compute",
     (
@@ -232,42 +187,42 @@ COMPUTE = Provider(
             "images",
             _COMPUTE_RP,
             router=arm_images.router,
-            jobs=images.job_specs(),
-            renderer=_one(arm_images.RENDERERS),
-            resolver=_image_source,
+            jobs=images.JOBS,
+            renderer=arm_images.render,
+            resolver=images.resolve_image,
         ),
         ResourceType(
             "Microsoft.Compute",
             "galleries",
             _GALLERY_RP,
             router=arm_galleries.router,
-            renderer=_one(arm_galleries.RENDERERS),
+            renderer=arm_galleries.render,
         ),
         ResourceType(
             "Microsoft.Compute",
             "galleries/images",
             _GALLERY_RP,
             router=arm_gallery_images.router,
-            renderer=_one(arm_gallery_images.RENDERERS),
-            resolver=_version_source,  # a definition id means its latest version
+            renderer=arm_gallery_images.render,
+            resolver=gallery_versions.resolve_version,  # a definition id: its latest version
         ),
         ResourceType(
             "Microsoft.Compute",
             "galleries/images/versions",
             _GALLERY_RP,
             router=arm_gallery_versions.router,
-            jobs=gallery_versions.job_specs(),
-            renderer=_one(arm_gallery_versions.RENDERERS),
-            resolver=_version_source,
+            jobs=gallery_versions.JOBS,
+            renderer=arm_gallery_versions.render,
+            resolver=gallery_versions.resolve_version,
         ),
         ResourceType(
             "Microsoft.Compute",
             "virtualMachines",
             _VM,
             router=arm_virtual_machines.router,
-            releaser=virtual_machines.RELEASERS[virtual_machines.VM_TYPE],
-            renderer=_one(arm_virtual_machines.RENDERERS),
-            service=_vm_service,
+            renderer=arm_virtual_machines.render,
+            resolver=virtual_machines.resolve_os_disk,
+            service=ComputeController.from_settings,
         ),
         ResourceType("Microsoft.Compute", "locations", _COMPUTE_RP, generic=False),
         ResourceType("Microsoft.Compute", "locations/operations", _VM, generic=False),
@@ -404,9 +359,14 @@ def releasers() -> dict[str, Releaser]:
     return {k: t.releaser for k, t in TYPES.items() if t.releaser is not None}
 
 
-def job_specs() -> dict[str, JobSpec]:
-    """Every job kind, the resource-group delete (which needs the releasers) included."""
-    out: dict[str, JobSpec] = dict(resource_groups.job_specs(releasers()))
+def job_specs(services: Mapping[str, Service] | None = None) -> dict[str, JobSpec]:
+    """Every job kind, the resource-group delete (which needs the releasers, the services'
+    included: ``services`` by type key) included."""
+    release = releasers()
+    for key, service in (services or {}).items():
+        if isinstance(service, ReleasingService):
+            release[key] = service.release
+    out: dict[str, JobSpec] = dict(resource_groups.job_specs(release))
     for t in TYPES.values():
         for kind, spec in t.jobs.items():
             assert kind not in out, f"job kind {kind} declared twice"

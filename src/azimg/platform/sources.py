@@ -14,7 +14,9 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from azimg.platform.errors import InvalidParameter
+from azimg.disk.clone import flatten
+from azimg.errors import AzimgError
+from azimg.platform.errors import DiskReadFailed, InvalidParameter
 from azimg.platform.ids import ResourceId
 from azimg.platform.store import BlobRef, Store
 
@@ -31,10 +33,29 @@ class SourceDisk:
     size_bytes: int  # the disk's size, footer excluded
     caching: str | None = None  # hostCaching, where the source says (gallery versions)
     source_id: str | None = None  # the disk/snapshot these bytes were taken from, if any
+    # "qcow2": the OS disk of an allocated VM, a copy-on-write clone in use; copy it with
+    # ``copy_disk`` (which flattens it), never byte for byte.
+    format: str = "vhd"
 
     @property
     def blob_size(self) -> int:
+        """The size of the fixed VHD these bytes are (or ``copy_disk`` makes of them)."""
         return self.size_bytes + VHD_FOOTER
+
+
+def copy_disk(store: Store, disk: SourceDisk, dst: BlobRef) -> None:
+    """``disk``'s bytes into ``dst`` as a fixed VHD: a blob copy, or a flatten of a VM's clone
+    (read while the VM may run: crash-consistent, as a snapshot of a running disk on Azure).
+    Raises ``DiskReadFailed`` when qemu-img cannot read the clone."""
+    if disk.format == "vhd":
+        store.blobs.copy(disk.blob, dst)
+        return
+    src_path, dst_path = store.blobs.local_path(disk.blob), store.blobs.local_path(dst)
+    assert src_path is not None and dst_path is not None, "clones live in local blob stores"
+    try:
+        flatten(src_path, dst_path, in_use=True)
+    except AzimgError as err:
+        raise DiskReadFailed(disk=disk.source_id or disk.blob.key, reason=err) from None
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from azimg.disk.guestfs import GuestFS, read_text
-from azimg.image.facts.files import Guard, Located, lines, listdir, lstat, resolves
+from azimg.disk.guestfs import GuestFS, exists, read_text
+from azimg.image.facts.files import Guard, Located, lines, listdir, lstat
 
 HISTORY_FILES = (".bash_history", ".sh_history", ".zsh_history", ".history", ".ash_history")
 
@@ -26,6 +26,52 @@ class Account:
     @property
     def can_login(self) -> bool:
         return not self.shell.endswith(("nologin", "false", "sync", "shutdown", "halt"))
+
+
+@dataclass(frozen=True)
+class AccountFacts:
+    users: tuple[Account, ...] = ()
+    histories: tuple[Located, ...] = ()  # value = size in bytes
+    root_authorized_keys: Located | None = None
+    user_authorized_keys: tuple[str, ...] = ()
+    ssh_host_keys: tuple[str, ...] = ()
+    sshd_installed: bool = False
+    sshd_enabled: bool = False
+    sshd_config: Mapping[str, Located] = field(default_factory=dict)
+    sudoers: tuple[Located, ...] = ()  # "Defaults targetpw" / "ALL ALL=(ALL) ALL" lines
+
+
+def read_accounts(fs: GuestFS, guard: Guard, units_enabled: frozenset[str]) -> AccountFacts:
+    """``units_enabled`` says whether sshd starts at boot."""
+    users = guard("accounts", lambda: _read_users(fs), ())
+    homes = guard("accounts", lambda: _read_homes(fs, users), ["/root"])
+    root_keys = None
+    text = guard("ssh", lambda: read_text(fs, "/root/.ssh/authorized_keys"), None)
+    if text is not None:
+        root_keys = Located(text.strip()[:200], "/root/.ssh/authorized_keys")
+    user_keys = tuple(
+        f"{h}/.ssh/authorized_keys"
+        for h in homes
+        if h != "/root" and guard("ssh", lambda h=h: exists(fs, f"{h}/.ssh/authorized_keys"), False)
+    )
+    host_keys = tuple(
+        f"/etc/ssh/{n}"
+        for n in guard("ssh", lambda: listdir(fs, "/etc/ssh"), [])
+        if n.startswith("ssh_host_") and n.endswith("_key")
+    )
+    return AccountFacts(
+        users=users,
+        histories=guard("histories", lambda: _read_histories(fs, homes), ()),
+        root_authorized_keys=root_keys,
+        user_authorized_keys=user_keys,
+        ssh_host_keys=host_keys,
+        sshd_installed=guard("ssh", lambda: any(exists(fs, p) for p in SSHD_PATHS), False),
+        sshd_enabled=any(
+            u in units_enabled for u in ("ssh.service", "sshd.service", "ssh.socket", "sshd.socket")
+        ),
+        sshd_config=guard("ssh", lambda: _read_sshd_config(fs), {}),
+        sudoers=guard("sudoers", lambda: _read_sudoers(fs), ()),
+    )
 
 
 def _read_users(fs: GuestFS) -> tuple[Account, ...]:
@@ -109,50 +155,3 @@ def _read_sudoers(fs: GuestFS) -> tuple[Located, ...]:
             if norm.startswith("Defaults targetpw") or norm == "ALL ALL=(ALL) ALL":
                 out.append(Located(norm, f"{path}:{n}"))
     return tuple(out)
-
-
-@dataclass(frozen=True)
-class AccountFacts:
-    users: tuple[Account, ...] = ()
-    histories: tuple[Located, ...] = ()  # value = size in bytes
-    root_authorized_keys: Located | None = None
-    user_authorized_keys: tuple[str, ...] = ()
-    ssh_host_keys: tuple[str, ...] = ()
-    sshd_installed: bool = False
-    sshd_enabled: bool = False
-    sshd_config: Mapping[str, Located] = field(default_factory=dict)
-    sudoers: tuple[Located, ...] = ()  # "Defaults targetpw" / "ALL ALL=(ALL) ALL" lines
-
-
-def read_accounts(fs: GuestFS, guard: Guard, units_enabled: frozenset[str]) -> AccountFacts:
-    """``units_enabled`` says whether sshd starts at boot."""
-    users = guard("accounts", lambda: _read_users(fs), ())
-    homes = guard("accounts", lambda: _read_homes(fs, users), ["/root"])
-    root_keys = None
-    text = guard("ssh", lambda: read_text(fs, "/root/.ssh/authorized_keys"), None)
-    if text is not None:
-        root_keys = Located(text.strip()[:200], "/root/.ssh/authorized_keys")
-    user_keys = tuple(
-        f"{h}/.ssh/authorized_keys"
-        for h in homes
-        if h != "/root"
-        and guard("ssh", lambda h=h: resolves(fs, f"{h}/.ssh/authorized_keys"), False)
-    )
-    host_keys = tuple(
-        f"/etc/ssh/{n}"
-        for n in guard("ssh", lambda: listdir(fs, "/etc/ssh"), [])
-        if n.startswith("ssh_host_") and n.endswith("_key")
-    )
-    return AccountFacts(
-        users=users,
-        histories=guard("histories", lambda: _read_histories(fs, homes), ()),
-        root_authorized_keys=root_keys,
-        user_authorized_keys=user_keys,
-        ssh_host_keys=host_keys,
-        sshd_installed=guard("ssh", lambda: any(resolves(fs, p) for p in SSHD_PATHS), False),
-        sshd_enabled=any(
-            u in units_enabled for u in ("ssh.service", "sshd.service", "ssh.socket", "sshd.socket")
-        ),
-        sshd_config=guard("ssh", lambda: _read_sshd_config(fs), {}),
-        sudoers=guard("sudoers", lambda: _read_sudoers(fs), ()),
-    )

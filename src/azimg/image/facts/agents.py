@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from azimg.disk.guestfs import GuestFS, read_text
+from azimg.disk.guestfs import GuestFS, exists, read_text
 from azimg.image.facts.files import (
     Guard,
     Located,
@@ -18,7 +18,6 @@ from azimg.image.facts.files import (
     kv_file,
     listdir,
     lstat,
-    resolves,
 )
 
 WAAGENT_PATHS = ("/usr/sbin/waagent", "/usr/bin/waagent", "/usr/local/sbin/waagent")
@@ -55,8 +54,26 @@ class CloudInitInfo:
     merged: Mapping[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class AgentFacts:
+    waagent: WaagentInfo = field(default_factory=lambda: WaagentInfo(False))
+    cloud_init: CloudInitInfo = field(default_factory=lambda: CloudInitInfo(False))
+    waagent_state: tuple[str, ...] = ()  # files under /var/lib/waagent
+    cloud_state: tuple[str, ...] = ()  # instance state under /var/lib/cloud
+
+
+def read_agents(fs: GuestFS, guard: Guard, packages: Mapping[str, str] | None) -> AgentFacts:
+    """``packages`` (dpkg) names the agent's version where its files do not."""
+    return AgentFacts(
+        waagent=guard("waagent", lambda: _read_waagent(fs, packages), WaagentInfo(False)),
+        cloud_init=guard("cloud-init", lambda: _read_cloud_init(fs), CloudInitInfo(False)),
+        waagent_state=guard("waagent", lambda: files_under(fs, "/var/lib/waagent"), ()),
+        cloud_state=guard("cloud-init", lambda: _read_cloud_state(fs), ()),
+    )
+
+
 def _read_waagent(fs: GuestFS, packages: Mapping[str, str] | None) -> WaagentInfo:
-    where = next((p for p in WAAGENT_PATHS if resolves(fs, p)), "")
+    where = next((p for p in WAAGENT_PATHS if exists(fs, p)), "")
     version = None
     for pkg in ("waagent", "walinuxagent", "WALinuxAgent", "python-azure-agent"):
         if packages and pkg in packages:
@@ -84,7 +101,7 @@ def _python_dirs(fs: GuestFS) -> list[str]:
 
 
 def _read_cloud_init(fs: GuestFS) -> CloudInitInfo:
-    where = next((p for p in CLOUD_INIT_PATHS if resolves(fs, p)), "")
+    where = next((p for p in CLOUD_INIT_PATHS if exists(fs, p)), "")
     files = []
     if is_file(fs, "/etc/cloud/cloud.cfg"):
         files.append("/etc/cloud/cloud.cfg")
@@ -139,7 +156,7 @@ def _read_cloud_init(fs: GuestFS) -> CloudInitInfo:
         datasource_where=ds_where,
         config_files=tuple(files),
         yaml_errors=tuple(errors),
-        disabled_marker=resolves(fs, "/etc/cloud/cloud-init.disabled"),
+        disabled_marker=exists(fs, "/etc/cloud/cloud-init.disabled"),
         ds_identify=ds_identify,
         network_disabled=net_disabled,
         apply_network_config=apply_net,
@@ -156,22 +173,4 @@ def _read_cloud_state(fs: GuestFS) -> tuple[str, ...]:
     )
     return tuple(p for p in markers if lstat(fs, p) is not None) + tuple(
         f"/var/lib/cloud/instances/{n}" for n in listdir(fs, "/var/lib/cloud/instances")
-    )
-
-
-@dataclass(frozen=True)
-class AgentFacts:
-    waagent: WaagentInfo = field(default_factory=lambda: WaagentInfo(False))
-    cloud_init: CloudInitInfo = field(default_factory=lambda: CloudInitInfo(False))
-    waagent_state: tuple[str, ...] = ()  # files under /var/lib/waagent
-    cloud_state: tuple[str, ...] = ()  # instance state under /var/lib/cloud
-
-
-def read_agents(fs: GuestFS, guard: Guard, packages: Mapping[str, str] | None) -> AgentFacts:
-    """``packages`` (dpkg) names the agent's version where its files do not."""
-    return AgentFacts(
-        waagent=guard("waagent", lambda: _read_waagent(fs, packages), WaagentInfo(False)),
-        cloud_init=guard("cloud-init", lambda: _read_cloud_init(fs), CloudInitInfo(False)),
-        waagent_state=guard("waagent", lambda: files_under(fs, "/var/lib/waagent"), ()),
-        cloud_state=guard("cloud-init", lambda: _read_cloud_state(fs), ()),
     )

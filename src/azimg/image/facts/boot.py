@@ -31,6 +31,19 @@ class CmdLine:
         return None
 
 
+@dataclass(frozen=True)
+class BootFacts:
+    cmdline: CmdLine = field(default_factory=lambda: CmdLine(None))
+    grubenv_symlink: bool | None = None  # /boot/grub2/grubenv is a link (None: absent)
+
+
+def read_boot(fs: GuestFS, guard: Guard) -> BootFacts:
+    return BootFacts(
+        cmdline=guard("cmdline", lambda: _read_cmdline(fs), CmdLine(None)),
+        grubenv_symlink=guard("cmdline", lambda: _read_grubenv_symlink(fs), None),
+    )
+
+
 def _grub_cfg_default(text: str) -> tuple[list[str], int, str | None]:
     """Args of the default entry's ``linux`` line in a generated grub.cfg, its line number."""
     default = 0
@@ -165,16 +178,3 @@ def _read_cmdline(fs: GuestFS) -> CmdLine:
 def _read_grubenv_symlink(fs: GuestFS) -> bool | None:
     st = lstat(fs, "/boot/grub2/grubenv")
     return None if st is None else st.is_symlink
-
-
-@dataclass(frozen=True)
-class BootFacts:
-    cmdline: CmdLine = field(default_factory=lambda: CmdLine(None))
-    grubenv_symlink: bool | None = None  # /boot/grub2/grubenv is a link (None: absent)
-
-
-def read_boot(fs: GuestFS, guard: Guard) -> BootFacts:
-    return BootFacts(
-        cmdline=guard("cmdline", lambda: _read_cmdline(fs), CmdLine(None)),
-        grubenv_symlink=guard("cmdline", lambda: _read_grubenv_symlink(fs), None),
-    )

@@ -66,6 +66,27 @@ class KernelInfo:
         return bool(self.config is not None and sym and self.config.get(sym) == "y")
 
 
+@dataclass(frozen=True)
+class KernelFacts:
+    default_kernel: str | None = None
+    kernels: tuple[KernelInfo, ...] = ()  # the default one first, then the newest few
+    modprobe_disabled: Mapping[str, Located] = field(default_factory=dict)
+    initramfs_config: tuple[Located, ...] = ()  # persisted driver lists (dracut/initramfs-tools)
+
+
+def read_kernel(fs: GuestFS, guard: Guard, cmdline: CmdLine, *, initramfs: bool) -> KernelFacts:
+    """``initramfs=False`` skips listing the default kernel's initramfs (the costly read)."""
+    default, kernels = guard("kernel", lambda: _read_kernels(fs, cmdline), (None, ()))
+    if initramfs:
+        kernels = tuple(_with_initramfs(fs, k) if k.version == default else k for k in kernels)
+    return KernelFacts(
+        default_kernel=default,
+        kernels=kernels,
+        modprobe_disabled=guard("modprobe", lambda: _read_modprobe_disabled(fs), {}),
+        initramfs_config=guard("initramfs-config", lambda: _read_initramfs_config(fs), ()),
+    )
+
+
 def _module_name(path: str) -> str:
     base = posixpath.basename(path)
     base = re.sub(r"\.ko(\.(xz|zst|gz))?$", "", base)
@@ -180,24 +201,3 @@ def _read_initramfs_config(fs: GuestFS) -> tuple[Located, ...]:
             if re.search(r"hv_(vmbus|storvsc|netvsc)|^MODULES=(most|dep|list|netboot)", line):
                 out.append(Located(line, f"{path}:{n}"))
     return tuple(out)
-
-
-@dataclass(frozen=True)
-class KernelFacts:
-    default_kernel: str | None = None
-    kernels: tuple[KernelInfo, ...] = ()  # the default one first, then the newest few
-    modprobe_disabled: Mapping[str, Located] = field(default_factory=dict)
-    initramfs_config: tuple[Located, ...] = ()  # persisted driver lists (dracut/initramfs-tools)
-
-
-def read_kernel(fs: GuestFS, guard: Guard, cmdline: CmdLine, *, initramfs: bool) -> KernelFacts:
-    """``initramfs=False`` skips listing the default kernel's initramfs (the costly read)."""
-    default, kernels = guard("kernel", lambda: _read_kernels(fs, cmdline), (None, ()))
-    if initramfs:
-        kernels = tuple(_with_initramfs(fs, k) if k.version == default else k for k in kernels)
-    return KernelFacts(
-        default_kernel=default,
-        kernels=kernels,
-        modprobe_disabled=guard("modprobe", lambda: _read_modprobe_disabled(fs), {}),
-        initramfs_config=guard("initramfs-config", lambda: _read_initramfs_config(fs), ()),
-    )

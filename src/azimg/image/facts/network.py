@@ -6,8 +6,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from azimg.disk.guestfs import GuestFS, read_text
-from azimg.image.facts.files import Guard, Located, lines, listdir, lstat, resolves
+from azimg.disk.guestfs import GuestFS, exists, read_text
+from azimg.image.facts.files import Guard, Located, lines, listdir, lstat
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,17 @@ class NetworkFacts:
     leases: tuple[str, ...] = ()  # DHCP leases from the build VM
     resolv_conf: bool = False
     hostname: str | None = None
+
+
+def read_network(fs: GuestFS, guard: Guard) -> NetworkFacts:
+    config = guard("network", lambda: _read_config(fs), NetworkFacts())
+    hostname = guard("network", lambda: read_text(fs, "/etc/hostname"), None)
+    return replace(
+        config,
+        leases=guard("network", lambda: _read_leases(fs), ()),
+        resolv_conf=guard("network", lambda: lstat(fs, "/etc/resolv.conf") is not None, False),
+        hostname=hostname.strip() if hostname else None,
+    )
 
 
 def _is_ifcfg(name: str) -> bool:
@@ -99,7 +110,7 @@ def _read_config(fs: GuestFS) -> NetworkFacts:
     persistent = tuple(
         f"/etc/udev/rules.d/{n}"
         for n in ("70-persistent-net.rules", "85-persistent-net-cloud-init.rules")
-        if resolves(fs, f"/etc/udev/rules.d/{n}")
+        if exists(fs, f"/etc/udev/rules.d/{n}")
     )
     gen = "/etc/udev/rules.d/75-persistent-net-generator.rules"
     st = lstat(fs, gen)
@@ -107,7 +118,7 @@ def _read_config(fs: GuestFS) -> NetworkFacts:
     if st is not None and st.is_symlink:
         disabled = fs.readlink(gen) == "/dev/null"
     present = any(
-        resolves(fs, f"{d}/75-persistent-net-generator.rules")
+        exists(fs, f"{d}/75-persistent-net-generator.rules")
         for d in ("/lib/udev/rules.d", "/usr/lib/udev/rules.d")
     ) or (st is not None and not disabled)
     return NetworkFacts(
@@ -130,14 +141,3 @@ def _read_leases(fs: GuestFS) -> tuple[str, ...]:
     for name in listdir(fs, "/run/systemd/netif/leases"):
         out.append(f"/run/systemd/netif/leases/{name}")
     return tuple(out)
-
-
-def read_network(fs: GuestFS, guard: Guard) -> NetworkFacts:
-    config = guard("network", lambda: _read_config(fs), NetworkFacts())
-    hostname = guard("network", lambda: read_text(fs, "/etc/hostname"), None)
-    return replace(
-        config,
-        leases=guard("network", lambda: _read_leases(fs), ()),
-        resolv_conf=guard("network", lambda: lstat(fs, "/etc/resolv.conf") is not None, False),
-        hostname=hostname.strip() if hostname else None,
-    )

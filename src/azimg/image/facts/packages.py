@@ -9,6 +9,23 @@ from azimg.disk.guestfs import GuestFS, read_text
 from azimg.image.facts.files import Guard, Located, lines, listdir
 
 
+@dataclass(frozen=True)
+class PackageFacts:
+    installed: Mapping[str, str] | None = None  # dpkg name -> version; None: no dpkg database
+    rpm_db: bool = False
+    apt_sources: tuple[Located, ...] = ()  # "deb URI suite components" or deb822 URIs
+    yum_repos: tuple[Located, ...] = ()
+
+
+def read_packages(fs: GuestFS, guard: Guard) -> PackageFacts:
+    return PackageFacts(
+        installed=guard("packages", lambda: _read_dpkg(fs), None),
+        rpm_db=guard("packages", lambda: bool(listdir(fs, "/var/lib/rpm")), False),
+        apt_sources=guard("packages", lambda: _read_apt_sources(fs), ()),
+        yum_repos=guard("packages", lambda: _read_yum_repos(fs), ()),
+    )
+
+
 def _read_dpkg(fs: GuestFS) -> dict[str, str] | None:
     text = read_text(fs, "/var/lib/dpkg/status", limit=32 * 1024 * 1024)
     if text is None:
@@ -49,20 +66,3 @@ def _read_yum_repos(fs: GuestFS) -> tuple[Located, ...]:
                 if line.startswith(("[", "enabled", "baseurl", "mirrorlist", "autorefresh")):
                     out.append(Located(line, f"{path}:{n}"))
     return tuple(out)
-
-
-@dataclass(frozen=True)
-class PackageFacts:
-    installed: Mapping[str, str] | None = None  # dpkg name -> version; None: no dpkg database
-    rpm_db: bool = False
-    apt_sources: tuple[Located, ...] = ()  # "deb URI suite components" or deb822 URIs
-    yum_repos: tuple[Located, ...] = ()
-
-
-def read_packages(fs: GuestFS, guard: Guard) -> PackageFacts:
-    return PackageFacts(
-        installed=guard("packages", lambda: _read_dpkg(fs), None),
-        rpm_db=guard("packages", lambda: bool(listdir(fs, "/var/lib/rpm")), False),
-        apt_sources=guard("packages", lambda: _read_apt_sources(fs), ()),
-        yum_repos=guard("packages", lambda: _read_yum_repos(fs), ()),
-    )

@@ -9,6 +9,29 @@ from azimg.disk.guestfs import GuestFS, read_text
 from azimg.image.facts.files import Guard, listdir, lstat
 
 
+@dataclass(frozen=True)
+class ServiceFacts:
+    units_enabled: frozenset[str] = frozenset()
+    units_masked: frozenset[str] = frozenset()
+    chrony_refclock_ptp: bool | None = None  # None: no chrony config
+    udev_rules: frozenset[str] = frozenset()  # rule file names in etc/lib udev dirs
+    ptp_hyperv_rule: bool = False  # a udev rule creates /dev/ptp_hyperv
+
+    def units(self, *names: str) -> bool:
+        return any(n in self.units_enabled for n in names)
+
+
+def read_services(fs: GuestFS, guard: Guard) -> ServiceFacts:
+    enabled, masked = guard("units", lambda: _read_units(fs), (frozenset(), frozenset()))
+    return ServiceFacts(
+        units_enabled=enabled,
+        units_masked=masked,
+        chrony_refclock_ptp=guard("chrony", lambda: _read_chrony(fs), None),
+        udev_rules=guard("udev", lambda: _read_udev_rules(fs), frozenset()),
+        ptp_hyperv_rule=guard("udev", lambda: _read_ptp_hyperv_rule(fs), False),
+    )
+
+
 def _read_units(fs: GuestFS) -> tuple[frozenset[str], frozenset[str]]:
     enabled, masked = set(), set()
     base = "/etc/systemd/system"
@@ -58,26 +81,3 @@ def _read_ptp_hyperv_rule(fs: GuestFS) -> bool:
             if "ptp_hyperv" in (read_text(fs, f"{d}/{name}", limit=256 * 1024) or ""):
                 return True
     return False
-
-
-@dataclass(frozen=True)
-class ServiceFacts:
-    units_enabled: frozenset[str] = frozenset()
-    units_masked: frozenset[str] = frozenset()
-    chrony_refclock_ptp: bool | None = None  # None: no chrony config
-    udev_rules: frozenset[str] = frozenset()  # rule file names in etc/lib udev dirs
-    ptp_hyperv_rule: bool = False  # a udev rule creates /dev/ptp_hyperv
-
-    def units(self, *names: str) -> bool:
-        return any(n in self.units_enabled for n in names)
-
-
-def read_services(fs: GuestFS, guard: Guard) -> ServiceFacts:
-    enabled, masked = guard("units", lambda: _read_units(fs), (frozenset(), frozenset()))
-    return ServiceFacts(
-        units_enabled=enabled,
-        units_masked=masked,
-        chrony_refclock_ptp=guard("chrony", lambda: _read_chrony(fs), None),
-        udev_rules=guard("udev", lambda: _read_udev_rules(fs), frozenset()),
-        ptp_hyperv_rule=guard("udev", lambda: _read_ptp_hyperv_rule(fs), False),
-    )

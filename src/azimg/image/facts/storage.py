@@ -17,6 +17,26 @@ class FstabEntry:
     where: str  # "/etc/fstab:3"
 
 
+@dataclass(frozen=True)
+class StorageFacts:
+    fstab: tuple[FstabEntry, ...] | None = None  # None: no /etc/fstab
+    fstab_errors: tuple[Located, ...] = ()
+    swap_files: tuple[str, ...] = ()
+    swap_units: tuple[str, ...] = ()
+
+    def fstab_mount(self, mountpoint: str) -> FstabEntry | None:
+        for e in self.fstab or ():
+            if e.mountpoint == mountpoint:
+                return e
+        return None
+
+
+def read_storage(fs: GuestFS, guard: Guard) -> StorageFacts:
+    fstab, fstab_errors = guard("fstab", lambda: _read_fstab(fs), (None, ()))
+    swap_files, swap_units = guard("swap", lambda: _read_swap(fs), ((), ()))
+    return StorageFacts(fstab, fstab_errors, swap_files, swap_units)
+
+
 def _read_fstab(fs: GuestFS) -> tuple[tuple[FstabEntry, ...] | None, tuple[Located, ...]]:
     text = read_text(fs, "/etc/fstab")
     if text is None:
@@ -51,23 +71,3 @@ def _read_swap(fs: GuestFS) -> tuple[tuple[str, ...], tuple[str, ...]]:
         if n.endswith(".swap")
     )
     return files, units
-
-
-@dataclass(frozen=True)
-class StorageFacts:
-    fstab: tuple[FstabEntry, ...] | None = None  # None: no /etc/fstab
-    fstab_errors: tuple[Located, ...] = ()
-    swap_files: tuple[str, ...] = ()
-    swap_units: tuple[str, ...] = ()
-
-    def fstab_mount(self, mountpoint: str) -> FstabEntry | None:
-        for e in self.fstab or ():
-            if e.mountpoint == mountpoint:
-                return e
-        return None
-
-
-def read_storage(fs: GuestFS, guard: Guard) -> StorageFacts:
-    fstab, fstab_errors = guard("fstab", lambda: _read_fstab(fs), (None, ()))
-    swap_files, swap_units = guard("swap", lambda: _read_swap(fs), ((), ()))
-    return StorageFacts(fstab, fstab_errors, swap_files, swap_units)

@@ -6,8 +6,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from azimg.disk.guestfs import GuestFS, read_text, resolve
-from azimg.image.facts.files import Guard, Located, kv_file, resolves
+from azimg.disk.guestfs import GuestFS, exists, read_text, resolve
+from azimg.image.facts.files import Guard, Located, kv_file
 
 ELF_MACHINES = {3: "i386", 62: "x86_64", 183: "aarch64", 40: "arm", 243: "riscv64"}
 
@@ -52,6 +52,29 @@ class OsInfo:
         return None
 
 
+@dataclass(frozen=True)
+class SystemFacts:
+    arch: Located | None = None  # ELF machine of /sbin/init (or systemd)
+    elf_class: int | None = None  # 1 = 32-bit, 2 = 64-bit
+    machine_id: str | None = None
+    files: Mapping[str, str] = field(default_factory=dict)  # RAW_FILES that exist, by path
+    present: frozenset[str] = frozenset()  # PROBE_PATHS that exist
+
+
+def read_system(fs: GuestFS, guard: Guard) -> SystemFacts:
+    arch, elf_class = guard("arch", lambda: _read_arch(fs), (None, None))
+    machine_id = guard("machine-id", lambda: read_text(fs, "/etc/machine-id"), None)
+    return SystemFacts(
+        arch=arch,
+        elf_class=elf_class,
+        machine_id=machine_id.strip() if machine_id is not None else None,
+        files=guard("files", lambda: _read_raw_files(fs), {}),
+        present=guard(
+            "files", lambda: frozenset(p for p in PROBE_PATHS if exists(fs, p)), frozenset()
+        ),
+    )
+
+
 def read_os(fs: GuestFS) -> OsInfo:
     for path in ("/etc/os-release", "/usr/lib/os-release"):
         kv = kv_file(fs, path)
@@ -68,9 +91,9 @@ def read_os(fs: GuestFS) -> OsInfo:
     if text is not None:
         m = re.search(r'USERLAND_VERSION="?([^"\s]+)', text)
         return OsInfo("freebsd", "freebsd", m.group(1) if m else "", source="/bin/freebsd-version")
-    if resolves(fs, "/bsd") and resolves(fs, "/etc/installurl"):
+    if exists(fs, "/bsd") and exists(fs, "/etc/installurl"):
         return OsInfo("openbsd", "openbsd", source="/bsd")
-    if resolves(fs, "/etc/fstab") or resolves(fs, "/sbin/init"):
+    if exists(fs, "/etc/fstab") or exists(fs, "/sbin/init"):
         return OsInfo("linux", source="")
     return OsInfo("unknown")
 
@@ -145,26 +168,3 @@ def _read_raw_files(fs: GuestFS) -> dict[str, str]:
         if text is not None:
             out[path] = text
     return out
-
-
-@dataclass(frozen=True)
-class SystemFacts:
-    arch: Located | None = None  # ELF machine of /sbin/init (or systemd)
-    elf_class: int | None = None  # 1 = 32-bit, 2 = 64-bit
-    machine_id: str | None = None
-    files: Mapping[str, str] = field(default_factory=dict)  # RAW_FILES that exist, by path
-    present: frozenset[str] = frozenset()  # PROBE_PATHS that exist
-
-
-def read_system(fs: GuestFS, guard: Guard) -> SystemFacts:
-    arch, elf_class = guard("arch", lambda: _read_arch(fs), (None, None))
-    machine_id = guard("machine-id", lambda: read_text(fs, "/etc/machine-id"), None)
-    return SystemFacts(
-        arch=arch,
-        elf_class=elf_class,
-        machine_id=machine_id.strip() if machine_id is not None else None,
-        files=guard("files", lambda: _read_raw_files(fs), {}),
-        present=guard(
-            "files", lambda: frozenset(p for p in PROBE_PATHS if resolves(fs, p)), frozenset()
-        ),
-    )

@@ -40,11 +40,15 @@ def create_app(settings: Settings, store: Store) -> FastAPI:
         throttle_window=settings.auth_throttle_window,
     )
     jobs = Jobs(store, workers=settings.job_workers)
-    for kind, spec in registry.job_specs().items():
+    # Services first: they register the job kinds that need them (the VM controller's).
+    by_type = {
+        key: t.service(settings, store, jobs)
+        for key, t in registry.TYPES.items()
+        if t.service is not None
+    }
+    for kind, spec in registry.job_specs(by_type).items():
         jobs.register(kind, spec)
-    services = [
-        t.service(settings, store, jobs) for t in registry.TYPES.values() if t.service is not None
-    ]
+    services = list(by_type.values())
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

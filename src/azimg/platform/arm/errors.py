@@ -49,6 +49,8 @@ STATUS: dict[type[e.PlatformError], int] = {
     e.PreconditionFailed: 412,
     e.ResourceGroupBeingDeleted: 409,
     e.ReplicationFailed: 400,
+    e.DiskOperationFailed: 500,
+    e.VMStartFailed: 500,
     e.AuthenticationFailed: 401,
     e.InvalidAuthenticationToken: 401,
     e.ExpiredAuthenticationToken: 401,

@@ -98,6 +98,9 @@ class Disk:
     managed_by: str | None = None
     grant_id: str | None = None
     echoed: Mapping[str, Any] = field(default_factory=dict)
+    # "qcow2" while the disk is the copy-on-write clone a running VM boots (platform/compute);
+    # copies of it go through ``sources.copy_disk``, which flattens it into a fixed VHD.
+    blob_format: str = "vhd"
 
     @property
     def disk_size_gb(self) -> int:

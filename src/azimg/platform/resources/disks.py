@@ -165,6 +165,18 @@ def save(store: Store, d: Disk) -> Disk:
     return _save(store, d)
 
 
+def find(store: Store, rid: str) -> Disk | None:
+    """The disk or snapshot ``rid``, or None (for the VM controller, which must cope)."""
+    doc = store.meta.get(rid)
+    return from_doc(doc) if doc is not None else None
+
+
+def change(store: Store, rid: str, fn: Callable[[Disk], Disk | None]) -> Disk | None:
+    """For other types (a VM attaching, reserving, flattening its OS disk): ``fn`` on the
+    current disk under compare-and-set; None when the disk is gone or ``fn`` declined."""
+    return _change(store, rid, fn)
+
+
 def _id(kind: Kind, subscription_id: str, resource_group: str, name: str) -> str:
     return resource_id(subscription_id, resource_group, kind.type, name)
 
@@ -212,7 +224,15 @@ def _as_source(d: Disk) -> Source:
         id=d.id,
         type=d.type,
         location=d.location,
-        disks=(SourceDisk(lun=None, blob=d.blob, size_bytes=d.disk_size_bytes, source_id=d.id),),
+        disks=(
+            SourceDisk(
+                lun=None,
+                blob=d.blob,
+                size_bytes=d.disk_size_bytes,
+                source_id=d.id,
+                format=d.blob_format,
+            ),
+        ),
         os_type=d.os_type,
         hyper_v_generation=d.hyper_v_generation,
         unique_id=d.unique_id,
@@ -352,6 +372,7 @@ class Fill:
     kind: str  # Kind.type
     src: BlobRef
     dst: BlobRef
+    format: str = "vhd"  # of ``src`` (SourceDisk.format)
 
     def to_params(self) -> dict[str, Any]:
         return {
@@ -359,6 +380,7 @@ class Fill:
             "kind": self.kind,
             "src": self.src.to_json(),
             "dst": self.dst.to_json(),
+            "format": self.format,
         }
 
 
@@ -512,7 +534,9 @@ def create_or_update(
         os_type = os_type or source.os_type
         generation = generation or source.hyper_v_generation
         provisioning = "Creating"
-        fill = Fill(disk_id=rid, kind=kind.type, src=source_disk.blob, dst=blob)
+        fill = Fill(
+            disk_id=rid, kind=kind.type, src=source_disk.blob, dst=blob, format=source_disk.format
+        )
 
     if option == "Empty":
         _empty_vhd(store, blob, size)
@@ -644,7 +668,7 @@ def run_fill(store: Store, op: Operation) -> None:
     """Copy the source bytes into the new disk and mark it Succeeded (idempotent)."""
     p = op.params
     src, dst = BlobRef.from_json(p["src"]), BlobRef.from_json(p["dst"])
-    store.blobs.copy(src, dst)
+    sources.copy_disk(store, SourceDisk(None, src, 0, format=p.get("format", "vhd")), dst)
     if not _mark(store, p["disk_id"], dst, "Succeeded"):  # deleted meanwhile: drop the copy
         store.blobs.delete(dst)
     return None

@@ -13,6 +13,7 @@ Statefulness (replies of an allowed flow pass) is the packet layer's job: connec
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network, collapse_addresses
@@ -202,3 +203,35 @@ def evaluate_path(
         if not last.allowed:
             return last
     return last
+
+
+def allowed_ports(
+    subnet_nsg: Sequence[Rule] | None,
+    nic_nsg: Sequence[Rule] | None,
+    *,
+    protocol: str,
+    source: IPv4Address,
+    destination: IPv4Address,
+    vnet: Sequence[IPv4Network],
+    source_port: int = 50000,
+) -> tuple[tuple[int, int], ...]:
+    """The inbound destination ports ``evaluate_path`` allows from ``source``, as merged
+    ranges: the verdict only changes at the rules' range boundaries, so one evaluation per
+    segment between boundaries decides the whole segment. (A connection's source port is
+    not known in advance; ``source_port`` stands in for an ephemeral one.)"""
+    cuts = {0, 65536}
+    for rules in (subnet_nsg, nic_nsg):
+        for r in rules or ():
+            for text in r.destination_ports:
+                a, b = port_range(text)
+                cuts.update((a, b + 1))
+    edges = sorted(cuts)
+    out: list[tuple[int, int]] = []
+    for lo, nxt in itertools.pairwise(edges):
+        packet = Packet("Inbound", protocol, source, source_port, destination, lo)
+        if evaluate_path(subnet_nsg, nic_nsg, packet, vnet).allowed:
+            if out and out[-1][1] == lo - 1:
+                out[-1] = (out[-1][0], nxt - 1)
+            else:
+                out.append((lo, nxt - 1))
+    return tuple(out)

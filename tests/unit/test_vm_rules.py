@@ -1,4 +1,5 @@
-"""The VM resource's pure rules: osProfile per source, sizes, statuses (reference §8)."""
+"""The VM resource's pure rules: osProfile per source, sizes, statuses (reference §8), and
+the typed request bodies in front of them (a wrong type anywhere is a 400 with its path)."""
 
 from __future__ import annotations
 
@@ -7,16 +8,31 @@ from typing import Any
 
 import pytest
 
-from azimg.platform.errors import InvalidParameter, NotImplementedFeature, OperationNotAllowed
+from azimg.platform.arm.models import parse
+from azimg.platform.arm.virtual_machines.models import VmBody, to_create
+from azimg.platform.errors import (
+    InvalidParameter,
+    InvalidRequestContent,
+    NotImplementedFeature,
+    OperationNotAllowed,
+    UnsupportedProperty,
+)
 from azimg.platform.resources.virtual_machines import (
-    OsDiskFile,
+    OsDisk,
+    OsProfileInput,
+    RuntimeDisk,
     SourceFacts,
+    SshKeyInput,
     VirtualMachine,
+    from_doc,
+    to_doc,
+)
+from azimg.platform.resources.virtual_machines.instance_view import statuses
+from azimg.platform.resources.virtual_machines.rules import (
     check_action,
     check_os_profile,
     check_password,
     check_vm_size,
-    statuses,
 )
 from azimg.platform.store import BlobRef
 
@@ -24,9 +40,10 @@ GENERALIZED = SourceFacts("Generalized", 1, attach=False)
 SPECIALIZED = SourceFacts("Specialized", 2, attach=False)
 ATTACHED = SourceFacts("Specialized", 1, attach=True)
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE6 user@host"
+VM_ID = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm1"
 
 
-def make_profile(**overrides: Any) -> dict[str, Any]:
+def wire_profile(**overrides: Any) -> dict[str, Any]:
     profile: dict[str, Any] = {
         "computerName": "vm1",
         "adminUsername": "opsadmin",
@@ -41,21 +58,32 @@ def make_profile(**overrides: Any) -> dict[str, Any]:
     return profile
 
 
+def make_profile(**overrides: Any) -> OsProfileInput:
+    """An osProfile as the router hands it to the domain (built from the wire shape)."""
+    body = {"location": "eastus", "properties": {"osProfile": wire_profile(**overrides)}}
+    cmd = to_create(parse(VmBody, body), subscription_id="s", resource_group="rg", name="vm1",
+                    app_id="app")  # fmt: skip
+    assert cmd.os_profile is not None
+    return cmd.os_profile
+
+
 def make_vm(**overrides: Any) -> VirtualMachine:
+    profile = check_os_profile(make_profile(), GENERALIZED)
     values: dict[str, Any] = {
-        "id": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm1",
+        "id": VM_ID,
         "name": "vm1",
         "location": "eastus",
         "vm_id": "3f0c5a2e-1b2c-4d3e-8f90-aabbccddeeff",
         "vm_size": "Standard_B2s",
-        "storage_profile": {"osDisk": {"managedDisk": {"id": "d"}, "createOption": "FromImage"}},
-        "os_profile": make_profile(),
+        "os_disk": OsDisk("d", "d", "FromImage", "ReadWrite", "Standard_LRS", "Detach", 1 << 30),
+        "os_profile": profile,
         "time_created": "2026-11-26T00:00:00Z",
         "system_data": {},
         "generation": 1,
         "os_state": "Generalized",
-        "os_disk": OsDiskFile(BlobRef("eastus", "k"), "qcow2", 1 << 30),
-    }
+        "runtime_disk": RuntimeDisk(BlobRef("eastus", "k"), "qcow2", 1 << 30,
+                                    base=BlobRef("eastus", "k.base")),
+    }  # fmt: skip
     values.update(overrides)
     return VirtualMachine(**values)
 
@@ -75,9 +103,9 @@ def test_specialized_or_attached_forbids_os_profile(source: SourceFacts) -> None
 def test_profile_is_completed_with_azure_defaults() -> None:
     profile = check_os_profile(make_profile(), GENERALIZED)
     assert profile is not None
-    assert profile["linuxConfiguration"]["provisionVMAgent"] is True
-    assert profile["requireGuestProvisionSignal"] is True
-    assert "adminPassword" not in profile
+    assert profile.provision_vm_agent is True
+    assert profile.allow_extension_operations is True
+    assert profile.public_keys[0].path == "/home/opsadmin/.ssh/authorized_keys"
 
 
 @pytest.mark.parametrize(
@@ -94,6 +122,10 @@ def test_profile_is_completed_with_azure_defaults() -> None:
         ),
         (
             {"linuxConfiguration": {"ssh": {"publicKeys": [{"keyData": "not-a-key"}]}}},
+            "linuxConfiguration.ssh.publicKeys.keyData",
+        ),
+        (
+            {"linuxConfiguration": {"ssh": {"publicKeys": [{"path": None}]}}},
             "linuxConfiguration.ssh.publicKeys.keyData",
         ),
         (
@@ -117,8 +149,8 @@ def test_password_profile_is_accepted() -> None:
     )
     checked = check_os_profile(profile, GENERALIZED)
     assert checked is not None
-    assert checked["linuxConfiguration"]["disablePasswordAuthentication"] is False
-    assert "adminPassword" not in checked  # write-only: never stored in the returned profile
+    assert checked.disable_password_authentication is False
+    assert not hasattr(checked, "admin_password")  # write-only: kept apart, as a secret
 
 
 @pytest.mark.parametrize("password", ["short", "alllowercase", "P@ssw0rd", "x" * 73])
@@ -193,3 +225,79 @@ def test_allowed_actions() -> None:
     running = make_vm(power_state="running", provisioning_state="Succeeded")
     for action in ("powerOff", "restart", "deallocate", "start"):
         check_action(running, action)
+
+
+def test_a_stored_vm_reads_back_equal() -> None:
+    vm = make_vm(tags={"a": "b"}, secrets={"customData": "eA=="})
+    assert from_doc(to_doc(vm)) == vm
+
+
+@pytest.mark.parametrize(
+    ("properties", "target"),
+    [
+        ({"hardwareProfile": {"vmSize": 3}}, "properties.hardwareProfile.vmSize"),
+        ({"storageProfile": {"osDisk": {"diskSizeGB": "big"}}},
+         "properties.storageProfile.osDisk.diskSizeGB"),
+        ({"storageProfile": {"osDisk": {"managedDisk": []}}},
+         "properties.storageProfile.osDisk.managedDisk"),
+        ({"osProfile": {"linuxConfiguration": {"ssh": {"publicKeys": [{"keyData": 7}]}}}},
+         "properties.osProfile.linuxConfiguration.ssh.publicKeys[0].keyData"),
+        ({"osProfile": {"linuxConfiguration": {"disablePasswordAuthentication": "yes"}}},
+         "properties.osProfile.linuxConfiguration.disablePasswordAuthentication"),
+        ({"diagnosticsProfile": {"bootDiagnostics": {"enabled": "on"}}},
+         "properties.diagnosticsProfile.bootDiagnostics.enabled"),
+        ({"networkProfile": {"networkInterfaces": [{"properties": {}}]}},
+         "properties.networkProfile.networkInterfaces[0].id"),
+    ],
+)  # fmt: skip
+def test_a_wrong_type_anywhere_is_a_400_naming_its_path(
+    properties: dict[str, Any], target: str
+) -> None:
+    with pytest.raises(InvalidRequestContent) as err:
+        parse(VmBody, {"location": "eastus", "properties": properties})
+    assert err.value.target == target
+
+
+@pytest.mark.parametrize(
+    ("properties", "target"),
+    [
+        ({"availabilitySet": {"id": "x"}}, "properties.availabilitySet"),
+        ({"storageProfile": {"osDisk": {"managedDisk": {"diskEncryptionSet": {}}}}},
+         "properties.storageProfile.osDisk.managedDisk.diskEncryptionSet"),
+        ({"osProfile": {"linuxConfiguration": {"patchSettings": {}}}},
+         "properties.osProfile.linuxConfiguration.patchSettings"),
+    ],
+)  # fmt: skip
+def test_an_unknown_property_anywhere_is_refused_by_name(
+    properties: dict[str, Any], target: str
+) -> None:
+    with pytest.raises(UnsupportedProperty) as err:
+        parse(VmBody, {"location": "eastus", "properties": properties})
+    assert err.value.target == target
+
+
+def test_the_body_becomes_a_command_without_camel_case() -> None:
+    body = {
+        "location": "eastus",
+        "tags": {"k": "v"},
+        "properties": {
+            "hardwareProfile": {"vmSize": "Standard_B1s"},
+            "storageProfile": {
+                "imageReference": {"id": "/subscriptions/s/x"},
+                "osDisk": {"createOption": "FromImage",
+                           "managedDisk": {"storageAccountType": "Premium_LRS"}},
+            },
+            "osProfile": wire_profile(customData="eA=="),
+            "diagnosticsProfile": {"bootDiagnostics": {"enabled": True}},
+        },
+    }  # fmt: skip
+    cmd = to_create(parse(VmBody, body), subscription_id="s", resource_group="rg", name="vm1",
+                    app_id="app")  # fmt: skip
+    assert cmd.vm_size == "Standard_B1s"
+    assert cmd.image_reference.id == "/subscriptions/s/x"
+    assert cmd.os_disk.storage_account_type == "Premium_LRS"
+    assert cmd.os_profile is not None and cmd.os_profile.custom_data == "eA=="
+    assert cmd.os_profile.public_keys == (
+        SshKeyInput(key_data=KEY, path="/home/opsadmin/.ssh/authorized_keys"),
+    )
+    assert cmd.boot_diagnostics is not None and cmd.boot_diagnostics.enabled is True

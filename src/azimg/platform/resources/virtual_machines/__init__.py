@@ -1,0 +1,118 @@
+"""Virtual machines (``Microsoft.Compute/virtualMachines``), split by reason to change:
+
+- ``model``: the resource as stored (frozen dataclasses, one JSON document);
+- ``commands``: what clients ask, typed (the router builds them from the body);
+- ``rules``: Azure's rules that need no store (sizes, osProfile, passwords, actions);
+- ``service``: the operations (create, update, power, generalize, delete, the VM as a source);
+- ``instance_view``: the instance view, pure.
+The runtime (QEMU through the fabric) is ``platform/compute``, not here: this package is pure.
+"""
+
+from azimg.platform.resources.virtual_machines.commands import (
+    CreateVm,
+    ImageReferenceInput,
+    OsDiskInput,
+    OsProfileInput,
+    SshKeyInput,
+    UpdateVm,
+)
+from azimg.platform.resources.virtual_machines.instance_view import (
+    InstanceView,
+    Status,
+    instance_view,
+    statuses,
+)
+from azimg.platform.resources.virtual_machines.model import (
+    ALLOCATED_STATES,
+    JOB_CREATE,
+    JOB_DELETE,
+    JOB_POWER,
+    POWER_ACTIONS,
+    VM_TYPE,
+    BootDiagnostics,
+    ImageReference,
+    NetworkInterfaceRef,
+    OsDisk,
+    OsProfile,
+    RuntimeDisk,
+    SecurityProfile,
+    SshKey,
+    VirtualMachine,
+    boot_diagnostics_blob,
+    from_doc,
+    to_doc,
+    vm_resource_id,
+)
+from azimg.platform.resources.virtual_machines.rules import VM_SIZES, SourceFacts
+from azimg.platform.resources.virtual_machines.service import (
+    boot_diagnostics_url,
+    change,
+    check_attachable,
+    create,
+    delete,
+    find,
+    generalize,
+    get,
+    get_by_id,
+    image_source,
+    list_by_resource_group,
+    list_by_subscription,
+    os_disk_document,
+    power,
+    release_nics,
+    resolve_os_disk,
+    size_gb,
+    update,
+)
+
+__all__ = [
+    "ALLOCATED_STATES",
+    "JOB_CREATE",
+    "JOB_DELETE",
+    "JOB_POWER",
+    "POWER_ACTIONS",
+    "VM_SIZES",
+    "VM_TYPE",
+    "BootDiagnostics",
+    "CreateVm",
+    "ImageReference",
+    "ImageReferenceInput",
+    "InstanceView",
+    "NetworkInterfaceRef",
+    "OsDisk",
+    "OsDiskInput",
+    "OsProfile",
+    "OsProfileInput",
+    "RuntimeDisk",
+    "SecurityProfile",
+    "SourceFacts",
+    "SshKey",
+    "SshKeyInput",
+    "Status",
+    "UpdateVm",
+    "VirtualMachine",
+    "boot_diagnostics_blob",
+    "boot_diagnostics_url",
+    "change",
+    "check_attachable",
+    "create",
+    "delete",
+    "find",
+    "from_doc",
+    "generalize",
+    "get",
+    "get_by_id",
+    "image_source",
+    "instance_view",
+    "list_by_resource_group",
+    "list_by_subscription",
+    "os_disk_document",
+    "power",
+    "release_nics",
+    "resolve_os_disk",
+    "size_gb",
+    "statuses",
+    "to_doc",
+    "update",
+    "vm_resource_id",
+]
