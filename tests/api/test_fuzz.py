@@ -113,6 +113,13 @@ def world(platform_server: PlatformServer) -> Iterator[World]:
     )
     yield w
     server.arm("DELETE", f"/subscriptions/{w.sub}/resourceGroups/{RG}?api-version=2024-11-01")
+    # the fuzz may have unregistered a provider (a real route): the session's tests need them
+    listed = server.arm("GET", f"/subscriptions/{w.sub}/providers?api-version=2025-04-01")
+    for p in listed.json()["value"]:
+        server.arm(
+            "POST",
+            f"/subscriptions/{w.sub}/providers/{p['namespace']}/register?api-version=2016-02-01",
+        )
 
 
 # --- strategies ----------------------------------------------------------------------------
