@@ -113,10 +113,14 @@ def world(platform_server: PlatformServer) -> Iterator[World]:
     )
     yield w
     server.arm("DELETE", f"/subscriptions/{w.sub}/resourceGroups/{RG}?api-version=2024-11-01")
-    # the fuzz may have unregistered a provider (a real route): the session's tests need them
-    listed = server.arm("GET", f"/subscriptions/{w.sub}/providers?api-version=2025-04-01")
+    register_all(w)
+
+
+def register_all(w: World) -> None:
+    """The route fuzz may unregister a provider (a real route); what runs after needs them."""
+    listed = w.server.arm("GET", f"/subscriptions/{w.sub}/providers?api-version=2025-04-01")
     for p in listed.json()["value"]:
-        server.arm(
+        w.server.arm(
             "POST",
             f"/subscriptions/{w.sub}/providers/{p['namespace']}/register?api-version=2016-02-01",
         )
@@ -466,6 +470,7 @@ def test_no_input_gets_a_5xx_and_the_connection_survives(
 
 @pytest.fixture(scope="module")
 def write_sas(world: World) -> str:
+    register_all(world)
     base = world.rid("disks", "fuzzupload")
     r = world.server.arm(
         "PUT",

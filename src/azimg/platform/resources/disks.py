@@ -470,6 +470,19 @@ def _resolve_fill_source(
     return source, disk, creation
 
 
+def _enums(
+    kind: Kind, sku: str | None, os_type: str | None, generation: str | None
+) -> tuple[str | None, str | None, str | None]:
+    """sku, osType and hyperVGeneration in their canonical casing (None where not given)."""
+    return (
+        enum_value(sku, kind.skus, target="sku.name") if sku else None,
+        enum_value(os_type, OS_TYPES, target="properties.osType") if os_type else None,
+        enum_value(generation, GENERATIONS, target="properties.hyperVGeneration")
+        if generation
+        else None,
+    )
+
+
 def create_or_update(
     store: Store, spec: DiskSpec, *, app_id: str, jobs: Jobs, kind: Kind = DISK
 ) -> tuple[Disk, Operation | None]:
@@ -479,15 +492,7 @@ def create_or_update(
     check_name(spec.name, kind=kind.noun)
     region = check_location(store, spec.location, rtype=kind.type)
     clean_tags = check_tags(spec.tags)
-    sku_name = enum_value(spec.sku, kind.skus, target="sku.name") if spec.sku else None
-    os_type = (
-        enum_value(spec.os_type, OS_TYPES, target="properties.osType") if spec.os_type else None
-    )
-    generation = (
-        enum_value(spec.hyper_v_generation, GENERATIONS, target="properties.hyperVGeneration")
-        if spec.hyper_v_generation
-        else None
-    )
+    sku_name, os_type, generation = _enums(kind, spec.sku, spec.os_type, spec.hyper_v_generation)
     rid = _id(kind, spec.subscription_id, spec.resource_group, spec.name)
 
     existing = store.meta.get(rid)
@@ -605,15 +610,7 @@ def _apply(store: Store, current: Disk, change: DiskChange, *, app_id: str, kind
     """Validate ``change`` against ``current``, grow the bytes if asked, then write the new
     fields under the document's ETag (a concurrent attach or grant is not overwritten)."""
     tags = check_tags(change.tags) if change.tags is not None else None
-    sku = enum_value(change.sku, kind.skus, target="sku.name") if change.sku else None
-    os_type = (
-        enum_value(change.os_type, OS_TYPES, target="properties.osType") if change.os_type else None
-    )
-    generation = (
-        enum_value(change.hyper_v_generation, GENERATIONS, target="properties.hyperVGeneration")
-        if change.hyper_v_generation
-        else None
-    )
+    sku, os_type, generation = _enums(kind, change.sku, change.os_type, change.hyper_v_generation)
     if change.disk_size_gb is not None and change.disk_size_gb != current.disk_size_gb:
         current = _grow(store, current, change.disk_size_gb, kind)
     grown_to = current.disk_size_bytes
