@@ -141,14 +141,15 @@ def get(store: Store, *, subscription_id: str, resource_group: str, name: str) -
 def list_by_resource_group(
     store: Store, *, subscription_id: str, resource_group: str
 ) -> list[NetworkInterface]:
-    rg = require_resource_group(store, subscription_id, resource_group)
-    return [from_doc(d) for d in store.meta.list(type=TYPE, prefix=rg.id + "/")]
+    docs = references.in_resource_group(
+        store, TYPE, subscription_id=subscription_id, resource_group=resource_group
+    )
+    return [from_doc(d) for d in docs]
 
 
 def list_by_subscription(store: Store, *, subscription_id: str) -> list[NetworkInterface]:
-    return [
-        from_doc(d) for d in store.meta.list(type=TYPE, prefix=f"/subscriptions/{subscription_id}/")
-    ]
+    docs = references.in_subscription(store, TYPE, subscription_id=subscription_id)
+    return [from_doc(d) for d in docs]
 
 
 def _primary_flags(specs: tuple[IpConfigSpec, ...], nic: str) -> list[bool]:
@@ -364,16 +365,19 @@ def save(store: Store, nic: NetworkInterface) -> NetworkInterface:
 
 
 def delete(store: Store, *, subscription_id: str, resource_group: str, name: str) -> bool:
-    rid = resource_id(subscription_id, resource_group, TYPE, name)
-    require_resource_group(store, subscription_id, resource_group)
-    with WRITE_LOCK:
-        doc = store.meta.get(rid)
-        if doc is None or doc.type != TYPE:
-            return False
+    def check(doc: Document) -> None:
         nic = from_doc(doc)
         if nic.virtual_machine_id:
             raise NicInUse(nic=nic.id, vm=nic.virtual_machine_id)
-        return store.meta.delete(rid)
+
+    return references.delete_unless_used(
+        store,
+        TYPE,
+        check,
+        subscription_id=subscription_id,
+        resource_group=resource_group,
+        name=name,
+    )
 
 
 @dataclass(frozen=True)
