@@ -424,11 +424,15 @@ def attach(store: Store, *, nic_id: str, vm_id: str, primary: bool) -> NetworkIn
         return get_by_id(store, nic.id)
 
 
-def detach(store: Store, *, nic_id: str) -> None:
-    """Compute's side when the VM is deleted: the NIC is free again."""
+def detach(store: Store, *, nic_id: str, vm_id: str | None = None) -> None:
+    """Compute's side when the VM is deleted: the NIC is free again (only if it still names
+    ``vm_id``, when given; a NIC already gone is fine)."""
     with WRITE_LOCK:
 
-        def change(doc: Document) -> Document:
-            return _to_doc(replace(from_doc(doc), virtual_machine_id=None, primary=None))
+        def change(doc: Document) -> Document | None:
+            nic = from_doc(doc)
+            if vm_id is not None and (nic.virtual_machine_id or "").lower() != vm_id.lower():
+                return None
+            return _to_doc(replace(nic, virtual_machine_id=None, primary=None))
 
         update_if(store, nic_id, change)

@@ -68,6 +68,12 @@ def vm_plugs(
     return tuple(plug(store, n, endpoints=endpoints) for n in nic_ids)
 
 
+def public_ip_ids(store: Store, nic_id: str) -> list[str]:
+    """The public IPs the NIC's IP configurations reference."""
+    nic = nics.get_by_id(store, nic_id)
+    return [c.public_ip_id for c in nic.ip_configurations if c.public_ip_id]
+
+
 def imds_fields(store: Store, nic_id: str) -> dict[str, str]:
     """What IMDS ``network`` says about the primary NIC (``fabric.imds.InstanceMetadata``)."""
     p = plug(store, nic_id)
