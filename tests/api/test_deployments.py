@@ -454,3 +454,92 @@ def test_network_template_in_dependency_waves(deployments: Any, group: str) -> N
         d for d in result.properties.dependencies if d.resource_type.endswith("networkInterfaces")
     ]
     assert len(nic_deps) == 2 and all(len(d.depends_on) == 3 for d in nic_deps)
+
+
+def test_symbolic_names_existing_outer_scope_and_full_reference(
+    deployments: Any, compute: Any, group: str
+) -> None:
+    """languageVersion 2.0 (resources keyed by symbolic name, dependsOn by symbol), an
+    ``existing`` resource read by reference(..., 'Full'), and a nested deployment in the
+    default (outer) scope that sees the parent's parameters and variables."""
+    deploy(
+        deployments,
+        group,
+        "pre",
+        {"$schema": SCHEMA, "contentVersion": "1.0.0.0", "resources": [disk("old")]},
+    )
+    template = {
+        "$schema": SCHEMA,
+        "languageVersion": "2.0",
+        "contentVersion": "1.0.0.0",
+        "parameters": {"size": {"type": "int", "defaultValue": 2}},
+        "variables": {"newName": "[concat('new', parameters('size'))]"},
+        "resources": {
+            "old": {**disk("old"), "existing": True},
+            "fresh": {
+                **disk("[variables('newName')]"),
+                "dependsOn": ["old"],
+                "properties": {
+                    "creationData": {"createOption": "Empty"},
+                    "diskSizeGB": "[add(reference('old').diskSizeGB, 1)]",
+                },
+            },
+            "outer": {
+                "type": "Microsoft.Resources/deployments",
+                "apiVersion": "2022-09-01",
+                "name": "outer",
+                "dependsOn": ["fresh"],
+                "properties": {
+                    "mode": "Incremental",
+                    "template": {
+                        "$schema": SCHEMA,
+                        "contentVersion": "1.0.0.0",
+                        "resources": [disk("[concat(variables('newName'), '-outer')]")],
+                        "outputs": {"seen": {"type": "int", "value": "[parameters('size')]"}},
+                    },
+                },
+            },
+        },
+        "outputs": {
+            "oldSku": {
+                "type": "string",
+                "value": "[reference('old', '2023-04-02', 'Full').sku.name]",
+            },
+            "freshSize": {"type": "int", "value": "[reference('fresh').diskSizeGB]"},
+            "seen": {"type": "int", "value": "[reference('outer').outputs.seen.value]"},
+        },
+    }
+    result = deploy(deployments, group, "symbolic", template)
+    assert result.properties.outputs == {
+        "oldSku": {"type": "String", "value": "Standard_LRS"},
+        "freshSize": {"type": "Int", "value": 2},
+        "seen": {"type": "Int", "value": 2},
+    }
+    assert compute.disks.get(group, "new2-outer").disk_size_gb == 1
+    ops = {
+        o.properties.target_resource.resource_name
+        for o in deployments.deployment_operations.list(group, "symbolic")
+    }
+    assert ops == {"new2", "outer"}  # an existing resource is read, not deployed
+
+
+def test_new_guid_and_utc_now_defaults_are_bound_once(deployments: Any, group: str) -> None:
+    template = {
+        "$schema": SCHEMA,
+        "contentVersion": "1.0.0.0",
+        "parameters": {
+            "id": {"type": "string", "defaultValue": "[newGuid()]"},
+            "stamp": {"type": "string", "defaultValue": "[utcNow('u')]"},
+        },
+        "resources": [],
+        "outputs": {
+            "id": {"type": "string", "value": "[parameters('id')]"},
+            "stamp": {"type": "string", "value": "[parameters('stamp')]"},
+        },
+    }
+    result = deploy(deployments, group, "runtime", template)
+    echoed, out = result.properties.parameters, result.properties.outputs
+    assert len(out["id"]["value"]) == 36
+    assert out["id"]["value"] == echoed["id"]["value"]  # one value, not one per evaluation
+    assert out["stamp"]["value"] == echoed["stamp"]["value"]
+    assert out["stamp"]["value"].endswith("Z") and " " in out["stamp"]["value"]

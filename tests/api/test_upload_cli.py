@@ -157,3 +157,18 @@ def test_location_creates_a_missing_resource_group(
     assert resources.resource_groups.get(rg).location == "westus"
     assert compute.disks.get(rg, "d4").location == "westus"
     resources.resource_groups.begin_delete(rg).result()
+
+
+def test_a_qcow2_is_converted_on_the_way(
+    platform_server: PlatformServer, compute: Any, resource_group: str, tmp_path: Path
+) -> None:
+    raw = sparse_raw(tmp_path / "img.raw", mib=24)
+    qcow2 = tmp_path / "img.qcow2"
+    subprocess.run(["qemu-img", "convert", "-f", "raw", "-O", "qcow2", str(raw), str(qcow2)],
+                   check=True)  # fmt: skip
+    proc = run_upload(platform_server, qcow2, resource_group, "q1", "--force")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert "qcow2" in doc["converted"] and doc["bytesSent"] == 6 * MIB + 512
+    got = disk_bytes(compute, resource_group, "q1")
+    assert got[:-512] == expected_vhd(raw, tmp_path)[:-512]

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from azimg.cli.vm import ssh_endpoint
 
 
 def make_vm_dir(data: Path, uid: str, *, name: str, group: str, running: bool) -> Path:
@@ -79,3 +82,15 @@ def test_errors_are_one_line_exit_2(data: Path, args: list[str], words: str) -> 
     assert out.returncode == 2
     assert words in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1
+
+
+def test_ssh_prefers_a_public_ip_that_lets_22_in() -> None:
+    """`azimg vm ssh` goes to the public IP when port 22 answers there, else the forwarded
+    port (needs root to listen on port 22, as the platform's VNets need root anyway)."""
+    vm = {"sshPort": 40022, "publicIp": "127.100.255.254"}
+    assert ssh_endpoint(vm) == ("127.0.0.1", 40022)  # nothing listens there: refused
+    assert ssh_endpoint({"sshPort": 40022}) == ("127.0.0.1", 40022)
+    with socket.socket() as s:
+        s.bind(("127.100.255.254", 22))
+        s.listen(1)
+        assert ssh_endpoint(vm) == ("127.100.255.254", 22)

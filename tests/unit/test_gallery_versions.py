@@ -182,12 +182,6 @@ def test_storage_profiles_that_are_well_formed(
     gv.check_storage_profile(source_id=source_id, os_disk_image=os_disk, data_disk_images=data)
 
 
-def test_resource_type_of_is_case_insensitive_and_canonical() -> None:
-    assert gv.resource_type_of(VERSION.lower()) == "Microsoft.Compute/galleries/images/versions"
-    assert gv.resource_type_of(SNAP.upper()) == "Microsoft.Compute/snapshots"
-    assert gv.resource_type_of("/subscriptions/x/resourceGroups/rg") is None
-
-
 GEN2_LINUX_GENERALIZED = DefinitionFacts(
     os_type="Linux", os_state="Generalized", hyper_v_generation="V2"
 )

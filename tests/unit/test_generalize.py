@@ -317,3 +317,19 @@ def test_a_separate_var_partition_is_written_where_fstab_puts_it(tmp_path: Path)
     for start in (ROOT_START, var_start):
         proc = subprocess.run(["e2fsck", "-fn", f"{out}?offset={start}"], capture_output=True)
         assert proc.returncode == 0, proc.stdout
+
+
+def test_a_filesystem_left_dirty_is_repaired_on_the_copy_first(disk: Path, tmp_path: Path) -> None:
+    """A VM stopped hard leaves needs_recovery and a not-clean state: the journal is replayed
+    (e2fsck -p on the copy) before anything is read, and the input keeps its dirty state."""
+    dev = f"{disk}?offset={ROOT_START}"
+    subprocess.run(["debugfs", "-w", "-R", "feature needs_recovery", dev],
+                   check=True, capture_output=True)  # fmt: skip
+    subprocess.run(["debugfs", "-w", "-R", "ssv state 0", dev], check=True, capture_output=True)
+    before = sha(disk)
+    out = tmp_path / "gen.vhd"
+    result = generalize(disk, out, remove_users=True)
+    assert result.actions[0].done == "replayed journal" and "partition 1" in result.actions[0].path
+    assert sha(disk) == before
+    fsck_clean(out)
+    assert failed_rules(out) & DEPROVISION_RULES == set()

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from azimg.fabric.network_nft import render
+from azimg.platform.errors import InvalidResourceReference, NicInUse, NicNotInVmLocation
 from azimg.platform.identity import SUBSCRIPTION_TYPE
 from azimg.platform.resources import resource_groups
 from azimg.platform.resources.network import network_interfaces as nics
@@ -122,3 +123,35 @@ def test_desired_groups_policies_by_vnet_and_skips_vanished_nics(store: Store) -
     assert list(want.policies) == [packets.vnet_key(vnet.id)]
     assert [p.address for p in want.policies[packets.vnet_key(vnet.id)]] == ["10.1.0.4"]
     assert [(f.private_ip, f.tcp_ports) for f in want.forwards] == [("10.1.0.4", ((22, 22),))]
+
+
+VM = f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.Compute/virtualMachines/vm"
+
+
+def test_vm_nic_references_checked_as_compute_does(store: Store) -> None:
+    nic_id = make_nic(store)
+    (ref,) = nics.check_for_vm(
+        store, vm_id=VM, location="eastus", refs=(nics.VmNic(nic_id.upper()),)
+    )
+    assert ref == nics.VmNic(nic_id, True)  # canonical casing, the only NIC is primary
+    with pytest.raises(InvalidResourceReference):
+        nics.check_for_vm(store, vm_id=VM, location="eastus", refs=(nics.VmNic(nic_id + "x"),))
+    with pytest.raises(NicNotInVmLocation):
+        nics.check_for_vm(store, vm_id=VM, location="westus", refs=(nics.VmNic(nic_id),))
+    nics.attach(store, nic_id=nic_id, vm_id=VM, primary=True)
+    with pytest.raises(NicInUse):
+        nics.check_for_vm(store, vm_id=VM + "2", location="eastus", refs=(nics.VmNic(nic_id),))
+    with pytest.raises(NicInUse):  # and it cannot be deleted now
+        nics.delete(store, **WHERE, name="nic")
+    nics.detach(store, nic_id=nic_id)
+    assert nics.delete(store, **WHERE, name="nic")
+
+
+def test_imds_fields_of_the_primary_nic(store: Store) -> None:
+    nic_id = make_nic(store)
+    fields = packets.imds_fields(store, nic_id)
+    nic = nics.get_by_id(store, nic_id)
+    assert fields["private_ip"] == "10.1.0.4"
+    assert fields["mac_address"] == nic.mac_address.replace("-", "")
+    assert fields["public_ip"].startswith("127.100.")
+    assert (fields["subnet_address"], fields["subnet_prefix"]) == ("10.1.0.0", "24")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import sys
 import time
 from pathlib import Path
@@ -48,6 +49,19 @@ def known_vms(data_dir: Path) -> list[dict[str, Any]]:
         info["runtimeDir"] = str(conn.parent)
         out.append(info)
     return out
+
+
+def ssh_endpoint(vm: dict[str, Any], *, probe_s: float = 3.0) -> tuple[str, int]:
+    """The public IP's port 22 when it accepts a connection, else the forwarded port (which
+    reaches the VM through its VNet, or its private network, whatever its NSG says)."""
+    public = vm.get("publicIp")
+    if public:
+        try:
+            socket.create_connection((public, 22), timeout=probe_s).close()
+            return public, 22
+        except OSError:
+            pass
+    return "127.0.0.1", int(vm["sshPort"])
 
 
 def find_vm(data_dir: Path, name: str, resource_group: str | None) -> dict[str, Any]:
@@ -90,6 +104,7 @@ def register(app: typer.Typer) -> None:
             rows = [
                 f"{vm['name']:<24} {vm['resourceGroup']:<24} "
                 f"{'running' if vm['running'] else 'stopped':<8} ssh 127.0.0.1:{vm['sshPort']}"
+                + (f" public {vm['publicIp']}" if vm.get("publicIp") else "")
                 for vm in items
             ]
             return "\n".join(rows) if rows else "no VMs"
@@ -128,20 +143,22 @@ def register(app: typer.Typer) -> None:
         identity: Path | None = typer.Option(None, "--identity", "-i", help="private key file"),
         data_dir: Path | None = DATA_DIR_OPTION,
     ) -> None:
-        """SSH into the VM through its forwarded port on 127.0.0.1."""
+        """SSH into the VM: at its public IP when it has one that lets port 22 in (as on
+        Azure), else through its forwarded port on 127.0.0.1."""
         vm = find_vm(_data_dir(data_dir), name, resource_group)
         if not vm["running"]:
             raise InvalidArgument(f"VM {name} is not running", hint="start it first")
         login = user or vm.get("adminUsername")
         if not login:
             raise InvalidArgument(f"VM {name} has no admin user on record", hint="pass -l USER")
-        argv = ["ssh", "-p", str(vm["sshPort"])]
+        host, port = ssh_endpoint(vm)
+        argv = ["ssh", "-p", str(port)]
         # Each VM keeps its own known_hosts: ports are reused, host keys are per VM.
         argv += ["-o", f"UserKnownHostsFile={Path(vm['runtimeDir']) / 'known_hosts'}"]
         argv += ["-o", "StrictHostKeyChecking=accept-new"]
         if identity is not None:
             argv += ["-i", str(identity)]
-        argv += [f"{login}@127.0.0.1", *ctx.args]
+        argv += [f"{login}@{host}", *ctx.args]
         try:
             os.execvp("ssh", argv)
         except FileNotFoundError:

@@ -33,6 +33,7 @@ import contextlib
 import os
 import re
 import shutil
+import struct
 import subprocess
 import tempfile
 import time
@@ -41,7 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from azimg.disk.convert import convert
+from azimg.disk.convert import _copy, _data_extents, convert  # kernel-side, sparse-aware
 from azimg.disk.guest import GuestPartition, open_guest
 from azimg.disk.guestfs import GuestFS, GuestStat
 from azimg.errors import AzimgError, InvalidArgument, ToolMissing
@@ -562,6 +563,68 @@ def _verify(out: Path, root_number: int, plan: Plan) -> None:
                 raise AzimgError(f"verification failed: {path} does not hold what was written")
 
 
+def _writable_root(img: Any) -> GuestPartition:
+    root = _find_root(img)
+    if not _is_ext(root) or root.fs is None:
+        raise Refused(
+            f"the root filesystem is {root.fs_type}: azimg generalize writes ext2/3/4 only "
+            "(offline, with debugfs); for XFS use virt-sysprep or virt-customize "
+            "(libguestfs: an appliance boot, ~30 s under TCG)"
+        )
+    return root
+
+
+_SB = struct.Struct("<H")  # ext4 superblock s_state at 0x3A (1 = cleanly unmounted, 2 = errors)
+_INCOMPAT_RECOVER = 0x4  # s_feature_incompat at 0x60: the journal holds unreplayed blocks
+
+
+def _needs_recovery(image: Path, offset: int) -> bool:
+    with open(image, "rb") as fh:
+        fh.seek(offset + 1024)
+        sb = fh.read(1024)
+    state = _SB.unpack_from(sb, 0x3A)[0]
+    incompat = struct.unpack_from("<I", sb, 0x60)[0]
+    return bool(incompat & _INCOMPAT_RECOVER) or not state & 1 or bool(state & 2)
+
+
+def _copy_extents(src: Path, src_off: int, dst: Path, dst_off: int, length: int) -> None:
+    """Copy the data extents of ``src[src_off:src_off+length]`` (holes stay holes)."""
+    mode = "r+b" if dst.exists() else "w+b"
+    with open(src, "rb") as fin, open(dst, mode) as fout:
+        if mode == "w+b":
+            fout.truncate(length)
+        for start, n in _data_extents(fin.fileno(), src_off, src_off + length):
+            _copy(fin.fileno(), fout.fileno(), start, dst_off + start - src_off, n)
+
+
+def _recover(image: Path, vol: Volume, workdir: Path) -> Action:
+    """Replay the journal (e2fsck -p) of a filesystem whose VM was not shut down cleanly.
+
+    e2fsck loses ``?offset=`` when it re-opens the device after the replay, so the partition
+    is copied out (data extents only), preened, and its data copied back into the copy."""
+    assert vol.gp.partition is not None
+    size = vol.gp.partition.size
+    part = workdir / f"partition-{vol.gp.number}.img"
+    _copy_extents(image, vol.offset, part, 0, size)
+    e2fsck = shutil.which("e2fsck") or shutil.which("e2fsck", path="/usr/sbin:/sbin")
+    if e2fsck is None:
+        raise ToolMissing("e2fsck not found: install e2fsprogs")
+    proc = subprocess.run([e2fsck, "-p", str(part)], capture_output=True, text=True, check=False)
+    if proc.returncode >= 4:
+        why = (proc.stdout + proc.stderr).strip().splitlines()[-1:]
+        raise AzimgError(
+            f"partition {vol.gp.number} ({vol.mountpoint}) has errors e2fsck -p cannot repair "
+            f"(the input is untouched): {' '.join(why)}"
+        )
+    _copy_extents(part, 0, image, vol.offset, size)
+    part.unlink()
+    return Action(
+        f"partition {vol.gp.number} ({vol.mountpoint})",
+        "replayed journal",
+        "not cleanly unmounted (a VM stopped hard): e2fsck -p on the copy before reading it",
+    )
+
+
 @contextlib.contextmanager
 def _temporary_beside(dst: Path) -> Iterator[Path]:
     fd, name = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".generalize", dir=dst.parent)
@@ -608,46 +671,49 @@ def generalize(
     if keep_users:
         remove_users = True
     notes: list[str] = []
-    with open_guest(image) as img:
-        root = _find_root(img)
-        if not _is_ext(root) or root.fs is None:
-            raise Refused(
-                f"the root filesystem is {root.fs_type}: azimg generalize writes ext2/3/4 only "
-                "(offline, with debugfs); for XFS use virt-sysprep or virt-customize "
-                "(libguestfs: an appliance boot, ~30 s under TCG)"
-            )
-        vols = _volumes(img, root)
-        with tempfile.TemporaryDirectory(prefix="azimg-generalize-") as td:
+    with open_guest(image) as img:  # refusals before a byte is copied
+        _writable_root(img)
+    recovered: list[Action] = []
+    with (
+        tempfile.TemporaryDirectory(prefix="azimg-generalize-") as td,
+        _temporary_beside(dst) as tmp,
+    ):
+        convert(image, tmp)
+        with open_guest(tmp) as img:
+            vols = _volumes(img, _writable_root(img))
+            dirty = [v for v in vols if _needs_recovery(tmp, v.offset)]
+        for vol in dirty:  # a VM stopped hard: replay its journal before reading
+            recovered.append(_recover(tmp, vol, Path(td)))
+        with open_guest(tmp) as img:
+            root = _writable_root(img)
+            vols = _volumes(img, root)
             pl = Planner(vols)
             agents = _agents(pl)
             if not agents and not force:
                 raise Refused(
-                    "no provisioning agent (cloud-init or waagent) in the image: a VM from it "
-                    "would never report Ready (OSProvisioningTimedOut after 20 minutes); "
-                    "install one, or pass --force"
+                    "no provisioning agent (cloud-init or waagent) in the image: a VM from "
+                    "it would never report Ready (OSProvisioningTimedOut after 20 "
+                    "minutes); install one, or pass --force"
                 )
             if not agents:
                 notes.append("no provisioning agent: generalized anyway (--force)")
             gone, kept = _plan(pl, Path(td), remove_users=remove_users, keep_users=keep_users)
-            plan = pl.plan
-            if kept:
-                notes.append(f"login users kept: {', '.join(kept)} (--remove-users removes them)")
-            root_number = root.number
-            with _temporary_beside(dst) as tmp:
-                convert(image, tmp)
-                for vol in vols:
-                    cmds = plan.commands.get(vol.mountpoint)
-                    if cmds:
-                        _run_debugfs(tmp, vol.offset, cmds, Path(td))
-                _verify(tmp, root_number, plan)
-                os.replace(tmp, dst)
+        plan = pl.plan
+        if kept:
+            notes.append(f"login users kept: {', '.join(kept)} (--remove-users removes them)")
+        for vol in vols:
+            cmds = plan.commands.get(vol.mountpoint)
+            if cmds:
+                _run_debugfs(tmp, vol.offset, cmds, Path(td))
+        _verify(tmp, root.number, plan)
+        os.replace(tmp, dst)
     return GeneralizeResult(
         source=str(image),
         output=str(dst),
         in_place=in_place,
         root=f"{root.fs_type} on partition {root.number}",
         agents=tuple(agents),
-        actions=tuple(plan.actions),
+        actions=(*recovered, *plan.actions),
         users_removed=tuple(gone),
         users_kept=tuple(kept),
         seconds=time.monotonic() - started,

@@ -422,6 +422,20 @@ class InvalidResourceReference(NetworkBadRequest):
     )
 
 
+class VirtualMachineMustHaveOneNetworkInterfaceAsPrimary(NetworkBadRequest):
+    code = "VirtualMachineMustHaveOneNetworkInterfaceAsPrimary"
+    template = "Virtual machine {vm} must have one network interface set as the primary."
+
+
+class NicNotInVmLocation(NetworkBadRequest):
+    code = "InvalidParameter"
+    template = (
+        "Network interface {nic} is in location '{nic_location}', but virtual machine {vm} is "
+        "in '{vm_location}'. A virtual machine and its network interfaces must be in the same "
+        "location."
+    )
+
+
 class NetworkInterfaceIpConfigurationsInvalid(NetworkBadRequest):
     code = "InvalidRequestFormat"
     template = "Network interface {nic}: {why}"

@@ -34,7 +34,6 @@ from azimg.platform.arm.network import network_security_groups as arm_nsgs
 from azimg.platform.arm.network import public_ip_addresses as arm_pips
 from azimg.platform.arm.network import virtual_networks as arm_vnets
 from azimg.platform.compute.controller import ComputeController
-from azimg.platform.errors import OperationNotAllowed
 from azimg.platform.jobs import Jobs, JobSpec
 from azimg.platform.resources import (
     disks,
@@ -47,7 +46,7 @@ from azimg.platform.resources import (
     virtual_machines,
 )
 from azimg.platform.resources.deployments import engine as deployments_engine
-from azimg.platform.settings import Settings, normalise_location
+from azimg.platform.settings import Settings
 from azimg.platform.store import Document, Store
 
 Renderer = Callable[[Store, str], Mapping[str, Any]]
@@ -159,47 +158,6 @@ _SUBSCRIPTIONS = (
 )  # fmt: skip
 
 
-# --- bridges until the owning modules declare their own resolver (gallery, compute helpers) ----
-
-
-def _image_source(store: Store, rid: str, *, region: str | None) -> sources.Source:
-    img = images.get_by_id(store, rid)
-    if img.provisioning_state != "Succeeded":
-        raise OperationNotAllowed(f"The image '{img.name}' is {img.provisioning_state}.")
-    return sources.Source(
-        id=img.id,
-        type=images.TYPE,
-        location=img.location,
-        disks=(sources.SourceDisk(None, img.os_disk_blob, img.os_disk_size_bytes),),
-        os_type=img.os_type,
-        os_state=img.os_state,
-        hyper_v_generation=img.hyper_v_generation,
-    )
-
-
-def _version_source(store: Store, rid: str, *, region: str | None) -> sources.Source:
-    assert region is not None, "a gallery version is resolved in a region"
-    dep = gallery_versions.resolve_for_deployment(store, rid, region)
-    data = tuple(
-        sources.SourceDisk(lun, blob, size - sources.VHD_FOOTER)
-        for lun, blob, size in dep.data_disks
-    )
-    return sources.Source(
-        id=dep.version_id,
-        type=gallery_versions.VERSION_TYPE,
-        location=normalise_location(region),
-        disks=(sources.SourceDisk(None, dep.os_disk, dep.os_disk_size - sources.VHD_FOOTER), *data),
-        os_type=dep.os_type,
-        os_state=dep.os_state,
-        hyper_v_generation=dep.hyper_v_generation,
-    )
-
-
-def _one(renderers: Mapping[str, Renderer]) -> Renderer:
-    (renderer,) = renderers.values()
-    return renderer
-
-
 COMPUTE = Provider(
     "Microsoft.Compute",
     (
@@ -226,33 +184,33 @@ COMPUTE = Provider(
             "images",
             _COMPUTE_RP,
             router=arm_images.router,
-            jobs=images.job_specs(),
-            renderer=_one(arm_images.RENDERERS),
-            resolver=_image_source,
+            jobs=images.JOBS,
+            renderer=arm_images.render,
+            resolver=images.resolve_image,
         ),
         ResourceType(
             "Microsoft.Compute",
             "galleries",
             _GALLERY_RP,
             router=arm_galleries.router,
-            renderer=_one(arm_galleries.RENDERERS),
+            renderer=arm_galleries.render,
         ),
         ResourceType(
             "Microsoft.Compute",
             "galleries/images",
             _GALLERY_RP,
             router=arm_gallery_images.router,
-            renderer=_one(arm_gallery_images.RENDERERS),
-            resolver=_version_source,  # a definition id means its latest version
+            renderer=arm_gallery_images.render,
+            resolver=gallery_versions.resolve_version,  # a definition id: its latest version
         ),
         ResourceType(
             "Microsoft.Compute",
             "galleries/images/versions",
             _GALLERY_RP,
             router=arm_gallery_versions.router,
-            jobs=gallery_versions.job_specs(),
-            renderer=_one(arm_gallery_versions.RENDERERS),
-            resolver=_version_source,
+            jobs=gallery_versions.JOBS,
+            renderer=arm_gallery_versions.render,
+            resolver=gallery_versions.resolve_version,
         ),
         ResourceType(
             "Microsoft.Compute",

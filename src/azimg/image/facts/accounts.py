@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from azimg.disk.guestfs import GuestFS, read_text
-from azimg.image.facts.files import Guard, Located, lines, listdir, lstat, resolves
+from azimg.disk.guestfs import GuestFS, exists, read_text
+from azimg.image.facts.files import Guard, Located, lines, listdir, lstat
 
 HISTORY_FILES = (".bash_history", ".sh_history", ".zsh_history", ".history", ".ash_history")
 
@@ -52,8 +52,7 @@ def read_accounts(fs: GuestFS, guard: Guard, units_enabled: frozenset[str]) -> A
     user_keys = tuple(
         f"{h}/.ssh/authorized_keys"
         for h in homes
-        if h != "/root"
-        and guard("ssh", lambda h=h: resolves(fs, f"{h}/.ssh/authorized_keys"), False)
+        if h != "/root" and guard("ssh", lambda h=h: exists(fs, f"{h}/.ssh/authorized_keys"), False)
     )
     host_keys = tuple(
         f"/etc/ssh/{n}"
@@ -66,7 +65,7 @@ def read_accounts(fs: GuestFS, guard: Guard, units_enabled: frozenset[str]) -> A
         root_authorized_keys=root_keys,
         user_authorized_keys=user_keys,
         ssh_host_keys=host_keys,
-        sshd_installed=guard("ssh", lambda: any(resolves(fs, p) for p in SSHD_PATHS), False),
+        sshd_installed=guard("ssh", lambda: any(exists(fs, p) for p in SSHD_PATHS), False),
         sshd_enabled=any(
             u in units_enabled for u in ("ssh.service", "sshd.service", "ssh.socket", "sshd.socket")
         ),

@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from azimg.disk.guestfs import GuestFS, read_text
+from azimg.disk.guestfs import GuestFS, exists, read_text
 from azimg.image.facts.files import (
     Guard,
     Located,
@@ -18,7 +18,6 @@ from azimg.image.facts.files import (
     kv_file,
     listdir,
     lstat,
-    resolves,
 )
 
 WAAGENT_PATHS = ("/usr/sbin/waagent", "/usr/bin/waagent", "/usr/local/sbin/waagent")
@@ -74,7 +73,7 @@ def read_agents(fs: GuestFS, guard: Guard, packages: Mapping[str, str] | None) -
 
 
 def _read_waagent(fs: GuestFS, packages: Mapping[str, str] | None) -> WaagentInfo:
-    where = next((p for p in WAAGENT_PATHS if resolves(fs, p)), "")
+    where = next((p for p in WAAGENT_PATHS if exists(fs, p)), "")
     version = None
     for pkg in ("waagent", "walinuxagent", "WALinuxAgent", "python-azure-agent"):
         if packages and pkg in packages:
@@ -102,7 +101,7 @@ def _python_dirs(fs: GuestFS) -> list[str]:
 
 
 def _read_cloud_init(fs: GuestFS) -> CloudInitInfo:
-    where = next((p for p in CLOUD_INIT_PATHS if resolves(fs, p)), "")
+    where = next((p for p in CLOUD_INIT_PATHS if exists(fs, p)), "")
     files = []
     if is_file(fs, "/etc/cloud/cloud.cfg"):
         files.append("/etc/cloud/cloud.cfg")
@@ -157,7 +156,7 @@ def _read_cloud_init(fs: GuestFS) -> CloudInitInfo:
         datasource_where=ds_where,
         config_files=tuple(files),
         yaml_errors=tuple(errors),
-        disabled_marker=resolves(fs, "/etc/cloud/cloud-init.disabled"),
+        disabled_marker=exists(fs, "/etc/cloud/cloud-init.disabled"),
         ds_identify=ds_identify,
         network_disabled=net_disabled,
         apply_network_config=apply_net,

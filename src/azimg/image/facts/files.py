@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from azimg.disk.guestfs import GuestFS, GuestStat, read_text, resolve
+from azimg.disk.guestfs import GuestFS, GuestStat, read_text, resolve, stat
 from azimg.errors import AzimgError
 
 T = TypeVar("T")
@@ -71,17 +71,9 @@ def lstat(fs: GuestFS, path: str) -> GuestStat | None:
         return None
 
 
-def resolves(fs: GuestFS, path: str) -> bool:
-    try:
-        resolve(fs, path)
-    except (FileNotFoundError, NotADirectoryError):
-        return False
-    return True
-
-
 def is_file(fs: GuestFS, path: str) -> bool:
     try:
-        return fs.lstat(resolve(fs, path)).is_file
+        return stat(fs, path).is_file
     except (FileNotFoundError, NotADirectoryError):
         return False
 

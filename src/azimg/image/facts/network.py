@@ -6,8 +6,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from azimg.disk.guestfs import GuestFS, read_text
-from azimg.image.facts.files import Guard, Located, lines, listdir, lstat, resolves
+from azimg.disk.guestfs import GuestFS, exists, read_text
+from azimg.image.facts.files import Guard, Located, lines, listdir, lstat
 
 
 @dataclass(frozen=True)
@@ -110,7 +110,7 @@ def _read_config(fs: GuestFS) -> NetworkFacts:
     persistent = tuple(
         f"/etc/udev/rules.d/{n}"
         for n in ("70-persistent-net.rules", "85-persistent-net-cloud-init.rules")
-        if resolves(fs, f"/etc/udev/rules.d/{n}")
+        if exists(fs, f"/etc/udev/rules.d/{n}")
     )
     gen = "/etc/udev/rules.d/75-persistent-net-generator.rules"
     st = lstat(fs, gen)
@@ -118,7 +118,7 @@ def _read_config(fs: GuestFS) -> NetworkFacts:
     if st is not None and st.is_symlink:
         disabled = fs.readlink(gen) == "/dev/null"
     present = any(
-        resolves(fs, f"{d}/75-persistent-net-generator.rules")
+        exists(fs, f"{d}/75-persistent-net-generator.rules")
         for d in ("/lib/udev/rules.d", "/usr/lib/udev/rules.d")
     ) or (st is not None and not disabled)
     return NetworkFacts(

@@ -6,8 +6,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from azimg.disk.guestfs import GuestFS, read_text, resolve
-from azimg.image.facts.files import Guard, Located, kv_file, resolves
+from azimg.disk.guestfs import GuestFS, exists, read_text, resolve
+from azimg.image.facts.files import Guard, Located, kv_file
 
 ELF_MACHINES = {3: "i386", 62: "x86_64", 183: "aarch64", 40: "arm", 243: "riscv64"}
 
@@ -70,7 +70,7 @@ def read_system(fs: GuestFS, guard: Guard) -> SystemFacts:
         machine_id=machine_id.strip() if machine_id is not None else None,
         files=guard("files", lambda: _read_raw_files(fs), {}),
         present=guard(
-            "files", lambda: frozenset(p for p in PROBE_PATHS if resolves(fs, p)), frozenset()
+            "files", lambda: frozenset(p for p in PROBE_PATHS if exists(fs, p)), frozenset()
         ),
     )
 
@@ -91,9 +91,9 @@ def read_os(fs: GuestFS) -> OsInfo:
     if text is not None:
         m = re.search(r'USERLAND_VERSION="?([^"\s]+)', text)
         return OsInfo("freebsd", "freebsd", m.group(1) if m else "", source="/bin/freebsd-version")
-    if resolves(fs, "/bsd") and resolves(fs, "/etc/installurl"):
+    if exists(fs, "/bsd") and exists(fs, "/etc/installurl"):
         return OsInfo("openbsd", "openbsd", source="/bsd")
-    if resolves(fs, "/etc/fstab") or resolves(fs, "/sbin/init"):
+    if exists(fs, "/etc/fstab") or exists(fs, "/sbin/init"):
         return OsInfo("linux", source="")
     return OsInfo("unknown")
 

@@ -11,7 +11,9 @@ from azimg.platform.arm import gallery_bodies as b
 from azimg.platform.arm.deps import ARM_DEPENDENCIES, CallerDep, JsonBody, StoreDep
 from azimg.platform.arm.models import parse
 from azimg.platform.arm.paging import page
-from azimg.platform.errors import NotImplementedFeature
+from azimg.platform.gallery_errors import (
+    NotImplementedByAzimg,
+)
 from azimg.platform.resources import galleries
 from azimg.platform.resources.galleries import Gallery, GallerySpec, SharingSpec
 from azimg.platform.store import Store
@@ -24,8 +26,8 @@ BASE = "/subscriptions/{subscription_id}/resourcegroups/{resource_group}" + PROV
 def to_spec(req: b.GalleryCreate | b.GalleryPatch) -> GallerySpec:
     """A PUT or PATCH body as the domain's command (identity is refused here)."""
     if req.identity is not None and (req.identity.type or "None") != "None":
-        raise NotImplementedFeature(
-            "Managed identities on galleries are not implemented by azimg.", target="identity"
+        raise NotImplementedByAzimg(
+            target="identity", feature="Managed identities on galleries", plural=True
         )
     props = req.properties or b.GalleryProperties()
     sharing = props.sharingProfile
@@ -124,9 +126,7 @@ def delete(subscription_id: str, resource_group: str, name: str, store: StoreDep
 @router.post(BASE + "/{name}/share")
 def share(subscription_id: str, resource_group: str, name: str, store: StoreDep) -> Response:
     galleries.get(store, subscription_id=subscription_id, resource_group=resource_group, name=name)
-    raise NotImplementedFeature(
-        "Gallery sharing (POST .../share) is not implemented by azimg yet.", target="share"
-    )
+    raise NotImplementedByAzimg(target="share", feature="Gallery sharing (POST .../share)")
 
 
 @router.get(BASE)
@@ -143,6 +143,3 @@ def list_by_resource_group(
 def list_by_subscription(subscription_id: str, request: Request, store: StoreDep) -> dict[str, Any]:
     items = galleries.list_by_subscription(store, subscription_id=subscription_id)
     return page(request, [public(g) for g in items])
-
-
-RENDERERS = {"microsoft.compute/galleries": render}

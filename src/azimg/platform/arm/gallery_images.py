@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -61,10 +62,9 @@ def _identifier(p: b.GalleryImageProperties) -> Identifier | None:
     return None if i is None else Identifier(i.publisher, i.offer, i.sku)
 
 
-def to_spec(req: b.GalleryImageCreate) -> DefinitionSpec:
+def to_patch(req: b.GalleryImageCreate | b.GalleryImagePatch) -> DefinitionPatch:
     p = req.properties or b.GalleryImageProperties()
-    return DefinitionSpec(
-        location=req.location,
+    return DefinitionPatch(
         os_type=p.osType,
         os_state=p.osState,
         hyper_v_generation=p.hyperVGeneration,
@@ -76,17 +76,11 @@ def to_spec(req: b.GalleryImageCreate) -> DefinitionSpec:
     )
 
 
-def to_patch(req: b.GalleryImagePatch) -> DefinitionPatch:
-    p = req.properties or b.GalleryImageProperties()
-    return DefinitionPatch(
-        os_type=p.osType,
-        os_state=p.osState,
-        hyper_v_generation=p.hyperVGeneration,
-        architecture=p.architecture,
-        identifier=_identifier(p),
-        end_of_life_date=p.endOfLifeDate,
-        extra=_extra(p),
-        tags=req.tags,
+def to_spec(req: b.GalleryImageCreate) -> DefinitionSpec:
+    patch = to_patch(req)
+    return DefinitionSpec(
+        **{f.name: getattr(patch, f.name) for f in fields(DefinitionPatch)},
+        location=req.location,
     )
 
 
@@ -250,6 +244,3 @@ def list_by_gallery(
         store, subscription_id=subscription_id, resource_group=resource_group, gallery=gallery
     )
     return page(request, [public(i) for i in items])
-
-
-RENDERERS = {"microsoft.compute/galleries/images": render}

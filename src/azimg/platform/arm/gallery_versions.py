@@ -21,8 +21,12 @@ from azimg.platform.arm.gallery_images import BASE as IMAGES
 from azimg.platform.arm.lro import FAMILY_GALLERY, accepted
 from azimg.platform.arm.models import parse
 from azimg.platform.arm.paging import page
-from azimg.platform.errors import InvalidParameter, NotImplementedFeature, UnsupportedProperty
-from azimg.platform.jobs import Jobs
+from azimg.platform.gallery_errors import (
+    NotImplementedByAzimg,
+    NotSupportedByAzimg,
+    RequiredParameterMissing,
+    ValueNotAllowed,
+)
 from azimg.platform.resources import gallery_versions, replication
 from azimg.platform.resources.common import enum_value
 from azimg.platform.resources.gallery_versions import (
@@ -36,7 +40,6 @@ from azimg.platform.resources.gallery_versions import (
     VersionSpec,
 )
 from azimg.platform.resources.gallery_versions.rules import HOST_CACHING, TargetRegion
-from azimg.platform.settings import Settings
 from azimg.platform.store import Store
 
 router = APIRouter(dependencies=ARM_DEPENDENCIES, tags=["galleryImageVersions"])
@@ -47,10 +50,11 @@ EXPANDS = ("replicationstatus", "uefisettings")
 def _disk_image(raw: b.OsDiskImage, *, lun: int | None, target: str) -> DiskImageSpec:
     source = raw.source or b.DiskImageSource()
     if source.uri or source.storageAccountId:
-        raise UnsupportedProperty(
-            "Disk image sources by storage blob URI are not supported by azimg; use a managed "
-            "disk or snapshot id.",
+        raise NotSupportedByAzimg(
             target=f"{target}.source.uri",
+            feature="Disk image sources by storage blob URI",
+            plural=True,
+            advice="Use a managed disk or snapshot id.",
         )
     return DiskImageSpec(
         lun=lun,
@@ -67,17 +71,15 @@ def _storage(raw: b.StorageProfile | None) -> StorageSpec | None:
     source = raw.source or b.VersionSource()
     for unsupported in ("virtualMachineId", "communityGalleryImageId"):
         if getattr(source, unsupported):
-            raise NotImplementedFeature(
-                f"storageProfile.source.{unsupported} is not implemented by azimg yet.",
+            raise NotImplementedByAzimg(
                 target=f"storageProfile.source.{unsupported}",
+                feature=f"storageProfile.source.{unsupported}",
             )
     data = []
     for i, d in enumerate(raw.dataDiskImages or []):
         target = f"storageProfile.dataDiskImages[{i}]"
         if d.lun is None or d.lun < 0:
-            raise InvalidParameter(
-                f"Required parameter '{target}.lun' is missing (null).", target=f"{target}.lun"
-            )
+            raise RequiredParameterMissing(target=f"{target}.lun", name=f"{target}.lun")
         data.append(_disk_image(d, lun=d.lun, target=target))
     return StorageSpec(
         source_id=source.id,
@@ -93,13 +95,12 @@ def _storage(raw: b.StorageProfile | None) -> StorageSpec | None:
 def _region(raw: b.TargetRegion, i: int) -> TargetRegionSpec:
     target = f"publishingProfile.targetRegions[{i}]"
     if raw.encryption is not None:
-        raise UnsupportedProperty(
-            "Disk encryption sets are not supported by azimg.", target=f"{target}.encryption"
+        raise NotSupportedByAzimg(
+            target=f"{target}.encryption", feature="Disk encryption sets", plural=True
         )
     if raw.additionalReplicaSets:
-        raise UnsupportedProperty(
-            "Additional replica sets are not supported by azimg.",
-            target=f"{target}.additionalReplicaSets",
+        raise NotSupportedByAzimg(
+            target=f"{target}.additionalReplicaSets", feature="Additional replica sets", plural=True
         )
     return TargetRegionSpec(
         name=raw.name,
@@ -113,9 +114,10 @@ def _publishing(raw: b.PublishingProfile | None) -> PublishingSpec | None:
     if raw is None:
         return None
     if raw.targetExtendedLocations:
-        raise UnsupportedProperty(
-            "Edge zones (targetExtendedLocations) are not supported by azimg.",
+        raise NotSupportedByAzimg(
             target="publishingProfile.targetExtendedLocations",
+            feature="Edge zones (targetExtendedLocations)",
+            plural=True,
         )
     return PublishingSpec(
         target_regions=(
@@ -144,9 +146,8 @@ def _safety(raw: b.SafetyProfile | None) -> SafetySpec | None:
 def _refuse_unsupported(props: b.VersionProperties) -> None:
     for name in ("securityProfile", "restore", "imageMetadataProfiles"):
         if getattr(props, name):
-            raise UnsupportedProperty(
-                f"The property 'properties.{name}' is not supported by azimg.",
-                target=f"properties.{name}",
+            raise NotSupportedByAzimg(
+                target=f"properties.{name}", feature=f"The property 'properties.{name}'"
             )
 
 
@@ -267,22 +268,10 @@ def _expand(request: Request) -> bool:
     if raw is None:
         return False
     if raw.lower() not in EXPANDS:
-        raise InvalidParameter(
-            f"The value '{raw}' of parameter '$expand' is not allowed. Allowed values are "
-            "ReplicationStatus, UefiSettings.",
-            target="$expand",
+        raise ValueNotAllowed(
+            target="$expand", value=raw, name="$expand", allowed="ReplicationStatus, UefiSettings"
         )
     return raw.lower() == "replicationstatus"
-
-
-def _replicate(jobs: Jobs, settings: Settings, version: GalleryImageVersion) -> Any:
-    return jobs.submit(
-        gallery_versions.JOB_REPLICATE,
-        action="put",
-        resource_id=version.id,
-        location=version.location,
-        params={"rate": settings.replication_rate},
-    )
 
 
 @router.put(BASE + "/{name}")
@@ -299,22 +288,24 @@ def create_or_update(
     settings: SettingsDep,
     caller: CallerDep,
 ) -> Response:
-    spec = to_spec(parse(b.VersionCreate, body))
-    version, created = gallery_versions.create_or_update(
+    put = gallery_versions.create_or_update(
         store,
         subscription_id=subscription_id,
         resource_group=resource_group,
         gallery=gallery,
         image=image,
         name=name,
-        spec=spec,
+        spec=to_spec(parse(b.VersionCreate, body)),
         caller=caller.app_id,
+        jobs=jobs,
+        replication_rate=settings.replication_rate,
     )
-    status = 201 if created else 200
-    if version.provisioning_state == "Succeeded":
-        return JSONResponse(public(version), status_code=status)
-    op = _replicate(jobs, settings, version)
-    return accepted(request, op, family=FAMILY_GALLERY, status_code=status, body=public(version))
+    status = 201 if put.created else 200
+    if put.operation is None:
+        return JSONResponse(public(put.version), status_code=status)
+    return accepted(
+        request, put.operation, family=FAMILY_GALLERY, status_code=status, body=public(put.version)
+    )
 
 
 @router.patch(BASE + "/{name}")
@@ -331,20 +322,19 @@ def update(
     caller: CallerDep,
 ) -> Response:
     """200 only (the SDK accepts nothing else); with ``Updating`` it polls the resource."""
-    patch = to_patch(parse(b.VersionPatch, body))
-    version = gallery_versions.update(
+    put = gallery_versions.update(
         store,
         subscription_id=subscription_id,
         resource_group=resource_group,
         gallery=gallery,
         image=image,
         name=name,
-        patch=patch,
+        patch=to_patch(parse(b.VersionPatch, body)),
         caller=caller.app_id,
+        jobs=jobs,
+        replication_rate=settings.replication_rate,
     )
-    if version.provisioning_state != "Succeeded":
-        _replicate(jobs, settings, version)
-    return _with_retry_after(public(version))
+    return _with_retry_after(public(put.version))
 
 
 @router.get(BASE + "/{name}")
@@ -379,22 +369,17 @@ def delete(
     store: StoreDep,
     jobs: JobsDep,
 ) -> Response:
-    version = gallery_versions.begin_delete(
+    op = gallery_versions.begin_delete(
         store,
         subscription_id=subscription_id,
         resource_group=resource_group,
         gallery=gallery,
         image=image,
         name=name,
+        jobs=jobs,
     )
-    if version is None:
+    if op is None:
         return Response(status_code=204)
-    op = jobs.submit(
-        gallery_versions.JOB_DELETE,
-        action="delete",
-        resource_id=version.id,
-        location=version.location,
-    )
     return accepted(request, op, family=FAMILY_GALLERY)
 
 
@@ -416,6 +401,3 @@ def list_by_image(
         image=image,
     )
     return page(request, [public(v, expand_replication=expand) for v in items])
-
-
-RENDERERS = {"microsoft.compute/galleries/images/versions": render}

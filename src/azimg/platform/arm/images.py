@@ -13,10 +13,10 @@ from azimg.platform.arm.gallery_bodies import Body, Bool, Envelope, Int, PatchEn
 from azimg.platform.arm.lro import FAMILY_CRP, accepted
 from azimg.platform.arm.models import parse
 from azimg.platform.arm.paging import page
-from azimg.platform.errors import (
-    NotImplementedFeature,
-    PropertyChangeNotAllowed,
-    UnsupportedProperty,
+from azimg.platform.gallery_errors import (
+    NotImplementedByAzimg,
+    NotSupportedByAzimg,
+    PropertyChange,
 )
 from azimg.platform.resources import images
 from azimg.platform.resources.common import check_subscription
@@ -85,21 +85,23 @@ class ImagePatch(PatchEnvelope):
 def to_spec(req: ImageCreate) -> ImageSpec:
     """A PUT body as the domain's command; what azimg does not implement is refused here."""
     if req.extendedLocation is not None:
-        raise UnsupportedProperty(
-            "Edge zones (extendedLocation) are not supported by azimg.", target="extendedLocation"
+        raise NotSupportedByAzimg(
+            target="extendedLocation", feature="Edge zones (extendedLocation)", plural=True
         )
     props = req.properties or ImageProperties()
     profile = props.storageProfile or ImageStorageProfile()
     if profile.dataDisks:
-        raise NotImplementedFeature(
-            "Managed images with data disks are not implemented by azimg.",
+        raise NotImplementedByAzimg(
             target="properties.storageProfile.dataDisks",
+            feature="Managed images with data disks",
+            plural=True,
         )
     os_disk = profile.osDisk or ImageOSDisk()
     if os_disk.diskEncryptionSet is not None:
-        raise UnsupportedProperty(
-            "Disk encryption sets are not supported by azimg.",
+        raise NotSupportedByAzimg(
             target="properties.storageProfile.osDisk.diskEncryptionSet",
+            feature="Disk encryption sets",
+            plural=True,
         )
     return ImageSpec(
         location=req.location,
@@ -165,23 +167,17 @@ def create_or_update(
     jobs: JobsDep,
     caller: CallerDep,
 ) -> Response:
-    img, created = images.create_or_update(
+    img, op = images.create_or_update(
         store,
         subscription_id=subscription_id,
         resource_group=resource_group,
         name=name,
         spec=to_spec(parse(ImageCreate, body)),
         app_id=caller.app_id,
+        jobs=jobs,
     )
-    if not created:
+    if op is None:
         return JSONResponse(public(img))
-    op = jobs.submit(
-        images.JOB_COPY,
-        action="put",
-        resource_id=img.id,
-        location=img.location,
-        params=images.copy_params(img, images.source_blob_of(store, img)),
-    )
     return accepted(request, op, family=FAMILY_CRP, status_code=201, body=public(img))
 
 
@@ -192,13 +188,12 @@ def update(
     name: str,
     body: JsonBody,
     store: StoreDep,
+    jobs: JobsDep,
     caller: CallerDep,
 ) -> dict[str, Any]:
     req = parse(ImagePatch, body)
     if req.properties and req.properties.model_dump(exclude_none=True):
-        raise PropertyChangeNotAllowed(
-            "Only tags can be changed on a managed image.", target="properties"
-        )
+        raise PropertyChange(target="properties", prop="properties")
     img = images.update(
         store,
         subscription_id=subscription_id,
@@ -206,6 +201,7 @@ def update(
         name=name,
         tags=req.tags,
         app_id=caller.app_id,
+        jobs=jobs,
     )
     return public(img)
 
@@ -243,6 +239,3 @@ def list_by_subscription(subscription_id: str, request: Request, store: StoreDep
         request,
         [public(i) for i in images.list_by_subscription(store, subscription_id=subscription_id)],
     )
-
-
-RENDERERS = {"microsoft.compute/images": render}

@@ -23,18 +23,22 @@ Decisions (reference/arm-api.md §8, provisioning.md §7):
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import logging
+import os
 import shutil
 import threading
 from collections.abc import Mapping
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from azimg.errors import AzimgError
 from azimg.fabric import provisioning as prov
-from azimg.fabric.supervisor import Supervisor
+from azimg.fabric.network import Networks, NicPlug
+from azimg.fabric.supervisor import Supervisor, VmSpec
 from azimg.fabric.wireserver import AgentStatus
 from azimg.platform.compute import os_disk
 from azimg.platform.compute.spec import vm_spec
@@ -42,7 +46,9 @@ from azimg.platform.errors import PlatformError, VMStartFailed, VmStoppedDuringP
 from azimg.platform.jobs import Jobs, JobSpec, error_body
 from azimg.platform.resources import disks
 from azimg.platform.resources import virtual_machines as vms
-from azimg.platform.resources.virtual_machines import AgentReport, VirtualMachine
+from azimg.platform.resources.network import packets
+from azimg.platform.resources.network import public_ip_addresses as pips
+from azimg.platform.resources.virtual_machines import VirtualMachine
 from azimg.platform.settings import Settings
 from azimg.platform.store import BlobRef, Operation, Store
 
@@ -70,6 +76,7 @@ class ComputeController:
         self.timeout = provisioning_timeout_s
         self.accel = accel
         self.supervisor: Supervisor | None = None
+        self.networks: Networks | None = None  # VNets with real packets (root only)
         self._lock = threading.RLock()
         self._ids: dict[str, str] = {}  # vm uuid → resource id
         self._creating: dict[str, str] = {}  # vm uuid → create operation id
@@ -105,7 +112,8 @@ class ComputeController:
     # -- service ---------------------------------------------------------------------------
 
     def start(self) -> None:
-        self.supervisor = Supervisor(self.root, self)
+        self.networks = _vnet_fabric(self.store, self.root)
+        self.supervisor = Supervisor(self.root, self, networks=self.networks)
         # After a restart no VM runs: say so in every document that claims otherwise.
         for doc in self.store.meta.list(type=vms.VM_TYPE):
             if vms.from_doc(doc).power_state in (*vms.ALLOCATED_STATES, "deallocating"):
@@ -119,6 +127,8 @@ class ComputeController:
             timer.cancel()
         if self.supervisor is not None:
             self.supervisor.close()
+        if self.networks is not None:
+            self.networks.close()
 
     def _fabric(self) -> Supervisor:
         assert self.supervisor is not None, "ComputeController.start() was not called"
@@ -194,6 +204,7 @@ class ComputeController:
             provisioning_timeout_s=self.timeout,
             accel=self.accel,
         )
+        spec, public_ip = self._plug(vm, spec)
         self._update(vm.id, power_state="starting")
         with self._lock:  # a delete racing this boot waits, then finds the VM running
             if vm.vm_id in self._deleted:
@@ -210,10 +221,36 @@ class ComputeController:
             "name": vm.name,
             "resourceGroup": vm.resource_group,
             "sshPort": fabric.ssh_port(vm.vm_id),
+            "publicIp": public_ip,
             "adminUsername": vm.os_profile.admin_username if vm.os_profile else None,
             "serialLog": str(spec.serial_log),
         }
         (fabric.rundir(vm.vm_id) / "connection.json").write_text(json.dumps(connection, indent=1))
+
+    def _plug(self, vm: VirtualMachine, spec: VmSpec) -> tuple[VmSpec, str | None]:
+        """A VM with NICs boots on their VNets (a Basic Dynamic public IP gets its address
+        now) and IMDS reports the primary NIC; without NICs, or without the VNet fabric (not
+        root), it keeps the private slirp network."""
+        if not vm.network_interfaces or self.networks is None:
+            return spec, None
+        ids = [n.id for n in vm.network_interfaces]
+        for nic_id in ids:
+            for pip_id in packets.public_ip_ids(self.store, nic_id):
+                pips.assign_dynamic(self.store, pip_id)
+        plugs = packets.vm_plugs(self.store, ids)
+        fields = packets.imds_fields(self.store, ids[0])
+        spec = replace(
+            spec,
+            nics=tuple(NicPlug(p.vnet, p.port) for p in plugs),
+            metadata=replace(spec.metadata, **fields),
+        )
+        return spec, plugs[0].public_ip
+
+    def _release_dynamic_ips(self, vm: VirtualMachine) -> None:
+        for ref in vm.network_interfaces:
+            with contextlib.suppress(PlatformError):
+                for pip_id in packets.public_ip_ids(self.store, ref.id):
+                    pips.release_dynamic(self.store, pip_id)
 
     def _stop_process(self, vm: VirtualMachine, *, graceful: bool) -> None:
         fabric = self._fabric()
@@ -252,6 +289,7 @@ class ComputeController:
                 self._update(vm.id, power_state="stopped", runtime_disk=runtime)
                 return
             self._reserve(vm, "Reserved")
+            self._release_dynamic_ips(vm)
             self._update(vm.id, power_state="deallocated", runtime_disk=runtime)
 
     def _reserve(self, vm: VirtualMachine, state: str) -> None:
@@ -309,6 +347,8 @@ class ComputeController:
         with self._vm_lock(vm):
             self._delete_os_disk(store, vm)
         store.blobs.delete(vms.boot_diagnostics_blob(vm))
+        self._release_dynamic_ips(vm)
+        vms.release_nics(store, vm)
         store.meta.delete(vm.id)
         if self.supervisor is not None:
             shutil.rmtree(self.supervisor.rundir(vm.vm_id), ignore_errors=True)
@@ -346,6 +386,8 @@ class ComputeController:
         if vm.runtime_disk.base is not None:
             store.blobs.delete(vm.runtime_disk.base)
         store.blobs.delete(vms.boot_diagnostics_blob(vm))
+        self._release_dynamic_ips(vm)
+        vms.release_nics(store, vm)  # NICs in other resource groups are free again
 
     # -- FabricEvents ----------------------------------------------------------------------
 
@@ -382,7 +424,7 @@ class ComputeController:
         rid = self._ids.get(vm)
         if rid is None:
             return
-        updated = self._update(rid, agent=AgentReport(**asdict(status)))
+        updated = self._update(rid, agent=status)
         if (
             updated is not None
             and updated.provisioning_state == "Creating"
@@ -422,3 +464,17 @@ def _succeeded(vm: VirtualMachine) -> VirtualMachine:
 
 def _start_failed(vm: VirtualMachine, err: AzimgError) -> PlatformError:
     return VMStartFailed(vm=vm.name, reason=err)
+
+
+def _vnet_fabric(store: Store, root: Path) -> Networks | None:
+    """The VNet packet layer, enforcing what the network resources say; None without root
+    (then VMs with NICs run on slirp, as VMs without NICs always do)."""
+    if os.geteuid() != 0:
+        log.warning("not root: VMs run on private slirp networks, not on their VNets")
+        return None
+    tag = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:6]
+    try:
+        return Networks(tag, desired=lambda keys: packets.desired(store, keys))
+    except AzimgError:
+        log.exception("the VNet fabric could not start: VMs run on private slirp networks")
+        return None

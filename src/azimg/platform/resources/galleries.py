@@ -12,14 +12,16 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
-from azimg.platform.errors import (
-    CannotDeleteResource,
-    Conflict,
-    InvalidParameter,
-    InvalidResourceName,
-    NotImplementedFeature,
-    ParentResourceNotFound,
-    PropertyChangeNotAllowed,
+from azimg.platform.gallery_errors import (
+    GalleryNameNotUnique,
+    InvalidGalleryName,
+    InvalidTrailingCharacters,
+    NestedParentNotFound,
+    NestedResourcesExist,
+    NotImplementedByAzimg,
+    PropertyChange,
+    ResourceExistsElsewhere,
+    SharingGroupsReadOnly,
 )
 from azimg.platform.resources.common import (
     check_location,
@@ -56,18 +58,9 @@ class Gallery:
 def check_gallery_name(name: str) -> None:
     """Letters, digits, and ``_``/``.`` in the middle only; no hyphens; at most 80."""
     if _NAME_CHARS.match(name) and name[-1] in "._":
-        raise InvalidResourceName(
-            f"The provided resource name '{name}' has these invalid trailing characters: "
-            f"'{name[-1]}'. The name can not end with characters: '{name[-1]}'",
-            target="galleryName",
-        )
+        raise InvalidTrailingCharacters(target="galleryName", name=name, char=name[-1])
     if not _NAME.match(name):
-        raise InvalidParameter(
-            "Gallery name is invalid. Allowed characters are English alphanumeric characters, "
-            "with underscores, and periods allowed in the middle, up to 80 characters total. "
-            "All other special characters, including dashes, are disallowed.",
-            target="galleryName",
-        )
+        raise InvalidGalleryName(target="galleryName")
 
 
 def unique_name(subscription_id: str, name: str) -> str:
@@ -131,10 +124,7 @@ def require_parent(store: Store, parent_id: str, parent_type: str, label: str) -
         return doc
     parts = parent_id.strip("/").split("/")
     require_resource_group(store, parts[1], parts[3])
-    raise ParentResourceNotFound(
-        "Can not perform requested operation on nested resource. Parent resource "
-        f"'{label}' not found."
-    )
+    raise NestedParentNotFound(label=label)
 
 
 @dataclass(frozen=True)
@@ -160,10 +150,7 @@ def _permissions(sharing: SharingSpec | None) -> str:
     if sharing is None:
         return "Private"
     if sharing.groups_given:
-        raise InvalidParameter(
-            "sharingProfile.groups is read-only; change it with POST .../share.",
-            target="sharingProfile.groups",
-        )
+        raise SharingGroupsReadOnly(target="sharingProfile.groups")
     return (
         "Private"
         if sharing.permissions is None
@@ -189,32 +176,30 @@ def create_or_update(
     clean_tags = check_tags(spec.tags)
     permissions = _permissions(spec.sharing)
     if permissions != "Private":
-        raise NotImplementedFeature(
-            f"Gallery sharing ({permissions}) is not implemented by azimg yet; galleries are "
-            "Private.",
-            target="sharingProfile.permissions",
+        raise NotImplementedByAzimg(
+            target="sharingProfile.permissions", feature=f"Gallery sharing ({permissions})"
         )
     if spec.soft_delete_enabled:
-        raise NotImplementedFeature(
-            "Soft delete of gallery artifacts is not implemented by azimg.",
+        raise NotImplementedByAzimg(
             target="softDeletePolicy.isSoftDeleteEnabled",
+            feature="Soft delete of gallery artifacts",
         )
     rid = gallery_id(subscription_id, resource_group, name)
     doc = store.meta.get(rid)
     if doc is not None and doc.type == GALLERY_TYPE:
         current = _from_doc(doc)
         if current.location != region:
-            raise Conflict(
-                f"The resource '{current.name}' already exists in location "
-                f"'{current.location}' in resource group '{resource_group}'. A resource with "
-                f"the same name cannot be created in location '{region}'. Please select a new "
-                "resource name.",
+            raise ResourceExistsElsewhere(
                 target="location",
+                name=current.name,
+                existing=current.location,
+                where=f" in resource group '{resource_group}'",
+                location=region,
             )
         if spec.sharing is not None and permissions != current.sharing_permissions:
-            raise PropertyChangeNotAllowed(
-                "Changing property 'gallery.properties.sharingProfile.permissions' is not allowed.",
+            raise PropertyChange(
                 target="sharingProfile.permissions",
+                prop="gallery.properties.sharingProfile.permissions",
             )
         updated = Gallery(
             id=current.id,
@@ -229,10 +214,8 @@ def create_or_update(
         return _save(store, updated), False
     for other in store.meta.list(type=GALLERY_TYPE, prefix=f"/subscriptions/{subscription_id}/"):
         if other.body["name"].lower() == name.lower():
-            raise Conflict(
-                f"The gallery name {name} is not unique within the subscription "
-                f"{subscription_id}. Please pick another gallery name.",
-                target="galleryName",
+            raise GalleryNameNotUnique(
+                target="galleryName", name=name, subscription=subscription_id
             )
     gallery = Gallery(
         id=rid,
@@ -293,11 +276,7 @@ def check_no_children(store: Store, parent_id: str) -> None:
     children = store.meta.list(parent=parent_id)
     if children:
         nested = children[0].id.split("/providers/", 1)[1]
-        raise CannotDeleteResource(
-            "Cannot delete resource while nested resources exist. Some existing nested "
-            f"resource IDs include: '{nested}'. Please delete all nested resources before "
-            "deleting this resource."
-        )
+        raise NestedResourcesExist(nested=nested)
 
 
 def delete(store: Store, *, subscription_id: str, resource_group: str, name: str) -> None:

@@ -15,11 +15,17 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from azimg.platform.errors import (
-    Conflict,
-    InvalidParameter,
-    InvalidResourceName,
-    PropertyChangeNotAllowed,
+from azimg.platform.gallery_errors import (
+    DuplicateImageIdentifier,
+    EndOfLifeInThePast,
+    FeaturesChangeNotAllowed,
+    InvalidDate,
+    InvalidDefinitionName,
+    InvalidIdentifierPart,
+    PropertyChange,
+    RecommendedMinAboveMax,
+    RequiredParameterMissing,
+    ResourceExistsElsewhere,
 )
 from azimg.platform.resources import galleries
 from azimg.platform.resources.common import (
@@ -93,10 +99,10 @@ class Extra:
 
 
 @dataclass(frozen=True)
-class DefinitionSpec:
-    """A PUT: the definition as the client wants it (None = not given)."""
+class DefinitionPatch:
+    """A PATCH: the given properties replace the definition's, the rest stays (None = not
+    given)."""
 
-    location: str | None
     os_type: str | None = None
     os_state: str | None = None
     hyper_v_generation: str | None = None
@@ -108,17 +114,10 @@ class DefinitionSpec:
 
 
 @dataclass(frozen=True)
-class DefinitionPatch:
-    """A PATCH: the given properties replace the definition's, the rest stays."""
+class DefinitionSpec(DefinitionPatch):
+    """A PUT: the definition as the client wants it."""
 
-    os_type: str | None = None
-    os_state: str | None = None
-    hyper_v_generation: str | None = None
-    architecture: str | None = None
-    identifier: Identifier | None = None
-    end_of_life_date: str | None = None
-    extra: Extra = field(default_factory=Extra)
-    tags: Mapping[str, str] | None = None
+    location: str | None = None
 
 
 @dataclass(frozen=True)
@@ -142,19 +141,14 @@ class GalleryImage:
 
 def check_image_name(name: str) -> None:
     if not _NAME.match(name):
-        raise InvalidResourceName(
-            f"The entity name '{name}' is invalid according to its validation rule: "
-            r"^[^_\W][\w-._]{0,79}(?<![-.])$.",
-            target="galleryImageName",
-        )
+        raise InvalidDefinitionName(target="galleryImageName", name=name)
 
 
 def check_identifier(identifier: Identifier | None) -> tuple[str, str, str]:
     """(publisher, offer, sku): letters, digits, ``-._``, not ending in ``.``, bounded."""
     if identifier is None:
-        raise InvalidParameter(
-            "Required parameter 'galleryImage.properties.identifier' is missing (null).",
-            target="properties.identifier",
+        raise RequiredParameterMissing(
+            target="properties.identifier", name="galleryImage.properties.identifier"
         )
     out = []
     for part, limit in _IDENTIFIER_LIMITS.items():
@@ -165,12 +159,8 @@ def check_identifier(identifier: Identifier | None) -> tuple[str, str, str]:
             or value.endswith(".")
             or len(value) > limit
         ):
-            raise InvalidParameter(
-                f"Asset name galleryImage.properties.identifier.{part} is not valid. It cannot "
-                "be empty. Allowed characters are uppercase or lowercase letters, digits, "
-                "hyphen(-), period (.), underscore (_). Names are not allowed to end with "
-                f"period(.). The length of the name cannot exceed {limit} characters.",
-                target=f"properties.identifier.{part}",
+            raise InvalidIdentifierPart(
+                target=f"properties.identifier.{part}", part=part, limit=limit
             )
         out.append(value)
     return out[0], out[1], out[2]
@@ -181,10 +171,7 @@ def parse_date(value: Any, target: str) -> datetime:
     try:
         parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     except ValueError:
-        raise InvalidParameter(
-            f"Could not convert string to DateTimeOffset: {value}. Path '{target}'.",
-            target=target,
-        ) from None
+        raise InvalidDate(target=target, value=value, path=target) from None
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
 
 
@@ -193,9 +180,7 @@ def check_end_of_life(value: Any, *, now: datetime) -> str | None:
         return None
     when = parse_date(value, "properties.endOfLifeDate")
     if when <= now:
-        raise InvalidParameter(
-            "EndOfLifeDate must be set to a future date.", target="properties.endOfLifeDate"
-        )
+        raise EndOfLifeInThePast(target="properties.endOfLifeDate")
     return when.strftime("%Y-%m-%dT%H:%M:%S+00:00")
 
 
@@ -208,10 +193,8 @@ def check_recommended(recommended: Recommended | None) -> None:
             continue
         lo, hi = bounds.min, bounds.max
         if lo is not None and hi is not None and lo > hi:
-            raise InvalidParameter(
-                f"The minimum value of {resource} must not be greater than the maximum value "
-                f"of {resource}.",
-                target=f"properties.recommended.{resource}",
+            raise RecommendedMinAboveMax(
+                target=f"properties.recommended.{resource}", resource=resource
             )
 
 
@@ -340,12 +323,12 @@ def create_or_update(
     current = _from_doc(doc) if doc is not None and doc.type == IMAGE_TYPE else None
     if current is not None:
         if current.location != region:
-            raise Conflict(
-                f"The resource '{gallery}/{current.name}' already exists in location "
-                f"'{current.location}' in resource group '{resource_group}'. A resource with "
-                f"the same name cannot be created in location '{region}'. Please select a new "
-                "resource name.",
+            raise ResourceExistsElsewhere(
                 target="location",
+                name=f"{gallery}/{current.name}",
+                existing=current.location,
+                where=f" in resource group '{resource_group}'",
+                location=region,
             )
         for prop, old, new in (
             ("osType", current.os_type, os_type),
@@ -357,9 +340,8 @@ def create_or_update(
             ("identifier.sku", current.sku, sku),
         ):
             if old != new:
-                raise PropertyChangeNotAllowed(
-                    f"Changing property 'galleryImage.properties.{prop}' is not allowed.",
-                    target=f"properties.{prop}",
+                raise PropertyChange(
+                    target=f"properties.{prop}", prop=f"galleryImage.properties.{prop}"
                 )
         allow_update = (
             extra.allow_update_image
@@ -367,11 +349,7 @@ def create_or_update(
             else current.extra.allow_update_image
         )
         if extra.features != current.extra.features and not allow_update:
-            raise PropertyChangeNotAllowed(
-                "Changing property 'galleryImage.properties.features' is not allowed unless "
-                "'allowUpdateImage' is true.",
-                target="properties.features",
-            )
+            raise FeaturesChangeNotAllowed(target="properties.features")
     else:
         for other in store.meta.list(type=IMAGE_TYPE, parent=parent.id):
             b = other.body
@@ -380,11 +358,12 @@ def create_or_update(
                 offer.lower(),
                 sku.lower(),
             ):
-                raise Conflict(
-                    f"Gallery image: {b['name']} identified by (publisher:{publisher}, "
-                    f"offer:{offer}, sku:{sku}) already exists. Choose a different publisher, "
-                    "offer, sku combination.",
+                raise DuplicateImageIdentifier(
                     target="properties.identifier",
+                    name=b["name"],
+                    publisher=publisher,
+                    offer=offer,
+                    sku=sku,
                 )
     eol = spec.end_of_life_date
     if current is not None and eol == current.end_of_life_date:

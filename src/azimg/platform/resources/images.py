@@ -3,8 +3,9 @@
 Rules (reference §6.3): the source must be generalized and in the image's region; exactly one
 source; osType and osState are required for disk/snapshot/blob sources. The image keeps its
 own copy of the bytes (a job, ``JOB_COPY``), so deleting the source later does not break it —
-as in Azure. A VM source is resolved by ``virtual_machines.image_source(store, *, vm_id,
-region) -> ImageSource`` when the VM module provides it.
+as in Azure. Disks, snapshots and VMs are resolved through ``platform/sources.py``; an image
+is a source itself through ``resolve_image``. The copy job is submitted with the new image's
+document in one transaction.
 """
 
 from __future__ import annotations
@@ -14,47 +15,38 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from azimg.platform.errors import (
-    BadRequest,
-    InvalidParameter,
-    NotImplementedFeature,
-    OperationNotAllowed,
-    PropertyChangeNotAllowed,
+from azimg.platform import sources
+from azimg.platform.gallery_errors import (
+    ExactlyOneImageSource,
+    ImageFromSecurityTypeNotSupported,
+    ImageGenerationMismatch,
+    ImageSourceInOtherRegion,
+    ManagedImageNotGeneralized,
+    PropertyChange,
+    RequiredParameterMissing,
+    SourceNotReady,
+    VmNotGeneralized,
 )
-from azimg.platform.jobs import JobSpec
+from azimg.platform.jobs import Jobs, JobSpec
 from azimg.platform.resources import disks
 from azimg.platform.resources.common import (
     check_location,
     check_name,
     check_tags,
     enum_value,
-    parse_id,
     require_document,
     require_resource_group,
     resource_id,
     system_data,
-    update_if,
     utc_now,
 )
 from azimg.platform.store import BlobRef, Document, Operation, Store
 
 TYPE = "Microsoft.Compute/images"
 JOB_COPY = "images.copy"
+VM_TYPE = "Microsoft.Compute/virtualMachines"
 OS_STATES = ("Generalized", "Specialized")
 CACHING = ("None", "ReadOnly", "ReadWrite")
-
-
-@dataclass(frozen=True)
-class ImageSource:
-    """What an image is captured from (a VM module answers with one of these)."""
-
-    resource_id: str
-    blob: BlobRef
-    disk_size_bytes: int
-    location: str
-    os_type: str | None = None
-    hyper_v_generation: str | None = None
-    generalized: bool = True
 
 
 @dataclass(frozen=True)
@@ -120,11 +112,6 @@ def from_doc(doc: Document) -> Image:
     return Image(**b)
 
 
-def _save(store: Store, img: Image) -> Image:
-    store.meta.put(_to_doc(img))
-    return img
-
-
 def get_by_id(store: Store, rid: str) -> Image:
     return from_doc(require_document(store, rid, TYPE))
 
@@ -146,55 +133,64 @@ def list_by_subscription(store: Store, *, subscription_id: str) -> list[Image]:
     ]
 
 
-def _from_disk_or_snapshot(store: Store, rid: str, target: str) -> ImageSource:
-    kind = parse_id(rid)["type"].lower()
-    expected = (
-        disks.DISK.type.lower()
-        if target.endswith("managedDisk.id")
-        else (disks.SNAPSHOT.type.lower())
+def _captured(
+    store: Store, rid: str, kind: str, *, region: str | None, target: str
+) -> sources.Source:
+    return sources.resolve(store, rid, region=region, accept=(kind,), target=target)
+
+
+def _from_disk_or_snapshot(store: Store, rid: str, kind: str, target: str) -> sources.Source:
+    src = _captured(store, rid, kind, region=None, target=target)
+    owner = disks.get_by_id(
+        store, src.id, disks.DISK if kind == disks.DISK.type else disks.SNAPSHOT
     )
-    if kind != expected:
-        raise InvalidParameter(
-            f"The resource '{rid}' is not a {'disk' if 'managedDisk' in target else 'snapshot'}.",
-            target=target,
-        )
-    src, d = disks.source_from_resource(store, rid)
-    security = (d.echoed.get("securityProfile") or {}).get("securityType")
+    security = (owner.echoed.get("securityProfile") or {}).get("securityType")
     if security and security != "Standard":
-        raise OperationNotAllowed(
-            f"Creation of managed images are not supported for disks with {security} "
-            "security type.",
-            target=target,
-        )
-    return ImageSource(
-        resource_id=d.id,
-        blob=src.blob,
-        disk_size_bytes=src.disk_size_bytes,
-        location=d.location,
-        os_type=src.os_type,
-        hyper_v_generation=src.hyper_v_generation,
+        raise ImageFromSecurityTypeNotSupported(target=target, security=security)
+    return src
+
+
+def _from_vm(store: Store, vm_id: str, region: str) -> sources.Source:
+    src = _captured(
+        store, vm_id, VM_TYPE, region=region, target="properties.sourceVirtualMachine.id"
     )
-
-
-def _from_vm(store: Store, vm_id: str, region: str) -> ImageSource:
-    try:
-        from azimg.platform.resources import virtual_machines
-    except ImportError:
-        virtual_machines = None  # type: ignore[assignment]
-    resolve = getattr(virtual_machines, "image_source", None)
-    if resolve is None:
-        raise NotImplementedFeature(
-            "Creating an image from a virtual machine is not available yet.",
-            target="properties.sourceVirtualMachine.id",
-        )
-    src: ImageSource = resolve(store, vm_id=vm_id, region=region)
-    if not src.generalized:
-        raise OperationNotAllowed(
-            f"The operation 'Create Image' requires the Virtual Machine "
-            f"'{vm_id.rsplit('/', 1)[1]}' to be Generalized.",
-            target="properties.sourceVirtualMachine.id",
+    if src.os_state != "Generalized":
+        raise VmNotGeneralized(
+            target="properties.sourceVirtualMachine.id", vm=vm_id.rsplit("/", 1)[1]
         )
     return src
+
+
+def _from_blob(store: Store, uri: str) -> sources.Source:
+    ds = disks.source_from_sas_url(store, uri)
+    disk = sources.SourceDisk(lun=None, blob=ds.blob, size_bytes=ds.disk_size_bytes)
+    return sources.Source(
+        id=uri, type="blob", location=ds.blob.region, disks=(disk,), os_type=ds.os_type
+    )
+
+
+def _source_of(
+    store: Store, source: Mapping[str, Any], vm: str | None, region: str
+) -> sources.Source:
+    """What an image is captured from: ``source`` as stored (``{"managedDisk": {"id"}}`` …)
+    or the VM ``vm``."""
+    if vm:
+        return _from_vm(store, vm, region)
+    if "blobUri" in source:
+        return _from_blob(store, source["blobUri"])
+    if "managedDisk" in source:
+        return _from_disk_or_snapshot(
+            store,
+            source["managedDisk"]["id"],
+            disks.DISK.type,
+            "properties.storageProfile.osDisk.managedDisk.id",
+        )
+    return _from_disk_or_snapshot(
+        store,
+        source["snapshot"]["id"],
+        disks.SNAPSHOT.type,
+        "properties.storageProfile.osDisk.snapshot.id",
+    )
 
 
 def create_or_update(
@@ -205,8 +201,10 @@ def create_or_update(
     name: str,
     spec: ImageSpec,
     app_id: str,
-) -> tuple[Image, bool]:
-    """The image as stored and whether it is new (a new image still needs ``JOB_COPY``)."""
+    jobs: Jobs,
+) -> tuple[Image, Operation | None]:
+    """The image as stored, and the copy of its bytes when it is new (``JOB_COPY``, submitted
+    with the image's document in one transaction)."""
     require_resource_group(store, subscription_id, resource_group)
     check_name(name, kind="image")
     region = check_location(store, spec.location, rtype=TYPE)
@@ -214,7 +212,7 @@ def create_or_update(
     rid = resource_id(subscription_id, resource_group, TYPE, name)
     os_disk = spec.os_disk
     vm = spec.source_virtual_machine_id
-    sources = {
+    given_sources = {
         k: v
         for k, v in {
             "managedDisk": os_disk.managed_disk_id,
@@ -228,42 +226,34 @@ def create_or_update(
     if existing is not None:
         current = from_doc(existing)
         if current.location != region:
-            raise PropertyChangeNotAllowed(
-                "Changing property 'location' is not allowed.", target="location"
-            )
-        given = {k: ({"id": v} if k != "blobUri" else v) for k, v in sources.items()}
-        if (sources and given != dict(current.source)) or (
+            raise PropertyChange(target="location", prop="location")
+        given = {k: ({"id": v} if k != "blobUri" else v) for k, v in given_sources.items()}
+        if (given_sources and given != dict(current.source)) or (
             vm and vm.lower() != (current.source_virtual_machine or "").lower()
         ):
-            raise PropertyChangeNotAllowed(
-                "Changing property 'storageProfile.osDisk' source is not allowed.",
-                target="properties.storageProfile.osDisk",
+            raise PropertyChange(
+                target="properties.storageProfile.osDisk", prop="storageProfile.osDisk"
             )
         updated = replace(
             current,
             tags=clean_tags if spec.tags is not None else current.tags,
             system_data=system_data(app_id, current.system_data.get("createdAt")),
         )
-        return _save(store, updated), False
+        store.meta.put(_to_doc(updated), if_match=existing.etag)
+        return updated, None
 
-    if len(sources) + (1 if vm else 0) != 1:
-        raise InvalidParameter(
-            "Exactly one source must be given: sourceVirtualMachine, or one of "
-            "storageProfile.osDisk.managedDisk, .snapshot, .blobUri.",
-            target="properties.storageProfile.osDisk",
-        )
+    if len(given_sources) + (1 if vm else 0) != 1:
+        raise ExactlyOneImageSource(target="properties.storageProfile.osDisk")
     os_state_raw = os_disk.os_state
     os_type_raw = os_disk.os_type
     if not vm:
         if os_type_raw is None:
-            raise InvalidParameter(
-                "Required parameter 'osDisk.osType' is missing (null).",
-                target="properties.storageProfile.osDisk.osType",
+            raise RequiredParameterMissing(
+                target="properties.storageProfile.osDisk.osType", name="osDisk.osType"
             )
         if os_state_raw is None:
-            raise InvalidParameter(
-                "Required parameter 'osDisk.osState' is missing (null).",
-                target="properties.storageProfile.osDisk.osState",
+            raise RequiredParameterMissing(
+                target="properties.storageProfile.osDisk.osState", name="osDisk.osState"
             )
     os_state = (
         enum_value(os_state_raw, OS_STATES, target="properties.storageProfile.osDisk.osState")
@@ -271,37 +261,13 @@ def create_or_update(
         else "Generalized"
     )
     if os_state != "Generalized":
-        raise InvalidParameter(
-            "Managed images can only be created from a generalized source: "
-            "osDisk.osState must be 'Generalized'. Use an Azure Compute Gallery image "
-            "definition for specialized images.",
-            target="properties.storageProfile.osDisk.osState",
-        )
+        raise ManagedImageNotGeneralized(target="properties.storageProfile.osDisk.osState")
 
-    if vm:
-        src = _from_vm(store, vm, region)
-    elif "blobUri" in sources:
-        ds = disks.source_from_sas_url(store, sources["blobUri"])
-        src = ImageSource(
-            resource_id=sources["blobUri"],
-            blob=ds.blob,
-            disk_size_bytes=ds.disk_size_bytes,
-            location=ds.blob.region,
-            os_type=ds.os_type,
-        )
-    elif "managedDisk" in sources:
-        src = _from_disk_or_snapshot(
-            store, sources["managedDisk"], "properties.storageProfile.osDisk.managedDisk.id"
-        )
-    else:
-        src = _from_disk_or_snapshot(
-            store, sources["snapshot"], "properties.storageProfile.osDisk.snapshot.id"
-        )
+    source = {k: ({"id": v} if k != "blobUri" else v) for k, v in given_sources.items()}
+    src = _source_of(store, source, vm, region)
     if src.location != region:
-        raise BadRequest(
-            f"The source '{src.resource_id}' is in region '{src.location}'; a managed image "
-            f"must be created in the same region as its source ('{region}').",
-            target="location",
+        raise ImageSourceInOtherRegion(
+            target="location", id=src.id, region=src.location, location=region
         )
 
     os_type = (
@@ -310,9 +276,8 @@ def create_or_update(
         else src.os_type
     )
     if not os_type:
-        raise InvalidParameter(
-            "Required parameter 'osDisk.osType' is missing (null).",
-            target="properties.storageProfile.osDisk.osType",
+        raise RequiredParameterMissing(
+            target="properties.storageProfile.osDisk.osType", name="osDisk.osType"
         )
     gen_raw = spec.hyper_v_generation
     generation = (
@@ -321,10 +286,8 @@ def create_or_update(
         else None
     )
     if generation and src.hyper_v_generation and generation != src.hyper_v_generation:
-        raise InvalidParameter(
-            f"The hyperVGeneration '{generation}' of the image does not match the source's "
-            f"'{src.hyper_v_generation}'.",
-            target="properties.hyperVGeneration",
+        raise ImageGenerationMismatch(
+            target="properties.hyperVGeneration", given=generation, source=src.hyper_v_generation
         )
     caching = os_disk.caching
     img = Image(
@@ -334,9 +297,9 @@ def create_or_update(
         os_type=os_type,
         os_state=os_state,
         hyper_v_generation=generation or src.hyper_v_generation or "V1",
-        source={k: ({"id": v} if k != "blobUri" else v) for k, v in sources.items()},
+        source=source,
         os_disk_blob=BlobRef(region=region, key=uuid.uuid4().hex),
-        os_disk_size_bytes=src.disk_size_bytes,
+        os_disk_size_bytes=src.disk().size_bytes,
         provisioning_state="Creating",
         system_data=system_data(app_id, now=utc_now()),
         tags=clean_tags,
@@ -347,22 +310,20 @@ def create_or_update(
         storage_account_type=os_disk.storage_account_type,
         zone_resilient=bool(spec.zone_resilient),
     )
-    _save(store, img)
-    return img, True
-
-
-def copy_params(img: Image, source_blob: BlobRef) -> dict[str, Any]:
-    return {"image_id": img.id, "src": source_blob.to_json(), "dst": img.os_disk_blob.to_json()}
-
-
-def source_blob_of(store: Store, img: Image) -> BlobRef:
-    """The blob a new image copies from (re-resolved, as the job may run after a restart)."""
-    if img.source_virtual_machine:
-        return _from_vm(store, img.source_virtual_machine, img.location).blob
-    if "blobUri" in img.source:
-        return disks.source_from_sas_url(store, img.source["blobUri"]).blob
-    rid = (img.source.get("managedDisk") or img.source.get("snapshot"))["id"]
-    return disks.source_from_resource(store, rid)[0].blob
+    op = jobs.submit(
+        JOB_COPY,
+        action="put",
+        resource_id=img.id,
+        location=img.location,
+        params={
+            "image_id": img.id,
+            "src": src.disk().blob.to_json(),
+            "dst": img.os_disk_blob.to_json(),
+        },
+        document=_to_doc(img),
+        if_none_match=True,
+    )
+    return img, op
 
 
 def _mark(store: Store, rid: str, blob: BlobRef, state: str) -> bool:
@@ -374,7 +335,7 @@ def _mark(store: Store, rid: str, blob: BlobRef, state: str) -> bool:
             return None
         return _to_doc(replace(image, provisioning_state=state))
 
-    return update_if(store, rid, change)
+    return store.update(rid, change) is not None
 
 
 def run_copy(store: Store, op: Operation) -> None:
@@ -389,8 +350,7 @@ def fail_copy(store: Store, op: Operation, error: Mapping[str, Any]) -> None:
     _mark(store, op.params["image_id"], BlobRef.from_json(op.params["dst"]), "Failed")
 
 
-def job_specs() -> dict[str, JobSpec]:
-    return {JOB_COPY: JobSpec(run=run_copy, on_fail=fail_copy, resumable=True)}
+JOBS: dict[str, JobSpec] = {JOB_COPY: JobSpec(run=run_copy, on_fail=fail_copy, resumable=True)}
 
 
 def update(
@@ -401,6 +361,7 @@ def update(
     name: str,
     tags: Mapping[str, str] | None,
     app_id: str,
+    jobs: Jobs,
 ) -> Image:
     """PATCH: only tags change on a managed image."""
     current = get(store, subscription_id=subscription_id, resource_group=resource_group, name=name)
@@ -411,6 +372,7 @@ def update(
         name=name,
         spec=ImageSpec(location=current.location, tags=tags if tags is not None else current.tags),
         app_id=app_id,
+        jobs=jobs,
     )
     return image
 
@@ -426,28 +388,23 @@ def delete(store: Store, *, subscription_id: str, resource_group: str, name: str
     return True
 
 
-def disk_source(
-    store: Store, *, image_id: str, region: str, lun: int | None = None
-) -> disks.DiskSource:
-    """For disks FromImage (and VMs): the image's OS disk bytes, usable only in its region."""
-    img = get_by_id(store, image_id)
-    if lun is not None:
-        raise InvalidParameter(
-            "The value of parameter imageReference is invalid.",
-            target="properties.creationData.imageReference.lun",
-        )
+def resolve_image(store: Store, rid: str, *, region: str | None = None) -> sources.Source:
+    """The ``platform/sources`` resolver of managed images: the OS disk, in the image's own
+    region (callers compare ``location``: an image is used only where it lives)."""
+    img = get_by_id(store, rid)
     if img.provisioning_state != "Succeeded":
-        raise OperationNotAllowed(f"The image '{img.name}' is {img.provisioning_state}.")
-    if img.location != region:
-        raise BadRequest(
-            f"The managed image '{img.name}' is in region '{img.location}'; it can only be used "
-            f"in the same region, not '{region}'.",
-            target="properties.creationData.imageReference.id",
+        raise SourceNotReady(
+            target="imageReference.id", kind="image", name=img.name, state=img.provisioning_state
         )
-    return disks.DiskSource(
-        resource_id=img.id,
-        blob=img.os_disk_blob,
-        disk_size_bytes=img.os_disk_size_bytes,
+    disk = sources.SourceDisk(
+        lun=None, blob=img.os_disk_blob, size_bytes=img.os_disk_size_bytes, caching=img.caching
+    )
+    return sources.Source(
+        id=img.id,
+        type=TYPE,
+        location=img.location,
+        disks=(disk,),
         os_type=img.os_type,
+        os_state=img.os_state,
         hyper_v_generation=img.hyper_v_generation,
     )

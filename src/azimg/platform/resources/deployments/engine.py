@@ -189,7 +189,10 @@ class DeploymentService:
             providers=_providers(plan),
         )
         ticket = str(uuid.uuid4())
-        doc = records.with_private(doc, ticket=ticket)
+        # The run binds these values as supplied ones (literal, never evaluated again), so a
+        # newGuid()/utcNow() default has the value the deployment echoed at the PUT.
+        bound = {n: {"value": v} for n, v in values.items()}
+        doc = records.with_private(doc, ticket=ticket, values=bound)
         doc = self.store.meta.put(doc)
         with self._lock:
             self._tokens[ticket] = token
@@ -358,7 +361,7 @@ class Runner:
         target = Target(parts[2], rg, parts[-1])
         req = Request(
             template=doc.body["_template"],
-            parameters=doc.body.get("_parameters", {}),
+            parameters=doc.body.get("_values", doc.body.get("_parameters", {})),
             mode=doc.body["properties"].get("mode", "Incremental"),
             location=doc.body.get("location"),
             tags={},

@@ -5,7 +5,7 @@ One module per reason to change:
 - ``commands``  the typed requests (PUT, PATCH) the router builds from a body
 - ``rules``     pure rules: names, target regions, source shape and match, latest, deletion
 - ``model``     the resource dataclass, its stored document, reads and ``latest``
-- ``sources``   where a new version's bytes come from (disks, snapshots, images, versions, VMs)
+- ``capture``   what a new version captures from its source (via platform/sources.py)
 - ``service``   create or update, PATCH, delete
 - ``runner``    the replication run and the delete job (threads, progress, ETag writes)
 - ``serving``   a version as the source of a disk or VM (the Completed replica in a region)
@@ -35,27 +35,25 @@ from azimg.platform.resources.gallery_versions.model import (
     list_by_image,
     version_id,
 )
-from azimg.platform.resources.gallery_versions.runner import job_specs
+from azimg.platform.resources.gallery_versions.runner import JOBS
 from azimg.platform.resources.gallery_versions.service import (
+    Put,
     begin_delete,
     create_or_update,
     finish_delete,
     update,
 )
-from azimg.platform.resources.gallery_versions.serving import (
-    Deployable,
-    disk_source,
-    resolve_for_deployment,
-)
+from azimg.platform.resources.gallery_versions.serving import resolve_version
 
 __all__ = [
+    "JOBS",
     "JOB_DELETE",
     "JOB_REPLICATE",
     "VERSION_TYPE",
-    "Deployable",
     "DiskImageSpec",
     "GalleryImageVersion",
     "PublishingSpec",
+    "Put",
     "SafetySpec",
     "SourceDisk",
     "StorageSpec",
@@ -64,15 +62,13 @@ __all__ = [
     "VersionSpec",
     "begin_delete",
     "create_or_update",
-    "disk_source",
     "display_region",
     "finish_delete",
     "get",
     "get_by_id",
-    "job_specs",
     "latest",
     "list_by_image",
-    "resolve_for_deployment",
+    "resolve_version",
     "update",
     "version_id",
 ]

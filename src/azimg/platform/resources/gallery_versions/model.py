@@ -12,12 +12,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from azimg.platform.ids import resource_type
 from azimg.platform.resources import galleries, gallery_images, replication
 from azimg.platform.resources.common import require_document, resource_id
 from azimg.platform.resources.gallery_versions.rules import (
     LatestCandidate,
     TargetRegion,
-    resource_type_of,
     select_latest,
 )
 from azimg.platform.store import BlobRef, Document, Store
@@ -179,11 +179,6 @@ def to_doc(v: GalleryImageVersion) -> Document:
     )
 
 
-def save(store: Store, v: GalleryImageVersion) -> GalleryImageVersion:
-    store.meta.put(to_doc(v))
-    return v
-
-
 def version_id(
     subscription_id: str, resource_group: str, gallery: str, image: str, name: str
 ) -> str:
@@ -265,10 +260,10 @@ def get(
 
 def get_by_id(store: Store, rid: str) -> GalleryImageVersion:
     """A version by id; ``…/versions/latest`` and a definition id both mean ``latest``."""
-    kind = resource_type_of(rid)
-    if kind == gallery_images.IMAGE_TYPE:
+    kind = resource_type(rid)
+    if kind == gallery_images.IMAGE_TYPE.lower():
         return latest(store, rid)
-    if kind == VERSION_TYPE and rid.rstrip("/").rsplit("/", 1)[1].lower() == "latest":
+    if kind == VERSION_TYPE.lower() and rid.rstrip("/").rsplit("/", 1)[1].lower() == "latest":
         return latest(store, rid.rstrip("/").rsplit("/", 2)[0])
     return from_doc(require_document(store, rid, VERSION_TYPE))
 

@@ -15,25 +15,36 @@ Decisions (reference/arm-api.md §7.4, §7.5):
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from azimg.platform.errors import (
-    BadRequest,
-    DeleteGalleryImageVersionBlockedBeforeEndOfLife,
-    InvalidParameter,
+from azimg.platform.gallery_errors import (
+    DeletionBlockedBeforeEndOfLife,
+    DuplicateLuns,
+    DuplicateSourceIds,
+    DuplicateTargetRegions,
+    GalleryImageNotInRegion,
+    InvalidVersionName,
+    NoLatestVersion,
+    OneSourceTypeOnly,
+    OsAndDataDiskSameBlob,
+    RegionNotAvailable,
+    RequiredParameterMissing,
+    SourceDefinitionMismatch,
+    SourceIdNotQualified,
+    SourceNotDiskOrSnapshot,
+    SourceNotImageVmOrVersion,
+    SourceNotInRegion,
+    TargetRegionsMissLocation,
+    ValueOutOfRange,
 )
+from azimg.platform.ids import resource_type
 from azimg.platform.resources.common import enum_value
 from azimg.platform.resources.gallery_versions.commands import DiskImageSpec, TargetRegionSpec
 from azimg.platform.settings import normalise_location
 
 _INT32_MAX = 2**31 - 1
-_VERSION_NAME_MESSAGE = (
-    "The image version name is invalid. The image version name should follow "
-    "Major(int).Minor(int).Patch(int) format, for e.g: 1.0.0, 2018.12.1 etc."
-)
 
 GALLERY_STORAGE_ACCOUNT_TYPES = ("Standard_LRS", "Standard_ZRS", "Premium_LRS", "PremiumV2_LRS")
 STORAGE_ACCOUNT_STRATEGIES = ("PreferStandard_ZRS", "DefaultStandard_LRS")
@@ -57,10 +68,10 @@ class VersionNumber:
     def parse(cls, name: str) -> VersionNumber:
         parts = name.split(".")
         if len(parts) != 3 or not all(p.isascii() and p.isdigit() for p in parts):
-            raise InvalidParameter(_VERSION_NAME_MESSAGE, target="galleryImageVersionName")
+            raise InvalidVersionName(target="galleryImageVersionName")
         numbers = [int(p) for p in parts]
         if any(n > _INT32_MAX for n in numbers):
-            raise InvalidParameter(_VERSION_NAME_MESSAGE, target="galleryImageVersionName")
+            raise InvalidVersionName(target="galleryImageVersionName")
         return cls(*numbers)
 
     def __str__(self) -> str:
@@ -84,10 +95,8 @@ class TargetRegion:
 
 def _replica_count(value: int, target: str) -> int:
     if not 1 <= value <= MAX_REPLICAS_PER_REGION:
-        raise InvalidParameter(
-            f"The value {value} of parameter {target} is out of range. "
-            f"The value must be between 1 and {MAX_REPLICAS_PER_REGION}, inclusive.",
-            target=target,
+        raise ValueOutOfRange(
+            target=target, value=value, name=target, low=1, high=MAX_REPLICAS_PER_REGION
         )
     return value
 
@@ -127,15 +136,13 @@ def resolve_target_regions(
         target = f"publishingProfile.targetRegions[{i}]"
         name = entry.name
         if name is None or not name.strip():
-            raise InvalidParameter(
-                f"Required parameter '{target}.name' is missing (null).", target=f"{target}.name"
-            )
+            raise RequiredParameterMissing(target=f"{target}.name", name=f"{target}.name")
         if normalise_location(name) not in known_regions:
-            raise InvalidParameter(
-                f"The provided location '{name}' is not available for resource type "
-                f"'Microsoft.Compute/galleries'. List of available regions for the resource "
-                f"type is '{','.join(known_regions)}'.",
+            raise RegionNotAvailable(
                 target=f"{target}.name",
+                name=name,
+                rtype="Microsoft.Compute/galleries",
+                regions=",".join(known_regions),
             )
         count, sat = entry.regional_replica_count, entry.storage_account_type
         out.append(
@@ -158,15 +165,12 @@ def resolve_target_regions(
         )
     keys = [t.key for t in out]
     if len(set(keys)) != len(keys):
-        raise InvalidParameter(
-            "Duplicate regions are not allowed in target publishing regions.",
-            target="publishingProfile.targetRegions",
-        )
+        raise DuplicateTargetRegions(target="publishingProfile.targetRegions")
     if normalise_location(location) not in keys:
-        raise InvalidParameter(
-            f"Gallery image version publishing profile regions '{', '.join(t.name for t in out)}' "
-            f"must contain the location of image version '{location}'.",
+        raise TargetRegionsMissLocation(
             target="publishingProfile.targetRegions",
+            regions=", ".join(t.name for t in out),
+            location=location,
         )
     return tuple(out)
 
@@ -175,44 +179,8 @@ def resolve_target_regions(
 
 SOURCE_TYPES_TOP = ("Microsoft.Compute/images", "Microsoft.Compute/galleries/images/versions")
 SOURCE_TYPES_DISK = ("Microsoft.Compute/disks", "Microsoft.Compute/snapshots")
+_DISK_KINDS = {t.lower() for t in SOURCE_TYPES_DISK}
 VM_TYPE = "Microsoft.Compute/virtualMachines"
-
-_ONE_SOURCE_MESSAGE = (
-    "The gallery artifact version source can only be specified either directly under "
-    "storageProfile or within individual OS or data disks. One and only one source type "
-    "(user image, snapshot, disk, virtual machine) can be provided."
-)
-
-
-_ID_TYPE = re.compile(
-    r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/(?P<type>.+)$", re.IGNORECASE
-)
-
-
-def resource_type_of(resource_id: str) -> str | None:
-    """``Microsoft.Compute/galleries/images/versions`` for a version id, etc. (canonical case)."""
-    m = _ID_TYPE.match(resource_id)
-    if not m:
-        return None
-    segments = m.group("type").split("/")
-    if len(segments) < 3 or len(segments) % 2 == 0:
-        return None
-    namespace = segments[0]
-    types = segments[1::2]
-    canonical = {
-        t.lower(): t
-        for t in (
-            "Microsoft.Compute/images",
-            "Microsoft.Compute/disks",
-            "Microsoft.Compute/snapshots",
-            "Microsoft.Compute/virtualMachines",
-            "Microsoft.Compute/galleries",
-            "Microsoft.Compute/galleries/images",
-            "Microsoft.Compute/galleries/images/versions",
-        )
-    }
-    joined = "/".join([namespace, *types])
-    return canonical.get(joined.lower(), joined)
 
 
 def check_storage_profile(
@@ -228,46 +196,31 @@ def check_storage_profile(
     ]
     has_disk = any(disk_ids)
     if has_top == has_disk:
-        raise InvalidParameter(_ONE_SOURCE_MESSAGE, target="storageProfile")
+        raise OneSourceTypeOnly(target="storageProfile")
     if has_top:
         assert source_id is not None
-        kind = resource_type_of(source_id)
-        if kind is None:
-            raise InvalidParameter(
-                f"Property id '{source_id}' at path 'properties.storageProfile.source.id' is "
-                "invalid. Expect fully qualified resource Id that start with "
-                "'/subscriptions/{subscriptionId}' or '/providers/{resourceProviderNamespace}/'.",
-                target="storageProfile.source.id",
-            )
-        if kind not in (*SOURCE_TYPES_TOP, VM_TYPE):
-            raise InvalidParameter(
-                f"The source id: {source_id} must either be a managed image, virtual machine "
-                "or another gallery image version.",
-                target="storageProfile.source.id",
-            )
+        kind = resource_type(source_id)
+        if not kind:
+            raise SourceIdNotQualified(target="storageProfile.source.id", id=source_id)
+        if kind not in {t.lower() for t in (*SOURCE_TYPES_TOP, VM_TYPE)}:
+            raise SourceNotImageVmOrVersion(target="storageProfile.source.id", id=source_id)
         return
     if os_disk_image is None or not os_disk_image.source_id:
-        raise InvalidParameter(
-            "Required parameter 'storageProfile.osDiskImage.source.id' is missing (null).",
-            target="storageProfile.osDiskImage",
+        raise RequiredParameterMissing(
+            target="storageProfile.osDiskImage", name="storageProfile.osDiskImage.source.id"
         )
     luns = [d.lun for d in data_disk_images]
     if any(lun is None for lun in luns):
-        raise InvalidParameter(
-            "Required parameter 'dataDiskImages.lun' is missing (null).",
-            target="storageProfile.dataDiskImages",
+        raise RequiredParameterMissing(
+            target="storageProfile.dataDiskImages", name="dataDiskImages.lun"
         )
     if len(set(luns)) != len(luns):
-        raise InvalidParameter(
-            "Duplicated lun numbers have been detected in the input data disks. Lun number "
-            "must be unique for each data disk.",
-            target="storageProfile.dataDiskImages",
-        )
+        raise DuplicateLuns(target="storageProfile.dataDiskImages")
     present = [i for i in disk_ids if i]
     for image in [os_disk_image, *data_disk_images]:
-        if image.source_id and resource_type_of(image.source_id) not in SOURCE_TYPES_DISK:
-            raise InvalidParameter(
-                f"The source id: {image.source_id} must be a managed disk or snapshot.",
+        if image.source_id and resource_type(image.source_id) not in _DISK_KINDS:
+            raise SourceNotDiskOrSnapshot(
+                id=image.source_id,
                 target="storageProfile.osDiskImage.source.id"
                 if image.lun is None
                 else "storageProfile.dataDiskImages.source.id",
@@ -278,16 +231,8 @@ def check_storage_profile(
             d.source_id and d.source_id.lower() == os_disk_image.source_id.lower()
             for d in data_disk_images
         ):
-            raise InvalidParameter(
-                "OSDiskImage and DataDiskImage cannot point to same blob "
-                f"{os_disk_image.source_id}.",
-                target="storageProfile",
-            )
-        raise InvalidParameter(
-            "Duplicated source ids are found in the input disks. Source id should be unique "
-            "for each disk.",
-            target="storageProfile",
-        )
+            raise OsAndDataDiskSameBlob(target="storageProfile", id=os_disk_image.source_id)
+        raise DuplicateSourceIds(target="storageProfile")
 
 
 @dataclass(frozen=True)
@@ -311,34 +256,38 @@ class DefinitionFacts:
 def check_source_location(source: SourceFacts, version_location: str) -> None:
     """Sources must live in the version's region (its ``location``)."""
     if normalise_location(source.location) != normalise_location(version_location):
-        raise InvalidParameter(
-            f"Source {source.id} is not found. Please check source exists, and is in the same "
-            "region as gallery image version being created.",
-            target="storageProfile",
-        )
+        raise SourceNotInRegion(target="storageProfile", id=source.id)
 
 
 def check_source_matches_definition(source: SourceFacts, definition: DefinitionFacts) -> None:
     """OS state, Hyper-V generation and OS type of the source must be the definition's."""
     if source.os_state is not None and source.os_state.lower() != definition.os_state.lower():
-        raise BadRequest(
-            f"The resource with id '{source.id}' has a different OS state ['{source.os_state}'] "
-            f"than the parent gallery image OS state ['{definition.os_state}'].",
+        raise SourceDefinitionMismatch(
             target="storageProfile",
+            id=source.id,
+            what="OS state",
+            what_parent="OS state",
+            given=source.os_state,
+            expected=definition.os_state,
         )
     generation = source.hyper_v_generation or "V1"
     if generation.lower() != definition.hyper_v_generation.lower():
-        raise BadRequest(
-            f"The resource with id '{source.id}' has a different Hypervisor generation "
-            f"['{generation}'] than the parent gallery image Hypervisor generation "
-            f"['{definition.hyper_v_generation}'].",
+        raise SourceDefinitionMismatch(
             target="storageProfile",
+            id=source.id,
+            what="Hypervisor generation",
+            what_parent="Hypervisor generation",
+            given=generation,
+            expected=definition.hyper_v_generation,
         )
     if source.os_type is not None and source.os_type.lower() != definition.os_type.lower():
-        raise BadRequest(
-            f"The resource with id '{source.id}' has a different OS type ['{source.os_type}'] "
-            f"than the parent gallery image OS type generation ['{definition.os_type}'].",
+        raise SourceDefinitionMismatch(
             target="storageProfile",
+            id=source.id,
+            what="OS type",
+            what_parent="OS type generation",
+            given=source.os_type,
+            expected=definition.os_type,
         )
 
 
@@ -372,16 +321,8 @@ def select_latest(
         eligible.append((VersionNumber.parse(c.name), c))
     if not eligible:
         if region is not None and any_version:
-            raise InvalidParameter(
-                f"The gallery image {definition_id} is not available in {region} region. Please "
-                "contact image owner to replicate to this region, or change your requested "
-                "region.",
-                target="imageReference",
-            )
-        raise InvalidParameter(
-            f'There is no latest image version exists for "{definition_id}"',
-            target="imageReference",
-        )
+            raise GalleryImageNotInRegion(target="imageReference", id=definition_id, region=region)
+        raise NoLatestVersion(target="imageReference", id=definition_id)
     return max(eligible, key=lambda pair: pair[0])[1]
 
 
@@ -393,7 +334,4 @@ def check_deletable(
 ) -> None:
     """``safetyProfile.blockDeletionBeforeEndOfLife`` holds a version until its EOL date."""
     if block_before_end_of_life and (end_of_life is None or end_of_life > now):
-        raise DeleteGalleryImageVersionBlockedBeforeEndOfLife(
-            "Deletion of Gallery image version is not allowed because the image is enabled for "
-            "blockDeletionBeforeEndOfLife and its endOfLifeDate has not reached yet."
-        )
+        raise DeletionBlockedBeforeEndOfLife()

@@ -17,7 +17,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
-from azimg.platform.errors import Conflict, PlatformError, PreconditionFailed, ReplicationFailed
+from azimg.platform.errors import (
+    PlatformError,
+    ReplicationFailed,
+)
+from azimg.platform.gallery_errors import (
+    VersionDeletedWhileReplicating,
+)
 from azimg.platform.jobs import JobSpec
 from azimg.platform.resources import replication
 from azimg.platform.resources.gallery_versions.model import (
@@ -27,7 +33,6 @@ from azimg.platform.resources.gallery_versions.model import (
     GalleryImageVersion,
     display_region,
     from_doc,
-    save,
     to_doc,
 )
 from azimg.platform.resources.gallery_versions.service import finish_delete
@@ -44,11 +49,12 @@ class _Gone(Exception):
 
 
 class _VersionWriter:
-    """One replication run's writes of the version document.
+    """One replication run's reads and writes of the version document.
 
-    The run's replica threads take turns through ``lock``; anyone else (a DELETE marking the
-    version Deleting, a resource-group delete) is detected through the document's ETag, so
-    their write is never overwritten by a progress update.
+    Every write is ``store.update`` (compare-and-set on the ETag), so a DELETE marking the
+    version Deleting or a resource-group delete is never overwritten by a progress update:
+    the change declines and the run stops (``_Gone``). The run's replica threads take turns
+    through ``lock`` only to spare each other needless retries.
     """
 
     def __init__(self, store: Store, rid: str) -> None:
@@ -56,28 +62,20 @@ class _VersionWriter:
         self.rid = rid
         self.lock = threading.Lock()
 
-    def _load_doc(self) -> tuple[Document, GalleryImageVersion]:
-        doc = self.store.meta.get(self.rid)
-        if doc is None or doc.type != VERSION_TYPE:
-            raise _Gone(self.rid)
-        version = from_doc(doc)
-        if version.deleting:
-            raise _Gone(self.rid)
-        return doc, version
-
     def load(self) -> GalleryImageVersion:
-        return self._load_doc()[1]
+        version = _live(self.store.meta.get(self.rid))
+        if version is None:
+            raise _Gone(self.rid)
+        return version
 
     def save(self, change: Callable[[GalleryImageVersion], GalleryImageVersion]) -> None:
-        """Apply ``change`` to the current document, retrying if someone else wrote first."""
+        def apply(doc: Document) -> Document | None:
+            version = _live(doc)
+            return None if version is None else to_doc(change(version))
+
         with self.lock:
-            while True:
-                doc, version = self._load_doc()
-                try:
-                    self.store.meta.put(to_doc(change(version)), if_match=doc.etag)
-                    return
-                except PreconditionFailed:
-                    continue
+            if self.store.update(self.rid, apply) is None:
+                raise _Gone(self.rid)
 
     def put_replica(self, replica: replication.Replica) -> None:
         def change(version: GalleryImageVersion) -> GalleryImageVersion:
@@ -88,6 +86,14 @@ class _VersionWriter:
             return replace(version, replicas=replicas)
 
         self.save(change)
+
+
+def _live(doc: Document | None) -> GalleryImageVersion | None:
+    """The version in ``doc`` unless it is gone or being deleted."""
+    if doc is None or doc.type != VERSION_TYPE:
+        return None
+    version = from_doc(doc)
+    return None if version.deleting else version
 
 
 def _replicate_one(
@@ -144,10 +150,7 @@ def _run_replication(store: Store, op: Operation) -> Mapping[str, Any] | None:
         writer.save(lambda v: replace(v, updating=False))
         version = writer.load()
     except _Gone:
-        raise Conflict(
-            f"The gallery image version '{op.resource_id.rsplit('/', 1)[1]}' was deleted "
-            "before its replication finished."
-        ) from None
+        raise VersionDeletedWhileReplicating(name=op.resource_id.rsplit("/", 1)[1]) from None
     if version.aggregated_state is replication.AggregatedReplicationState.FAILED:
         failed = [s for s in version.status if s.state is replication.ReplicationState.FAILED]
         raise ReplicationFailed(
@@ -159,15 +162,18 @@ def _run_replication(store: Store, op: Operation) -> Mapping[str, Any] | None:
 
 def _on_replication_failed(store: Store, op: Operation, _error: Mapping[str, Any]) -> None:
     """A run that could not finish: replicas still in flight end Failed, never Creating."""
-    doc = store.meta.get(op.resource_id)
-    if doc is None or doc.type != VERSION_TYPE:
-        return
-    version = from_doc(doc)
-    replicas = tuple(
-        r if r.done else replication.fail(r, "the replication job was interrupted")
-        for r in version.replicas
-    )
-    save(store, replace(version, replicas=replicas, updating=False))
+
+    def change(doc: Document) -> Document | None:
+        if doc.type != VERSION_TYPE:
+            return None
+        version = from_doc(doc)
+        replicas = tuple(
+            r if r.done else replication.fail(r, "the replication job was interrupted")
+            for r in version.replicas
+        )
+        return to_doc(replace(version, replicas=replicas, updating=False))
+
+    store.update(op.resource_id, change)
 
 
 def _run_delete(store: Store, op: Operation) -> Mapping[str, Any] | None:
@@ -175,10 +181,9 @@ def _run_delete(store: Store, op: Operation) -> Mapping[str, Any] | None:
     return None
 
 
-def job_specs() -> dict[str, JobSpec]:
-    return {
-        JOB_REPLICATE: JobSpec(
-            run=_run_replication, on_fail=_on_replication_failed, resumable=True, dedicated=True
-        ),
-        JOB_DELETE: JobSpec(run=_run_delete, resumable=True),
-    }
+JOBS: dict[str, JobSpec] = {
+    JOB_REPLICATE: JobSpec(
+        run=_run_replication, on_fail=_on_replication_failed, resumable=True, dedicated=True
+    ),
+    JOB_DELETE: JobSpec(run=_run_delete, resumable=True),
+}

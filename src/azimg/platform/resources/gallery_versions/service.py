@@ -9,15 +9,22 @@ version.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from azimg.platform.errors import (
-    Conflict,
-    InvalidParameter,
-    OperationNotAllowed,
-    PropertyChangeNotAllowed,
+from azimg.platform.gallery_errors import (
+    DataDisksChangeNotAllowed,
+    PropertyChange,
+    ReplicatedRegionsRemoval,
+    RequiredParameterMissing,
+    ResourceExistsElsewhere,
+    ShallowReplicationSourceRegionOnly,
+    StorageTypeAndStrategy,
+    VersionMarkedForDeletion,
+    VersionReplicating,
 )
+from azimg.platform.ids import utc_now
+from azimg.platform.jobs import Jobs
 from azimg.platform.resources import gallery_images, replication
 from azimg.platform.resources.common import (
     check_location,
@@ -25,6 +32,7 @@ from azimg.platform.resources.common import (
     enum_value,
     system_data,
 )
+from azimg.platform.resources.gallery_versions.capture import resolve_source
 from azimg.platform.resources.gallery_versions.commands import (
     PublishingSpec,
     SafetySpec,
@@ -34,13 +42,15 @@ from azimg.platform.resources.gallery_versions.commands import (
     VersionSpec,
 )
 from azimg.platform.resources.gallery_versions.model import (
+    JOB_DELETE,
+    JOB_REPLICATE,
     VERSION_TYPE,
     GalleryImageVersion,
     definition,
     from_doc,
     get,
     replica_key_prefix,
-    save,
+    to_doc,
     version_id,
 )
 from azimg.platform.resources.gallery_versions.rules import (
@@ -54,9 +64,17 @@ from azimg.platform.resources.gallery_versions.rules import (
     check_source_matches_definition,
     resolve_target_regions,
 )
-from azimg.platform.resources.gallery_versions.sources import resolve_source
 from azimg.platform.settings import normalise_location
-from azimg.platform.store import Store
+from azimg.platform.store import Operation, Store
+
+
+@dataclass(frozen=True)
+class Put:
+    """What a PUT or PATCH did: the version, whether it is new, its replication (if any)."""
+
+    version: GalleryImageVersion
+    created: bool
+    operation: Operation | None
 
 
 def _eol(value: str | None) -> str | None:
@@ -67,20 +85,16 @@ def _eol(value: str | None) -> str | None:
     )
 
 
-def _changed(prop: str) -> PropertyChangeNotAllowed:
-    return PropertyChangeNotAllowed(
-        f"Changing property 'galleryImageVersion.properties.{prop}' is not allowed.",
-        target=f"properties.{prop}",
+def _changed(prop: str) -> PropertyChange:
+    return PropertyChange(
+        target=f"properties.{prop}", prop=f"galleryImageVersion.properties.{prop}"
     )
 
 
 def _account_type(pub: PublishingSpec) -> str | None:
     """``storageAccountType``, or the one ``storageAccountStrategy`` stands for."""
     if pub.storage_account_type and pub.storage_account_strategy:
-        raise InvalidParameter(
-            "storageAccountType and storageAccountStrategy cannot both be specified.",
-            target="publishingProfile.storageAccountStrategy",
-        )
+        raise StorageTypeAndStrategy(target="publishingProfile.storageAccountStrategy")
     if pub.storage_account_strategy is None:
         return pub.storage_account_type
     strategy = enum_value(
@@ -101,13 +115,14 @@ def create_or_update(
     name: str,
     spec: VersionSpec,
     caller: str,
-    now: datetime | None = None,
-) -> tuple[GalleryImageVersion, bool]:
-    """Validate, record the version with its replicas queued, and say if it was created.
+    jobs: Jobs,
+    replication_rate: int | None = None,
+) -> Put:
+    """Validate, record the version with its replicas queued, and start its replication.
 
-    The caller submits ``JOB_REPLICATE`` when the returned version is not yet Succeeded.
+    The document and ``JOB_REPLICATE``'s operation are written in one transaction, so a
+    crash never leaves a version Creating with nothing to finish it.
     """
-    now = now or datetime.now(UTC)
     parent = definition(store, subscription_id, resource_group, gallery, image)
     VersionNumber.parse(name)
     region = check_location(store, spec.location, rtype=VERSION_TYPE)
@@ -128,18 +143,13 @@ def create_or_update(
         target="publishingProfile.replicationMode",
     )
     if mode == "Shallow" and [t.key for t in targets] != [region]:
-        raise InvalidParameter(
-            "Shallow replication mode only supports the source region as a target region.",
-            target="publishingProfile.targetRegions",
-        )
+        raise ShallowReplicationSourceRegionOnly(target="publishingProfile.targetRegions")
     safety = spec.safety
     allow_region_removal = safety.allow_deletion_of_replicated_locations is not False
     block_before_eol = bool(safety.block_deletion_before_end_of_life)
     storage = spec.storage
     if storage is None:
-        raise InvalidParameter(
-            "Required parameter 'storageProfile' is missing (null).", target="storageProfile"
-        )
+        raise RequiredParameterMissing(target="storageProfile", name="storageProfile")
     rid = version_id(subscription_id, resource_group, gallery, image, name)
     doc = store.meta.get(rid)
     current = from_doc(doc) if doc is not None and doc.type == VERSION_TYPE else None
@@ -170,7 +180,7 @@ def create_or_update(
             ),
         )
         disks = resolved.disks
-        published = now.strftime("%Y-%m-%dT%H:%M:%S.%f0+00:00")
+        published = utc_now()
         resolved_source_id = resolved.facts.id if storage.source_id else None
 
     keep, drop = replication.plan_replicas(
@@ -186,9 +196,6 @@ def create_or_update(
         else r
         for r in keep
     )
-    for gone in drop:
-        for d in gone.disks:
-            store.blobs.delete(d.target)
     version = GalleryImageVersion(
         id=current.id if current else rid,
         name=current.name if current else name,
@@ -217,7 +224,32 @@ def create_or_update(
         tags=clean_tags,
         system_data=system_data(caller, current.system_data.get("createdAt") if current else None),
     )
-    return save(store, version), current is None
+    op = _write(store, jobs, version, etag=doc.etag if current else None, rate=replication_rate)
+    for gone in drop:  # only once the document no longer names them
+        for d in gone.disks:
+            store.blobs.delete(d.target)
+    return Put(version, current is None, op)
+
+
+def _write(
+    store: Store, jobs: Jobs, version: GalleryImageVersion, *, etag: str | None, rate: int | None
+) -> Operation | None:
+    """Save the version (under the ETag it was read with, or as new) and, when it has
+    replicas to copy, its replication operation in the same transaction."""
+    doc = to_doc(version)
+    if version.provisioning_state == "Succeeded":
+        store.meta.put(doc, if_match=etag, if_none_match=etag is None)
+        return None
+    return jobs.submit(
+        JOB_REPLICATE,
+        action="put",
+        resource_id=version.id,
+        location=version.location,
+        params={"rate": rate},
+        document=doc,
+        if_match=etag,
+        if_none_match=etag is None,
+    )
 
 
 def _check_update(
@@ -230,33 +262,23 @@ def _check_update(
 ) -> None:
     """What an existing version allows: not while busy, same region, source and mode."""
     if current.deleting:
-        raise OperationNotAllowed(
-            f"Operation 'Update Gallery Image Version' is not allowed on {current.name} "
-            "since it is marked for deletion. You can only retry the Delete operation (or "
-            "wait for an ongoing one to complete)."
-        )
+        raise VersionMarkedForDeletion(name=current.name)
     if current.provisioning_state in ("Creating", "Updating"):
-        raise OperationNotAllowed(
-            f"Operation 'Update Gallery Image Version' is not allowed on {current.name} "
-            "while its replication is in progress; wait for it to finish."
-        )
+        raise VersionReplicating(name=current.name)
     if normalise_location(current.location) != region:
-        raise Conflict(
-            f"The resource '{current.name}' already exists in location "
-            f"'{current.location}'. A resource with the same name cannot be created in "
-            f"location '{region}'. Please select a new resource name.",
+        raise ResourceExistsElsewhere(
             target="location",
+            name=current.name,
+            existing=current.location,
+            where="",
+            location=region,
         )
     _check_same_source(current, storage)
     if mode != current.replication_mode:
         raise _changed("publishingProfile.replicationMode")
     removed = {t.key for t in current.target_regions} - {t.key for t in targets}
     if removed and not current.allow_deletion_of_replicated_locations:
-        raise OperationNotAllowed(
-            "Removing replicated regions ("
-            f"{', '.join(sorted(removed))}) is not allowed because "
-            "safetyProfile.allowDeletionOfReplicatedLocations is false."
-        )
+        raise ReplicatedRegionsRemoval(regions=", ".join(sorted(removed)))
 
 
 def _check_same_source(current: GalleryImageVersion, storage: StorageSpec) -> None:
@@ -273,11 +295,7 @@ def _check_same_source(current: GalleryImageVersion, storage: StorageSpec) -> No
         if old is None or (
             spec.source_id and (old.source_id or "").lower() != spec.source_id.lower()
         ):
-            raise InvalidParameter(
-                "Adding new Data Disks or changing the LUN of a Data Disk in an existing Image "
-                "is not allowed.",
-                target="storageProfile.dataDiskImages",
-            )
+            raise DataDisksChangeNotAllowed(target="storageProfile.dataDiskImages")
 
 
 def _merged_publishing(
@@ -322,7 +340,9 @@ def update(
     name: str,
     patch: VersionPatch,
     caller: str,
-) -> GalleryImageVersion:
+    jobs: Jobs,
+    replication_rate: int | None = None,
+) -> Put:
     """PATCH: the given parts of the publishing and safety profiles change, the rest stays."""
     current = get(
         store,
@@ -351,7 +371,7 @@ def update(
         ),
         tags=patch.tags if patch.tags is not None else current.tags,
     )
-    version, _ = create_or_update(
+    return create_or_update(
         store,
         subscription_id=subscription_id,
         resource_group=resource_group,
@@ -360,8 +380,9 @@ def update(
         name=current.name,
         spec=spec,
         caller=caller,
+        jobs=jobs,
+        replication_rate=replication_rate,
     )
-    return version
 
 
 def begin_delete(
@@ -372,12 +393,11 @@ def begin_delete(
     gallery: str,
     image: str,
     name: str,
+    jobs: Jobs,
     now: datetime | None = None,
-) -> GalleryImageVersion | None:
-    """Mark the version Deleting (None when it does not exist: deletes are idempotent).
-
-    The caller submits ``JOB_DELETE``, which stops replication and frees every replica.
-    """
+) -> Operation | None:
+    """Mark the version Deleting and start ``JOB_DELETE`` (which stops replication and frees
+    every replica) in one transaction; None when it does not exist (deletes are idempotent)."""
     definition(store, subscription_id, resource_group, gallery, image)
     rid = version_id(subscription_id, resource_group, gallery, image, name)
     doc = store.meta.get(rid)
@@ -394,7 +414,14 @@ def begin_delete(
         end_of_life=eol,
         now=now or datetime.now(UTC),
     )
-    return save(store, replace(current, deleting=True))
+    return jobs.submit(
+        JOB_DELETE,
+        action="delete",
+        resource_id=current.id,
+        location=current.location,
+        document=to_doc(replace(current, deleting=True)),
+        if_match=doc.etag,
+    )
 
 
 def finish_delete(store: Store, rid: str) -> None:

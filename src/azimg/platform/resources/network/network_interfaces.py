@@ -22,12 +22,14 @@ from azimg.platform.errors import (
     InvalidResourceReference,
     NetworkInterfaceIpConfigurationsInvalid,
     NicInUse,
+    NicNotInVmLocation,
     PrivateIPAddressInReservedRange,
     PrivateIPAddressIsAllocated,
     PrivateIPAddressNotInSubnet,
     PublicIPAddressInUse,
     SubnetIsFull,
     UnsupportedProperty,
+    VirtualMachineMustHaveOneNetworkInterfaceAsPrimary,
 )
 from azimg.platform.resources.common import (
     check_location,
@@ -374,6 +376,40 @@ def delete(store: Store, *, subscription_id: str, resource_group: str, name: str
         return store.meta.delete(rid)
 
 
+@dataclass(frozen=True)
+class VmNic:
+    """One entry of a VM's ``networkProfile.networkInterfaces``."""
+
+    id: str
+    primary: bool | None = None
+
+
+def check_for_vm(
+    store: Store, *, vm_id: str, location: str, refs: tuple[VmNic, ...]
+) -> tuple[VmNic, ...]:
+    """A VM's NIC references checked as Compute does (each exists, is in the VM's location and
+    belongs to no other VM; one primary when there are several), in canonical id casing with
+    the primary first."""
+    out = []
+    for i, ref in enumerate(refs):
+        target = f"properties.networkProfile.networkInterfaces[{i}].id"
+        doc = references.require_reference(store, ref.id, TYPE, rid=vm_id, target=target)
+        nic = from_doc(doc)
+        if nic.location != location:
+            raise NicNotInVmLocation(
+                nic=nic.id, nic_location=nic.location, vm=vm_id, vm_location=location,
+                target=target,
+            )  # fmt: skip
+        if nic.virtual_machine_id and nic.virtual_machine_id.lower() != vm_id.lower():
+            raise NicInUse(nic=nic.id, vm=nic.virtual_machine_id, target=target)
+        out.append(VmNic(nic.id, True if len(refs) == 1 else bool(ref.primary)))
+    if len(out) > 1 and sum(1 for n in out if n.primary) != 1:
+        raise VirtualMachineMustHaveOneNetworkInterfaceAsPrimary(
+            vm=vm_id, target="properties.networkProfile.networkInterfaces"
+        )
+    return tuple(sorted(out, key=lambda n: not n.primary))
+
+
 def attach(store: Store, *, nic_id: str, vm_id: str, primary: bool) -> NetworkInterface:
     """Compute's side: the NIC now belongs to ``vm_id`` (``NicInUse`` if another VM has it)."""
     with WRITE_LOCK:
@@ -388,11 +424,15 @@ def attach(store: Store, *, nic_id: str, vm_id: str, primary: bool) -> NetworkIn
         return get_by_id(store, nic.id)
 
 
-def detach(store: Store, *, nic_id: str) -> None:
-    """Compute's side when the VM is deleted: the NIC is free again."""
+def detach(store: Store, *, nic_id: str, vm_id: str | None = None) -> None:
+    """Compute's side when the VM is deleted: the NIC is free again (only if it still names
+    ``vm_id``, when given; a NIC already gone is fine)."""
     with WRITE_LOCK:
 
-        def change(doc: Document) -> Document:
-            return _to_doc(replace(from_doc(doc), virtual_machine_id=None, primary=None))
+        def change(doc: Document) -> Document | None:
+            nic = from_doc(doc)
+            if vm_id is not None and (nic.virtual_machine_id or "").lower() != vm_id.lower():
+                return None
+            return _to_doc(replace(nic, virtual_machine_id=None, primary=None))
 
         update_if(store, nic_id, change)

@@ -61,6 +61,31 @@ def plug(store: Store, nic_id: str, *, endpoints: Mapping[str, str] | None = Non
     return Plug(nic.id, vnet_key(vnet.id), port, public)
 
 
+def vm_plugs(
+    store: Store, nic_ids: Sequence[str], *, endpoints: Mapping[str, str] | None = None
+) -> tuple[Plug, ...]:
+    """A VM's NICs in order (primary first, as ``check_for_vm`` returns them)."""
+    return tuple(plug(store, n, endpoints=endpoints) for n in nic_ids)
+
+
+def public_ip_ids(store: Store, nic_id: str) -> list[str]:
+    """The public IPs the NIC's IP configurations reference."""
+    nic = nics.get_by_id(store, nic_id)
+    return [c.public_ip_id for c in nic.ip_configurations if c.public_ip_id]
+
+
+def imds_fields(store: Store, nic_id: str) -> dict[str, str]:
+    """What IMDS ``network`` says about the primary NIC (``fabric.imds.InstanceMetadata``)."""
+    p = plug(store, nic_id)
+    return {
+        "mac_address": p.imds_mac,
+        "private_ip": str(p.port.address),
+        "public_ip": p.public_ip or "",
+        "subnet_address": str(p.port.subnet.network_address),
+        "subnet_prefix": str(p.port.subnet.prefixlen),
+    }
+
+
 def to_match(rule: nsg_eval.Rule, vnet: Sequence[IPv4Network]) -> Match:
     def addrs(prefixes: tuple[str, ...]) -> tuple[str, ...]:
         nets = [n for p in prefixes for n in nsg_eval.expand(p, vnet)]

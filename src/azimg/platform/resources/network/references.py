@@ -106,7 +106,7 @@ def users_of_nsg(store: Store, nsg_id: str) -> tuple[list[str], list[str]]:
 
 def require_reference(store: Store, ref: str, rtype: str, *, rid: str, target: str) -> Document:
     """The document ``ref`` names, which must be a ``rtype``; else ``InvalidResourceReference``."""
-    doc = store.meta.get(ref) if ref.startswith("/subscriptions/") else None
+    doc = store.meta.get(ref) if ref.lower().startswith("/subscriptions/") else None
     if doc is None or doc.type.lower() != rtype.lower():
         raise InvalidResourceReference(ref=ref, rid=rid, target=target)
     return doc

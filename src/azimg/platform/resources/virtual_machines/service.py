@@ -38,6 +38,7 @@ from azimg.platform.resources.common import (
     system_data,
     utc_now,
 )
+from azimg.platform.resources.network import network_interfaces as nics
 from azimg.platform.resources.virtual_machines import rules
 from azimg.platform.resources.virtual_machines.commands import CreateVm, UpdateVm
 from azimg.platform.resources.virtual_machines.model import (
@@ -46,6 +47,7 @@ from azimg.platform.resources.virtual_machines.model import (
     JOB_POWER,
     VM_TYPE,
     ImageReference,
+    NetworkInterfaceRef,
     OsDisk,
     RuntimeDisk,
     VirtualMachine,
@@ -239,6 +241,7 @@ def create(
             secrets["adminPassword"] = cmd.os_profile.admin_password
         if cmd.os_profile.custom_data is not None:
             secrets["customData"] = cmd.os_profile.custom_data
+    nic_refs = _check_nics(store, rid, region, cmd.network_interfaces)
     now = utc_now()
     vm = VirtualMachine(
         id=rid,
@@ -256,7 +259,7 @@ def create(
         os_profile=os_profile,
         os_provisioning="InProgress" if os_profile is not None else None,
         tags=tags,
-        network_interfaces=cmd.network_interfaces,
+        network_interfaces=nic_refs,
         security=cmd.security,
         boot_diagnostics=cmd.boot_diagnostics,
         license_type=cmd.license_type,
@@ -264,12 +267,38 @@ def create(
         secrets=secrets,
     )
     try:
+        for ref in nic_refs:  # one VM per NIC: a second VM's create fails with NicInUse
+            nics.attach(store, nic_id=ref.id, vm_id=rid, primary=bool(ref.primary))
+    except errors.PlatformError:
+        release_nics(store, vm)
+        raise
+    try:
         op = jobs.expect(JOB_CREATE, action="put", resource_id=rid, location=region,
                          timeout=boot_timeout_s, params=params, document=to_doc(vm),
                          if_none_match=True)  # fmt: skip
     except PreconditionFailed:
+        release_nics(store, vm)
         raise errors.VmCreateInProgress(vm=cmd.name) from None
     return vm, op
+
+
+def _check_nics(
+    store: Store, vm_id: str, region: str, refs: tuple[NetworkInterfaceRef, ...]
+) -> tuple[NetworkInterfaceRef, ...]:
+    """``networkProfile.networkInterfaces`` checked by Network's rules, canonical ids, the
+    primary first. (A VM without them keeps today's private slirp network.)"""
+    checked = nics.check_for_vm(
+        store, vm_id=vm_id, location=region,
+        refs=tuple(nics.VmNic(r.id, r.primary) for r in refs),
+    )  # fmt: skip
+    options = {r.id.lower(): r.delete_option for r in refs}
+    return tuple(NetworkInterfaceRef(c.id, c.primary, options.get(c.id.lower())) for c in checked)
+
+
+def release_nics(store: Store, vm: VirtualMachine) -> None:
+    """The VM's NICs are free again (its delete; a create that did not happen)."""
+    for ref in vm.network_interfaces:
+        nics.detach(store, nic_id=ref.id, vm_id=vm.id)
 
 
 def os_disk_document(vm: VirtualMachine, *, app_id: str) -> disks.Disk:
