@@ -543,3 +543,28 @@ def test_new_guid_and_utc_now_defaults_are_bound_once(deployments: Any, group: s
     assert out["id"]["value"] == echoed["id"]["value"]  # one value, not one per evaluation
     assert out["stamp"]["value"] == echoed["stamp"]["value"]
     assert out["stamp"]["value"].endswith("Z") and " " in out["stamp"]["value"]
+
+
+def test_scope_functions(deployments: Any, group: str, platform_server: PlatformServer) -> None:
+    template = {
+        "$schema": SCHEMA,
+        "contentVersion": "1.0.0.0",
+        "resources": [],
+        "outputs": {
+            "rg": {"type": "object", "value": "[resourceGroup()]"},
+            "sub": {"type": "object", "value": "[subscription()]"},
+            "tenant": {"type": "string", "value": "[tenant().tenantId]"},
+            "deployment": {"type": "string", "value": "[deployment().name]"},
+            "arm": {"type": "string", "value": "[environment().resourceManager]"},
+        },
+    }
+    out = deploy(deployments, group, "scope", template).properties.outputs
+    info = platform_server.info
+    rg = out["rg"]["value"]
+    assert rg["name"] == group and rg["location"] == "eastus"
+    assert rg["id"] == f"/subscriptions/{info['AZURE_SUBSCRIPTION_ID']}/resourceGroups/{group}"
+    assert out["sub"]["value"]["subscriptionId"] == info["AZURE_SUBSCRIPTION_ID"]
+    assert out["sub"]["value"]["tenantId"] == info["AZURE_TENANT_ID"]
+    assert out["tenant"]["value"] == info["AZURE_TENANT_ID"]
+    assert out["deployment"]["value"] == "scope"
+    assert out["arm"]["value"] == info["AZIMG_ARM_ENDPOINT"] + "/"

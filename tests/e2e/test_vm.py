@@ -522,9 +522,11 @@ def test_no_agent_times_out(
 def test_serve_crash_reaps_its_vms(
     tmp_path_factory: pytest.TempPathFactory,
     vm_server: PlatformServer,
-    built_image: Callable[..., Path],
+    built_image: ImageFactory,
 ) -> None:
-    """kill -9 of `azimg serve`: its QEMU dies with it, and the restarted platform says so."""
+    """kill -9 of `azimg serve`: its QEMU dies with it, and the restarted platform says so.
+    The VM is a clone of a specialized gallery version, and that version is deleted before the
+    VM starts again: the clone holds its own link of the version's bytes, so it still boots."""
     server = _start_server(
         tmp_path_factory.mktemp("vmcrash"), MAIN_TIMEOUT_S, tls_from=vm_server.data_dir / "tls"
     )
@@ -532,15 +534,14 @@ def test_serve_crash_reaps_its_vms(
         client = server.compute_client()
         group = f"rg-crash-{uuid.uuid4().hex[:6]}"
         server.resource_client().resource_groups.create_or_update(group, {"location": LOCATION})
-        disk_id = upload_vhd(client, group, "os", built_image(specialized=True), "V1")
+        version_id = publish_version(client, group, built_image(specialized=True),
+                                     generation="V1", os_state="Specialized")  # fmt: skip
         body = {
             "location": LOCATION,
             "properties": {
                 "hardwareProfile": {"vmSize": "Standard_B1ms"},
-                "storageProfile": {
-                    "osDisk": {"osType": "Linux", "createOption": "Attach",
-                               "managedDisk": {"id": disk_id}}
-                },
+                "storageProfile": {"imageReference": {"id": version_id},
+                                   "osDisk": {"createOption": "FromImage"}},
             },
         }  # fmt: skip
         vm = client.virtual_machines.begin_create_or_update(group, "vm-crash", body).result()
@@ -552,15 +553,27 @@ def test_serve_crash_reaps_its_vms(
         while Path(f"/proc/{qemu_pid}").exists() and time.monotonic() < deadline:
             time.sleep(0.2)
         assert not Path(f"/proc/{qemu_pid}").exists(), "QEMU outlived azimg serve"
+        console = server.data_dir / "blobs" / LOCATION / f"bootdiag-{vm.vm_id}.serialconsole.log"
+        prompt = f"{SPECIALIZED_HOSTNAME} login:".encode()
+        prompts_before = console.read_bytes().count(prompt) if console.exists() else 0
         server.start()
         client = server.compute_client()
         assert codes(client, group, "vm-crash") == [
             "ProvisioningState/succeeded", "PowerState/stopped",
         ]  # fmt: skip
+        base = server.data_dir / "blobs" / LOCATION / f"osdisk-{vm.vm_id}.base"
+        assert base.stat().st_nlink == 2  # the version's replica and the clone's own link
+        gallery, image, version = version_id.split("/")[-5::2]
+        client.gallery_image_versions.begin_delete(group, gallery, image, version).result()
+        assert base.stat().st_nlink == 1  # the version's name for those bytes is gone
         client.virtual_machines.begin_start(group, "vm-crash").result()
         assert codes(client, group, "vm-crash")[1] == "PowerState/running"
-        assert Path(f"/proc/{int((rundir / 'qemu.pid').read_text())}").exists()
+        deadline = time.monotonic() + 600
+        while console.read_bytes().count(prompt) <= prompts_before:
+            assert time.monotonic() < deadline, "the restarted clone never reached its login"
+            time.sleep(3)
         client.virtual_machines.begin_delete(group, "vm-crash").result()
-        assert client.disks.get(group, "os").disk_state == "Unattached"
+        disk = client.disks.get(group, vm.storage_profile.os_disk.name)
+        assert (disk.disk_state, disk.managed_by) == ("Unattached", None)
     finally:
         server.stop()

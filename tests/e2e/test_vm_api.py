@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -302,3 +303,61 @@ def test_a_vm_os_disk_exports_vhd_bytes_running_or_deallocated(
         compute.disks.get(group, disk_name)
     compute.snapshots.begin_delete(group, "snap-running").result()
     assert not [p for p in (server.data_dir / "blobs" / LOCATION).glob(f"osdisk-{vm.vm_id}*")]
+
+
+def _operation(server: PlatformServer, url: str) -> dict[str, Any]:
+    return server.arm("GET", url.removeprefix(server.base_url)).json()
+
+
+def test_kill_during_vm_create_and_delete_leaves_nothing_stuck(
+    server: PlatformServer, tmp_path_factory: pytest.TempPathFactory, tiny_vhd: Path
+) -> None:
+    """kill -9 at the transaction points of a FromImage create: after the VM and its create
+    operation are written (one transaction), while the boot job clones, writes the OS disk and
+    launches QEMU. Whichever point the kill hits, the restarted platform shows no VM Creating,
+    no operation InProgress, no OS disk owned by nobody; deleting the VM (a resumable job, also
+    killed midway) leaves no document and no bytes behind."""
+    private = _start_server(tmp_path_factory.mktemp("vmkill"), 600,
+                            tls_from=server.data_dir / "tls")  # fmt: skip
+    try:
+        compute = private.compute_client()
+        group = "rg-kill"
+        private.resource_client().resource_groups.create_or_update(group, {"location": LOCATION})
+        version = publish_version(compute, group, tiny_vhd, generation="V1",
+                                  os_state="Specialized")  # fmt: skip
+        names = ("vm-k0", "vm-k1", "vm-k2")
+        monitors = {}
+        for name in names:  # no waiting: the kill lands while these boot jobs run or queue
+            put = private.arm("PUT", vm_path(private, group, name),
+                              json=from_image(version, deleteOption="Delete"))  # fmt: skip
+            assert put.status_code == 201, put.text
+            monitors[name] = put.headers["Azure-AsyncOperation"]
+        private.kill()
+        private.start()
+        compute = private.compute_client()
+        for name in names:
+            vm = compute.virtual_machines.get(group, name)
+            assert vm.provisioning_state in ("Succeeded", "Failed"), name
+            print(f"{name}: {vm.provisioning_state} after the kill")  # which point it hit
+            assert _operation(private, monitors[name])["status"] in ("Succeeded", "Failed")
+            power = compute.virtual_machines.instance_view(group, name).statuses[1].code
+            assert power == "PowerState/stopped"  # no VM outlives its platform
+            disks = [d for d in compute.disks.list_by_resource_group(group)
+                     if d.name == vm.storage_profile.os_disk.name]  # fmt: skip
+            assert all(d.managed_by == vm.id for d in disks)
+        # Deletes killed midway resume after the restart and finish.
+        for name in names:
+            compute.virtual_machines.begin_delete(group, name)
+        private.kill()
+        private.start()
+        compute = private.compute_client()
+        deadline = time.monotonic() + 120
+        while list(compute.virtual_machines.list(group)) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert list(compute.virtual_machines.list(group)) == []
+        assert [d.name for d in compute.disks.list_by_resource_group(group)
+                if d.managed_by] == []  # fmt: skip
+        left = sorted(p.name for p in (private.data_dir / "blobs" / LOCATION).glob("osdisk-*"))
+        assert left == []
+    finally:
+        private.stop()

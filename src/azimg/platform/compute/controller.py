@@ -31,7 +31,7 @@ import os
 import shutil
 import threading
 from collections.abc import Mapping
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +48,7 @@ from azimg.platform.resources import disks
 from azimg.platform.resources import virtual_machines as vms
 from azimg.platform.resources.network import packets
 from azimg.platform.resources.network import public_ip_addresses as pips
-from azimg.platform.resources.virtual_machines import AgentReport, VirtualMachine
+from azimg.platform.resources.virtual_machines import VirtualMachine
 from azimg.platform.settings import Settings
 from azimg.platform.store import BlobRef, Operation, Store
 
@@ -424,7 +424,7 @@ class ComputeController:
         rid = self._ids.get(vm)
         if rid is None:
             return
-        updated = self._update(rid, agent=AgentReport(**asdict(status)))
+        updated = self._update(rid, agent=status)
         if (
             updated is not None
             and updated.provisioning_state == "Creating"

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from azimg.fabric.wireserver import AgentStatus
 from azimg.platform.resources.common import parse_id, resource_id
 from azimg.platform.store import BlobRef, Document
 
@@ -116,19 +117,6 @@ class RuntimeDisk:
 
 
 @dataclass(frozen=True)
-class AgentReport:
-    """The guest agent's last status, as the instance view shows it."""
-
-    version: str
-    status: str  # Ready | NotReady
-    message: str
-    timestamp: str
-    computer_name: str | None = None
-    os_name: str | None = None
-    os_version: str | None = None
-
-
-@dataclass(frozen=True)
 class VirtualMachine:
     id: str
     name: str
@@ -149,7 +137,7 @@ class VirtualMachine:
     os_provisioning_message: str | None = None
     provisioned: bool = False  # the guest consumed its provisioning data
     generalized: bool = False
-    agent: AgentReport | None = None
+    agent: AgentStatus | None = None  # the guest agent's last status (WireServer)
     create_operation: str | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
     network_interfaces: tuple[NetworkInterfaceRef, ...] = ()
@@ -192,7 +180,7 @@ def from_doc(doc: Document) -> VirtualMachine:
             "runtime_disk": RuntimeDisk.from_json(b["runtime_disk"]),
             "image_reference": opt("image_reference", lambda d: ImageReference(**d)),
             "os_profile": opt("os_profile", OsProfile.from_json),
-            "agent": opt("agent", lambda d: AgentReport(**d)),
+            "agent": opt("agent", lambda d: AgentStatus(**d)),
             "network_interfaces": tuple(
                 NetworkInterfaceRef(**n) for n in b.get("network_interfaces") or ()
             ),
