@@ -266,20 +266,22 @@ def create(
         user_data=cmd.user_data,
         secrets=secrets,
     )
-    try:
-        for ref in nic_refs:  # one VM per NIC: a second VM's create fails with NicInUse
-            nics.attach(store, nic_id=ref.id, vm_id=rid, primary=bool(ref.primary))
-    except errors.PlatformError:
-        release_nics(store, vm)
-        raise
+    # The NICs and the OS disk are claimed by the create job (``claim``), after the VM and its
+    # operation are written: a crash in between leaves no NIC or disk owned by no VM.
     try:
         op = jobs.expect(JOB_CREATE, action="put", resource_id=rid, location=region,
                          timeout=boot_timeout_s, params=params, document=to_doc(vm),
                          if_none_match=True)  # fmt: skip
     except PreconditionFailed:
-        release_nics(store, vm)
         raise errors.VmCreateInProgress(vm=cmd.name) from None
     return vm, op
+
+
+def claim_nics(store: Store, vm: VirtualMachine) -> None:
+    """One VM per NIC: a NIC another VM took since the request was checked fails the create
+    with ``NicInUse`` (the create job calls this; idempotent for the same VM)."""
+    for ref in vm.network_interfaces:
+        nics.attach(store, nic_id=ref.id, vm_id=vm.id, primary=bool(ref.primary))
 
 
 def _check_nics(
