@@ -22,26 +22,28 @@ from urllib.parse import unquote, urlparse
 
 from azimg.disk.vhd import Footer
 from azimg.platform import sas, sources
-from azimg.platform.errors import (
+from azimg.platform.disk_errors import (
     AttachOnlyForVirtualMachines,
-    BlobWriteNotAllowed,
-    Conflict,
     CopyAcrossRegions,
     CreateOptionNotImplemented,
     DiskResizeNeedsIdle,
     DiskShrinkNotAllowed,
     DiskSizeOutOfRange,
     ImageInAnotherRegion,
-    InvalidParameter,
     MissingRequiredParameter,
-    NotImplementedFeature,
-    OperationNotAllowed,
-    PropertyChangeNotAllowed,
     ResizeWhileCopyingNotImplemented,
-    ResourceNotFound,
     SnapshotSizeFixed,
     UploadSizeNotMiBAligned,
     UploadSizeOutOfRange,
+)
+from azimg.platform.errors import (
+    BlobWriteNotAllowed,
+    Conflict,
+    InvalidParameter,
+    NotImplementedFeature,
+    OperationNotAllowed,
+    PropertyChangeNotAllowed,
+    ResourceNotFound,
 )
 from azimg.platform.ids import ResourceId, resource_id, utc_now
 from azimg.platform.jobs import Jobs, JobSpec
@@ -319,7 +321,7 @@ def _source_from_image(
             target=target,
         )
     if not ref.id:
-        raise MissingRequiredParameter.of(
+        raise MissingRequiredParameter(
             parameter=target.rsplit(".", 1)[1] + ".id", target=target + ".id"
         )
     src = sources.resolve(
@@ -330,7 +332,7 @@ def _source_from_image(
         target=target + ".id",
     )
     if src.location != region:
-        raise ImageInAnotherRegion.of(
+        raise ImageInAnotherRegion(
             id=src.id, source_region=src.location, region=region, target=target + ".id"
         )
     lun = ref.lun
@@ -342,20 +344,20 @@ def _source_from_image(
 
 def _check_upload_size(n: int | None) -> int:
     if n is None:
-        raise MissingRequiredParameter.of(
+        raise MissingRequiredParameter(
             parameter="creationData.uploadSizeBytes",
             target="properties.creationData.uploadSizeBytes",
         )
     if (n - FOOTER) % MIB:
-        raise UploadSizeNotMiBAligned.of(size=n, data=n - FOOTER)
+        raise UploadSizeNotMiBAligned(size=n, data=n - FOOTER)
     if not MIN_UPLOAD <= n <= MAX_UPLOAD:
-        raise UploadSizeOutOfRange.of(size=n, min=MIN_UPLOAD, max=MAX_UPLOAD)
+        raise UploadSizeOutOfRange(size=n, min=MIN_UPLOAD, max=MAX_UPLOAD)
     return n
 
 
 def _check_size_gb(size_gb: int) -> int:
     if not 1 <= size_gb <= MAX_DISK_GB:
-        raise DiskSizeOutOfRange.of(size=size_gb, max=MAX_DISK_GB)
+        raise DiskSizeOutOfRange(size=size_gb, max=MAX_DISK_GB)
     return size_gb
 
 
@@ -421,7 +423,7 @@ def _resolve_fill_source(
     """The bytes a Copy, Import or FromImage disk is filled from."""
     if option == "Copy":
         if not creation.source_resource_id:
-            raise MissingRequiredParameter.of(
+            raise MissingRequiredParameter(
                 parameter="creationData.sourceResourceId",
                 target="properties.creationData.sourceResourceId",
             )
@@ -432,7 +434,7 @@ def _resolve_fill_source(
             target="properties.creationData.sourceResourceId",
         )
         if source.location != region:
-            raise CopyAcrossRegions.of(
+            raise CopyAcrossRegions(
                 noun=source.type.split("/")[-1][:-1],
                 name=ResourceId.parse(source.id).name,
                 source_region=source.location,
@@ -442,7 +444,7 @@ def _resolve_fill_source(
         return source, source.disk(), creation
     if option == "Import":
         if not creation.source_uri:
-            raise MissingRequiredParameter.of(
+            raise MissingRequiredParameter(
                 parameter="creationData.sourceUri", target="properties.creationData.sourceUri"
             )
         imported = source_from_sas_url(store, creation.source_uri)
@@ -463,7 +465,7 @@ def _resolve_fill_source(
             store, creation.gallery_image_reference, region, gallery=True
         )
     else:
-        raise MissingRequiredParameter.of(
+        raise MissingRequiredParameter(
             parameter="creationData.imageReference",
             target="properties.creationData.imageReference",
         )
@@ -502,7 +504,7 @@ def create_or_update(
 
     creation = spec.creation
     if creation is None or not creation.create_option:
-        raise MissingRequiredParameter.of(
+        raise MissingRequiredParameter(
             parameter="creationData.createOption",
             target="properties.creationData.createOption",
         )
@@ -511,9 +513,9 @@ def create_or_update(
     )
     creation = replace(creation, create_option=option)
     if option == "Attach":
-        raise AttachOnlyForVirtualMachines.of()
+        raise AttachOnlyForVirtualMachines()
     if option not in kind.create_options:
-        raise CreateOptionNotImplemented.of(option=option, noun=kind.noun)
+        raise CreateOptionNotImplemented(option=option, noun=kind.noun)
     size_gb = _check_size_gb(spec.disk_size_gb) if spec.disk_size_gb is not None else None
 
     blob = BlobRef(region=region, key=uuid.uuid4().hex)
@@ -524,9 +526,7 @@ def create_or_update(
 
     if option == "Empty":
         if size_gb is None:
-            raise MissingRequiredParameter.of(
-                parameter="diskSizeGB", target="properties.diskSizeGB"
-            )
+            raise MissingRequiredParameter(parameter="diskSizeGB", target="properties.diskSizeGB")
         size = size_gb * GIB
     elif option == "Upload":
         size = _check_upload_size(creation.upload_size_bytes) - FOOTER
@@ -535,7 +535,7 @@ def create_or_update(
         source, source_disk, creation = _resolve_fill_source(store, creation, option, region)
         size = source_disk.size_bytes
         if size_gb is not None and size_gb * GIB != size and size_gb != math.ceil(size / GIB):
-            raise ResizeWhileCopyingNotImplemented.of(noun=kind.noun)
+            raise ResizeWhileCopyingNotImplemented(noun=kind.noun)
         os_type = os_type or source.os_type
         generation = generation or source.hyper_v_generation
         provisioning = "Creating"
@@ -586,12 +586,12 @@ def _grow(store: Store, d: Disk, size_gb: int, kind: Kind) -> Disk:
     VHD footer moves to the new end (same unique id); the old footer's page becomes zeros."""
     _check_size_gb(size_gb)
     if kind is not DISK:
-        raise SnapshotSizeFixed.of()
+        raise SnapshotSizeFixed()
     new_size = size_gb * GIB
     if new_size < d.disk_size_bytes:
-        raise DiskShrinkNotAllowed.of(name=d.name, size=d.disk_size_gb, wanted=size_gb)
+        raise DiskShrinkNotAllowed(name=d.name, size=d.disk_size_gb, wanted=size_gb)
     if d.disk_state not in ("Unattached", "Reserved") or d.provisioning_state != "Succeeded":
-        raise DiskResizeNeedsIdle.of(name=d.name, state=d.disk_state)
+        raise DiskResizeNeedsIdle(name=d.name, state=d.disk_state)
     old = d.disk_size_bytes
     raw = store.blobs.read(d.blob, old, FOOTER)
     try:
