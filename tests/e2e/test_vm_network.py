@@ -135,3 +135,43 @@ def test_a_vm_on_its_nic(server: PlatformServer, tiny_vhd: Path) -> None:  # noq
     assert network.network_interfaces.get(group, "nic1").virtual_machine is None
     network.network_interfaces.begin_delete(group, "nic1").result()
     server.resource_client().resource_groups.begin_delete(group).result()
+
+
+def test_a_basic_dynamic_public_ip_lives_while_its_vm_is_allocated(
+    server: PlatformServer,
+    tiny_vhd: Path,  # noqa: F811
+) -> None:
+    """Azure §4.2: no address until the VM runs, released on deallocate, back on start."""
+    compute, network = server.compute_client(), server.network_client()
+    group = f"rg-dyn-{uuid.uuid4().hex[:6]}"
+    server.resource_client().resource_groups.create_or_update(group, {"location": LOCATION})
+    version_id = publish_version(compute, group, tiny_vhd, generation="V1", os_state="Specialized")
+    vnet = network.virtual_networks.begin_create_or_update(
+        group, "v",
+        m.VirtualNetwork(location=LOCATION,
+                         address_space=m.AddressSpace(address_prefixes=["10.8.0.0/16"]),
+                         subnets=[m.Subnet(name="s", address_prefix="10.8.0.0/24")]),
+    ).result()  # fmt: skip
+    pip = network.public_ip_addresses.begin_create_or_update(
+        group, "dyn",
+        m.PublicIPAddress(location=LOCATION, sku=m.PublicIPAddressSku(name="Basic"),
+                          public_ip_allocation_method="Dynamic"),
+    ).result()  # fmt: skip
+    assert pip.ip_address is None
+    nic = network.network_interfaces.begin_create_or_update(
+        group, "n",
+        m.NetworkInterface(location=LOCATION, ip_configurations=[m.NetworkInterfaceIPConfiguration(
+            name="ipconfig1", subnet=m.Subnet(id=vnet.subnets[0].id),
+            public_ip_address=m.PublicIPAddress(id=pip.id))]),
+    ).result()  # fmt: skip
+    body = from_image(version_id, deleteOption="Delete")
+    body["properties"]["networkProfile"] = {"networkInterfaces": [{"id": nic.id}]}
+    compute.virtual_machines.begin_create_or_update(group, "vm-dyn", body).result()
+    running = network.public_ip_addresses.get(group, "dyn").ip_address
+    assert running is not None and running.startswith("127.100.")
+    compute.virtual_machines.begin_deallocate(group, "vm-dyn").result()
+    assert network.public_ip_addresses.get(group, "dyn").ip_address is None
+    compute.virtual_machines.begin_start(group, "vm-dyn").result()
+    assert network.public_ip_addresses.get(group, "dyn").ip_address is not None
+    compute.virtual_machines.begin_delete(group, "vm-dyn").result()
+    server.resource_client().resource_groups.begin_delete(group).result()
