@@ -28,7 +28,7 @@ from azimg.platform.gallery_errors import (
     VmNotGeneralized,
 )
 from azimg.platform.jobs import Jobs, JobSpec
-from azimg.platform.resources import disks
+from azimg.platform.resources import disks, image_checks
 from azimg.platform.resources.common import (
     check_location,
     check_name,
@@ -347,6 +347,8 @@ def run_copy(store: Store, op: Operation) -> None:
     sources.copy_disk(store, sources.SourceDisk(None, src, 0, format=fmt), dst)
     if not _mark(store, op.params["image_id"], dst, "Succeeded"):
         store.blobs.delete(dst)
+    else:  # the platform checks every image it is given (image_checks.py)
+        image_checks.record(store, op.params["image_id"])
     return None
 
 

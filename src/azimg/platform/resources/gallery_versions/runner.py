@@ -26,7 +26,7 @@ from azimg.platform.gallery_errors import (
     VersionDeletedWhileReplicating,
 )
 from azimg.platform.jobs import JobSpec
-from azimg.platform.resources import replication
+from azimg.platform.resources import image_checks, replication
 from azimg.platform.resources.gallery_versions.model import (
     JOB_DELETE,
     JOB_REPLICATE,
@@ -172,6 +172,8 @@ def _run_replication(store: Store, op: Operation) -> Mapping[str, Any] | None:
             "; ".join(f"{display_region(version, s.region)}: {s.details}" for s in failed),
             target="publishingProfile.targetRegions",
         )
+    # The platform checks every image it is given (image_checks.py), on the home replica.
+    image_checks.record(store, op.resource_id, region=version.location)
     return None
 
 
