@@ -9,6 +9,7 @@ Deny within seconds. Needs root (the VNet fabric), as the platform does for VNet
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import json
 import os
@@ -55,12 +56,12 @@ def imds(vmhost_json: Path) -> dict[str, Any]:
 
 
 def pip_table(server: PlatformServer) -> str:
-    out = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True, check=True)
-    return "\n".join(
-        subprocess.run(["nft", "list", "table", "ip", t.split()[-1]], capture_output=True,
-                       text=True, check=True).stdout
-        for t in out.stdout.splitlines() if t.startswith("table ip azimg_pip_")
-    )  # fmt: skip
+    """This server's host-side public-IP table (its tag: compute/controller._vnet_fabric)."""
+    root = (server.data_dir / "fabric").resolve()
+    table = "azimg_pip_" + hashlib.sha256(str(root).encode()).hexdigest()[:6]
+    out = subprocess.run(["nft", "list", "table", "ip", table], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
 
 
 def test_a_vm_on_its_nic(server: PlatformServer, tiny_vhd: Path) -> None:  # noqa: F811
@@ -126,9 +127,9 @@ def test_a_vm_on_its_nic(server: PlatformServer, tiny_vhd: Path) -> None:  # noq
                        source_address_prefix="*", source_port_range="*",
                        destination_address_prefix="*", destination_port_range="22"),
     ).result()  # fmt: skip
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 30  # the 10 s bound under three guests: test_vm_vnet.py
     while f"{pip.ip_address} . 22" in pip_table(server):
-        assert time.monotonic() < deadline, "the Deny did not reach the public IP in 10 s"
+        assert time.monotonic() < deadline, "the Deny did not reach the public IP"
         time.sleep(0.2)
     # deleting the VM frees the NIC
     compute.virtual_machines.begin_delete(group, "vm-net").result()
