@@ -209,7 +209,7 @@ def create(
             src.os_state or "Generalized", rules.generation_of(src.hyper_v_generation), False
         )
         sku = enum_value(
-            sku_in or "Standard_LRS", rules.STORAGE_ACCOUNT_TYPES,
+            sku_in or "Standard_LRS", disks.DISK_SKUS,
             target="storageProfile.osDisk.managedDisk.storageAccountType",
         )  # fmt: skip
         disk_name = os_in.name or f"{cmd.name}_OsDisk_1_{uuid.uuid4().hex}"
