@@ -543,3 +543,93 @@ def test_new_guid_and_utc_now_defaults_are_bound_once(deployments: Any, group: s
     assert out["id"]["value"] == echoed["id"]["value"]  # one value, not one per evaluation
     assert out["stamp"]["value"] == echoed["stamp"]["value"]
     assert out["stamp"]["value"].endswith("Z") and " " in out["stamp"]["value"]
+
+
+def test_scope_functions(deployments: Any, group: str, platform_server: PlatformServer) -> None:
+    template = {
+        "$schema": SCHEMA,
+        "contentVersion": "1.0.0.0",
+        "resources": [],
+        "outputs": {
+            "rg": {"type": "object", "value": "[resourceGroup()]"},
+            "sub": {"type": "object", "value": "[subscription()]"},
+            "tenant": {"type": "string", "value": "[tenant().tenantId]"},
+            "deployment": {"type": "string", "value": "[deployment().name]"},
+            "arm": {"type": "string", "value": "[environment().resourceManager]"},
+        },
+    }
+    out = deploy(deployments, group, "scope", template).properties.outputs
+    info = platform_server.info
+    rg = out["rg"]["value"]
+    assert rg["name"] == group and rg["location"] == "eastus"
+    assert rg["id"] == f"/subscriptions/{info['AZURE_SUBSCRIPTION_ID']}/resourceGroups/{group}"
+    assert out["sub"]["value"]["subscriptionId"] == info["AZURE_SUBSCRIPTION_ID"]
+    assert out["sub"]["value"]["tenantId"] == info["AZURE_TENANT_ID"]
+    assert out["tenant"]["value"] == info["AZURE_TENANT_ID"]
+    assert out["deployment"]["value"] == "scope"
+    assert out["arm"]["value"] == info["AZIMG_ARM_ENDPOINT"] + "/"
+
+
+def test_subscription_deployment_creates_a_group_and_deploys_into_it(
+    deployments: Any, resources: Any, compute: Any
+) -> None:
+    """The usual `az deployment sub create` shape: a resource group, then a nested deployment
+    targeted at it (``resourceGroup`` on the nested resource)."""
+    name = "rg-subdeploy"
+    template = {
+        "$schema": "https://schema.management.azure.com/schemas/2018-05-01/subscriptionDeploymentTemplate.json#",
+        "contentVersion": "1.0.0.0",
+        "parameters": {"rgName": {"type": "string"}},
+        "resources": [
+            {
+                "type": "Microsoft.Resources/resourceGroups",
+                "apiVersion": "2022-09-01",
+                "name": "[parameters('rgName')]",
+                "location": "[deployment().location]",
+            },
+            {
+                "type": "Microsoft.Resources/deployments",
+                "apiVersion": "2022-09-01",
+                "name": "intoGroup",
+                "resourceGroup": "[parameters('rgName')]",
+                "dependsOn": [
+                    "[subscriptionResourceId('Microsoft.Resources/resourceGroups', parameters('rgName'))]"
+                ],
+                "properties": {
+                    "mode": "Incremental",
+                    "expressionEvaluationOptions": {"scope": "inner"},
+                    "template": {
+                        "$schema": SCHEMA,
+                        "contentVersion": "1.0.0.0",
+                        "resources": [disk("sub-made")],
+                        "outputs": {"rg": {"type": "string", "value": "[resourceGroup().name]"}},
+                    },
+                },
+            },
+        ],
+        "outputs": {
+            "inner": {"type": "string", "value": "[reference('intoGroup').outputs.rg.value]"}
+        },
+    }
+    body = {
+        "location": "westus",
+        "properties": {
+            "mode": "Incremental",
+            "template": template,
+            "parameters": {"rgName": {"value": name}},
+        },
+    }
+    try:
+        result = deployments.deployments.begin_create_or_update_at_subscription_scope(
+            "makegroup", body
+        ).result()
+        assert result.properties.outputs["inner"]["value"] == name
+        assert resources.resource_groups.get(name).location == "westus"
+        assert compute.disks.get(name, "sub-made").location == "westus"
+        assert (
+            deployments.deployments.get(name, "intoGroup").properties.provisioning_state
+            == "Succeeded"
+        )
+    finally:
+        resources.resource_groups.begin_delete(name).result()
+        deployments.deployments.begin_delete_at_subscription_scope("makegroup").result()

@@ -4,11 +4,12 @@ refusal of a feature it does not have, e.g. what-if, not a failure: it is allowe
 
 The operations come from ``/openapi.json`` of the running server. Bodies come from the
 operation's request-body schema where it has one (typed pydantic bodies), else from a valid
-seed body for the resource type; either way Hypothesis then swaps random subtrees for JSON of
-other types, drops and adds keys. Path names are drawn from resources that exist (so the
-deep validation paths run) and from hostile strings. After each request, the same
-``http.client`` connection must answer a plain GET, unless the server said
-``Connection: close``.
+seed body for the resource type; either way Hypothesis then swaps exactly one value for JSON
+of another kind (so the rest stays valid and the request reaches the code reading it), or
+mutates many places at once (subtrees swapped, keys dropped and added). Path names are
+mostly those of resources that exist (so the deep validation runs), else hostile strings.
+After each request, the same ``http.client`` connection must answer a plain GET, unless the
+server said ``Connection: close``.
 
 Bounded for CI: ``AZIMG_FUZZ_EXAMPLES`` examples per operation (default 12), derandomised
 (set ``AZIMG_FUZZ_RANDOM=1`` to explore with fresh seeds).
@@ -316,6 +317,45 @@ def _mutated(draw: Any, seed: Any, depth: int = 0) -> Any:
     return draw(JSON_ANY) if draw(st.integers(0, 3)) == 0 else seed
 
 
+def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every place in a JSON value (dict keys and list indexes), outermost first."""
+    out = [prefix] if prefix else []
+    if isinstance(value, dict):
+        for k, v in value.items():
+            out += _paths(v, (*prefix, k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            out += _paths(v, (*prefix, i))
+    return out
+
+
+def _replace(value: Any, path: tuple[Any, ...], new: Any, drop: bool) -> Any:
+    if not path:
+        return new
+    head, rest = path[0], path[1:]
+    if isinstance(value, dict):
+        out = dict(value)
+        if drop and not rest:
+            out.pop(head, None)
+        else:
+            out[head] = _replace(value[head], rest, new, drop)
+        return out
+    out_list = list(value)
+    out_list[head] = _replace(value[head], rest, new, drop)
+    return out_list
+
+
+@st.composite
+def _one_wrong(draw: Any, seed: Any) -> Any:
+    """``seed`` with exactly one value swapped for JSON of another kind (or one key dropped):
+    everything else stays valid, so the request reaches the code that reads that value."""
+    places = _paths(seed)
+    if not places:
+        return draw(JSON_ANY)
+    path = draw(st.sampled_from(places))
+    return _replace(seed, path, draw(JSON_ANY), drop=draw(st.integers(0, 5)) == 0)
+
+
 def _name_for(w: World, param: str, method: str) -> Any:
     existing = {
         "subscription_id": [w.sub],
@@ -400,7 +440,7 @@ def test_no_input_gets_a_5xx_and_the_connection_survives(
     takes_body = method in ("PUT", "PATCH", "POST")
     if body_schema is not None:
         base = _schema_strategy(body_schema, world.components)
-        bodies = base.flatmap(lambda b: _mutated(b)) | base
+        bodies = base.flatmap(lambda b: _one_wrong(b)) | base.flatmap(lambda b: _mutated(b))
     elif path.endswith("/token"):
         bodies = st.dictionaries(
             st.sampled_from(["grant_type", "client_id", "client_secret", "scope", "x"]),
@@ -408,7 +448,7 @@ def test_no_input_gets_a_5xx_and_the_connection_survives(
         )
     else:
         seed = _seed(world, method, path)
-        bodies = _mutated(seed) | st.just(seed) | JSON_ANY
+        bodies = _one_wrong(seed) | _one_wrong(seed) | _mutated(seed) | st.just(seed) | JSON_ANY
     conn = Conn(world.server)
     seen: list[int] = []
 

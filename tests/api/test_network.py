@@ -559,3 +559,17 @@ def test_double_slash_paths(platform_server: Any, network: Any, resource_group: 
     )
     assert r.status_code == 200, r.text
     assert r.json()["name"] == "vnet1"
+
+
+def test_overlapping_vnets_allocate_independently(network: Any, resource_group: str) -> None:
+    """Separate VNets may overlap (only peering refuses); each has its own addresses."""
+    a = vnet(network, resource_group, "va")
+    b = vnet(network, resource_group, "vb")
+    assert (
+        nic(network, resource_group, a.subnets[0].id, "na").ip_configurations[0].private_ip_address
+        == "10.1.0.4"
+    )
+    assert (
+        nic(network, resource_group, b.subnets[0].id, "nb").ip_configurations[0].private_ip_address
+        == "10.1.0.4"
+    )

@@ -185,14 +185,15 @@ def test_publish_from_vm_deallocates_generalizes_and_captures_it(
         },
     }  # fmt: skip
     vm = compute.virtual_machines.begin_create_or_update(group, "cap", body).result()
-    compute.galleries.begin_create_or_update(group, "gal", {"location": LOCATION}).result()
+    gal = f"cap{uuid.uuid4().hex[:6]}"  # gallery names are unique per subscription
+    compute.galleries.begin_create_or_update(group, gal, {"location": LOCATION}).result()
     ident = {"publisher": "azimg", "offer": "cap", "sku": uuid.uuid4().hex[:8]}
     compute.gallery_images.begin_create_or_update(
-        group, "gal", "cap",
+        group, gal, "cap",
         {"location": LOCATION, "properties": {"osType": "Linux", "osState": "Generalized",
                                               "hyperVGeneration": "V1", "identifier": ident}},
     ).result()  # fmt: skip
-    doc = cli(server, "publish", "--from-vm", "cap", "-g", group, "--gallery", "gal",
+    doc = cli(server, "publish", "--from-vm", "cap", "-g", group, "--gallery", gal,
               "--definition", "cap", "--version", "1.0.0",
               "--target-regions", "eastus westus")  # fmt: skip
     assert doc["source"] == vm.id
@@ -201,3 +202,31 @@ def test_publish_from_vm_deallocates_generalizes_and_captures_it(
     codes = [s.code for s in view.statuses]
     assert "PowerState/deallocated" in codes and "OSState/generalized" in codes
     compute.virtual_machines.begin_delete(group, "cap").result()
+
+
+def test_a_vm_from_an_image_without_agent_says_so_before_the_timeout(
+    server: PlatformServer, tmp_path: Path
+) -> None:
+    """The platform checked the version's bytes when it was made; a VM from it carries an
+    azimg Warning status naming the blocker while it is still provisioning (no 20-minute
+    OSProvisioningTimedOut needed to learn it)."""
+    from tests.unit.test_generalize import make_disk
+
+    compute = server.compute_client()
+    group = f"rg-noagent-{uuid.uuid4().hex[:6]}"
+    server.resource_client().resource_groups.create_or_update(group, {"location": LOCATION})
+    image = make_disk(tmp_path, agent=False)
+    version = cli(server, "publish", str(image), "-g", group, "--gallery", f"na{group[-6:]}",
+                  "--definition", "noagent", "--version", "1.0.0", "--create-definition",
+                  "--publisher", "azimg", "--offer", "noagent", "--sku", uuid.uuid4().hex[:8],
+                  "--force")["id"]  # fmt: skip
+    key = tmp_path / "id_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    poller = compute.virtual_machines.begin_create_or_update(
+        group, "silent", vm_body(version, "silent", "opsadmin", key)
+    )
+    view = compute.virtual_machines.instance_view(group, "silent")
+    warning = [s for s in view.statuses if s.code == "Azimg.ImageCheck/Blockers"]
+    assert not poller.done()  # still provisioning: the finding is there before any timeout
+    assert warning and warning[0].level == "Warning" and "AGT-01" in warning[0].message
+    compute.virtual_machines.begin_delete(group, "silent").result()

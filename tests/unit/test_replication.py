@@ -144,7 +144,7 @@ def test_summary_keeps_region_order_and_covers_every_region() -> None:
 
 
 def test_plan_replicas_one_per_region_and_index_with_every_disk() -> None:
-    disks = [(None, BlobRef("eastus", "os"), 10), (0, BlobRef("eastus", "d0"), 5)]
+    disks = [(None, BlobRef("eastus", "os"), 10, "vhd"), (0, BlobRef("eastus", "d0"), 5, "vhd")]
     keep, drop = rp.plan_replicas([("eastus", 1), ("westus", 2)], disks, key_prefix="v1")
     assert [(r.region, r.index) for r in keep] == [("eastus", 0), ("westus", 0), ("westus", 1)]
     assert drop == ()
@@ -156,7 +156,7 @@ def test_plan_replicas_one_per_region_and_index_with_every_disk() -> None:
 
 
 def test_plan_replicas_keeps_what_still_fits_and_drops_the_rest() -> None:
-    disks = [(None, BlobRef("eastus", "os"), 10)]
+    disks = [(None, BlobRef("eastus", "os"), 10, "vhd")]
     first, _ = rp.plan_replicas([("eastus", 1), ("westus", 2)], disks, key_prefix="v1")
     done = tuple(rp.complete(r) for r in first)
     keep, drop = rp.plan_replicas(

@@ -343,3 +343,35 @@ def test_nested_deployment_keeps_its_template_unevaluated() -> None:
 def test_structure_is_checked() -> None:
     with pytest.raises(InvalidTemplate, match="contentVersion"):
         template.check_structure({"$schema": "x", "resources": []})
+
+
+def test_subscription_scope_ids_and_group_dependencies() -> None:
+    sub_ctx = Context(subscription_id=SUB)
+    tpl = make_template(
+        resources=[
+            {
+                "type": "Microsoft.Resources/resourceGroups",
+                "apiVersion": "2022-09-01",
+                "name": "g",
+                "location": "westus",
+            },
+            {
+                "type": "Microsoft.Resources/deployments",
+                "apiVersion": "2022-09-01",
+                "name": "inner",
+                "resourceGroup": "g",
+                "dependsOn": [
+                    "[subscriptionResourceId('Microsoft.Resources/resourceGroups', 'g')]"
+                ],
+                "properties": {"mode": "Incremental", "template": {}},
+            },
+        ]
+    )
+    plan = template.plan(tpl, template.context(tpl, sub_ctx, {}))
+    group, inner = plan.resources
+    assert group.id == f"/subscriptions/{SUB}/resourceGroups/g"
+    assert (
+        inner.id
+        == f"/subscriptions/{SUB}/resourceGroups/g/providers/Microsoft.Resources/deployments/inner"
+    )
+    assert inner.depends_on == {group.key}

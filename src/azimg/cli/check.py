@@ -5,10 +5,12 @@ from __future__ import annotations
 import enum
 import sys
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from azimg.cli.output import OutputFormat, emit
+from azimg.errors import InvalidArgument
 
 
 class ImageType(enum.StrEnum):
@@ -27,10 +29,57 @@ class Generation(enum.StrEnum):
     v2 = "2"
 
 
+def render_resource_check(doc: dict[str, Any]) -> str:
+    lines = [f"{doc['resourceId']}", f"checked {doc['checkedAt']} by the platform"]
+    if doc["error"]:
+        lines.append(f"could not be checked: {doc['error']}")
+    for f in doc["findings"]:
+        if f["status"] in ("fail", "unreadable"):
+            where = f["evidence"][0]["where"] if f["evidence"] else ""
+            lines.append(f"  {f['severity']:<8} {f['rule']:<8} {f['title']}  ({where})")
+    s = doc["summary"]
+    if s:
+        lines.append(
+            f"{s['blockers']} blockers, {s['warnings']} warnings, {s['advice']} advice, "
+            f"{s['unreadable']} unreadable, {s['passed']} passed"
+        )
+    return "\n".join(lines)
+
+
+def show_resource_check(
+    resource: str, data_dir: Path | None, port: int | None, output: CheckOutput
+) -> int:
+    """The findings the platform keeps for a resource (read from its store, as `azimg
+    credentials` finds it); exit 1 with blockers, 2 when none were recorded or it could not
+    run."""
+    from azimg.platform.resources import image_checks
+    from azimg.platform.settings import Settings
+    from azimg.platform.store import open_store
+
+    store = open_store(Settings.from_env(data_dir=data_dir, port=port))
+    try:
+        found = image_checks.get(store, resource)
+    finally:
+        store.close()
+    if found is None:
+        raise InvalidArgument(
+            f"no check recorded for {resource}",
+            hint="the platform checks upload disks at endGetAccess, images and gallery "
+            "versions when they are created",
+        )
+    fmt = OutputFormat.json if output is not CheckOutput.text else OutputFormat.text
+    emit(found.to_json(), fmt, render_resource_check)
+    if found.error:
+        return 2
+    return 1 if found.blockers else 0
+
+
 def register(app: typer.Typer) -> None:
     @app.command()
     def check(
-        image: Path = typer.Argument(..., help="raw, VHD (fixed/dynamic), qcow2 or VMDK image"),
+        image: Path | None = typer.Argument(
+            None, help="raw, VHD (fixed/dynamic), qcow2 or VMDK image (or --resource)"
+        ),
         generalized: bool = typer.Option(
             True,
             "--generalized/--specialized",
@@ -49,11 +98,23 @@ def register(app: typer.Typer) -> None:
         output: CheckOutput = typer.Option(
             CheckOutput.text, "--output", "-o", help="text, json or sarif"
         ),
+        resource: str | None = typer.Option(
+            None, "--resource", help="ARM id: print what the platform found in its bytes"
+        ),
+        data_dir: Path | None = typer.Option(None, "--data-dir", help="with --resource"),
+        port: int | None = typer.Option(None, "--port", help="with --resource"),
     ) -> None:
         """Check an image against Azure's Linux image rules without booting it.
 
         Exit code 0: no blockers; 1: blockers found; 2: the image could not be read.
         """
+        if resource is not None:
+            if image is not None:
+                raise InvalidArgument("give IMAGE or --resource, not both")
+            code = show_resource_check(resource, data_dir, port, output)
+            raise typer.Exit(code)
+        if image is None:
+            raise InvalidArgument("name an IMAGE (or --resource ARM_ID)")
         from azimg.image.check import check_image, render_text
         from azimg.image.rules import CheckContext
 

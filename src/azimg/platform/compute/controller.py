@@ -148,6 +148,7 @@ class ComputeController:
             self._creating[vm.vm_id] = op.id
         vm = self._update(vm.id, create_operation=op.id) or vm
         with self._vm_lock(vm):
+            vms.claim_nics(store, vm)
             if vm.attached:
                 self._attach(vm)
             else:

@@ -33,6 +33,7 @@ from azimg.platform.errors import (
 )
 from azimg.platform.ids import ResourceId, resource_id, utc_now
 from azimg.platform.jobs import Jobs, JobSpec
+from azimg.platform.resources import image_checks
 from azimg.platform.resources.common import (
     check_location,
     check_name,
@@ -794,13 +795,11 @@ def run_revoke(store: Store, op: Operation) -> None:
     through the operation."""
     parts = ResourceId.parse(op.resource_id)
     kind = DISK if parts.type.lower() == DISK.type.lower() else SNAPSHOT
-    revoke_access(
-        store,
-        subscription_id=parts.subscription,
-        resource_group=parts.resource_group,
-        name=parts.name,
-        kind=kind,
-    )
+    where = {"subscription_id": parts.subscription, "resource_group": parts.resource_group}
+    upload_ends = get(store, **where, name=parts.name, kind=kind).disk_state == "ActiveUpload"
+    d = revoke_access(store, **where, name=parts.name, kind=kind)
+    if upload_ends:  # the platform checks every image it is given (image_checks.py)
+        image_checks.record(store, d.id)
     return None
 
 

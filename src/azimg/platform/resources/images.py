@@ -28,7 +28,7 @@ from azimg.platform.gallery_errors import (
     VmNotGeneralized,
 )
 from azimg.platform.jobs import Jobs, JobSpec
-from azimg.platform.resources import disks
+from azimg.platform.resources import disks, image_checks
 from azimg.platform.resources.common import (
     check_location,
     check_name,
@@ -98,7 +98,7 @@ class Image:
         return -(-self.os_disk_size_bytes // disks.GIB)
 
 
-def _to_doc(img: Image) -> Document:
+def to_doc(img: Image) -> Document:
     body = asdict(img)
     body["os_disk_blob"] = img.os_disk_blob.to_json()
     return Document(
@@ -239,7 +239,7 @@ def create_or_update(
             tags=clean_tags if spec.tags is not None else current.tags,
             system_data=system_data(app_id, current.system_data.get("createdAt")),
         )
-        store.meta.put(_to_doc(updated), if_match=existing.etag)
+        store.meta.put(to_doc(updated), if_match=existing.etag)
         return updated, None
 
     if len(given_sources) + (1 if vm else 0) != 1:
@@ -318,9 +318,10 @@ def create_or_update(
         params={
             "image_id": img.id,
             "src": src.disk().blob.to_json(),
+            "format": src.disk().format,
             "dst": img.os_disk_blob.to_json(),
         },
-        document=_to_doc(img),
+        document=to_doc(img),
         if_none_match=True,
     )
     return img, op
@@ -333,16 +334,21 @@ def _mark(store: Store, rid: str, blob: BlobRef, state: str) -> bool:
         image = from_doc(doc)
         if image.os_disk_blob != blob:
             return None
-        return _to_doc(replace(image, provisioning_state=state))
+        return to_doc(replace(image, provisioning_state=state))
 
     return store.update(rid, change) is not None
 
 
 def run_copy(store: Store, op: Operation) -> None:
+    """The image's own fixed VHD: a copy, or a flatten when the source is a VM's running
+    clone (``format`` qcow2), never the qcow2 itself."""
     src, dst = BlobRef.from_json(op.params["src"]), BlobRef.from_json(op.params["dst"])
-    store.blobs.copy(src, dst)
+    fmt = op.params.get("format", "vhd")
+    sources.copy_disk(store, sources.SourceDisk(None, src, 0, format=fmt), dst)
     if not _mark(store, op.params["image_id"], dst, "Succeeded"):
         store.blobs.delete(dst)
+    else:  # the platform checks every image it is given (image_checks.py)
+        image_checks.record(store, op.params["image_id"])
     return None
 
 

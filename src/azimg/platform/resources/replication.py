@@ -62,6 +62,7 @@ class DiskCopy:
     source: BlobRef
     target: BlobRef
     size: int
+    format: str = "vhd"  # "qcow2": the source is a VM's clone in use, exported, not copied
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -69,6 +70,7 @@ class DiskCopy:
             "source": self.source.to_json(),
             "target": self.target.to_json(),
             "size": self.size,
+            "format": self.format,
         }
 
     @classmethod
@@ -78,6 +80,7 @@ class DiskCopy:
             source=BlobRef.from_json(raw["source"]),
             target=BlobRef.from_json(raw["target"]),
             size=int(raw["size"]),
+            format=raw.get("format", "vhd"),
         )
 
 
@@ -222,7 +225,7 @@ def provisioning_state(aggregated: AggregatedReplicationState, *, updating: bool
 
 def plan_replicas(
     targets: Sequence[tuple[str, int]],
-    disks: Sequence[tuple[int | None, BlobRef, int]],
+    disks: Sequence[tuple[int | None, BlobRef, int, str]],
     *,
     key_prefix: str,
     existing: Sequence[Replica] = (),
@@ -230,7 +233,7 @@ def plan_replicas(
     """The replicas for ``targets`` [(region, count)], reusing ``existing`` ones that still fit.
 
     Returns (replicas to keep or create, replicas to remove). ``disks`` lists each disk image
-    as (lun, source blob, size); replica blobs are named ``{key_prefix}-r{index}-{disk}``.
+    as (lun, source blob, size, format); replica blobs are named ``{key_prefix}-r{index}-{disk}``.
     """
     wanted: list[Replica] = []
     by_slot = {(r.region, r.index): r for r in existing}
@@ -246,8 +249,9 @@ def plan_replicas(
                     source=src,
                     target=BlobRef(region, f"{key_prefix}-r{index}-{_disk_tag(lun)}"),
                     size=size,
+                    format=fmt,
                 )
-                for lun, src, size in disks
+                for lun, src, size, fmt in disks
             )
             wanted.append(Replica(region=region, index=index, disks=copies))
     return tuple(wanted), tuple(by_slot.values())
@@ -276,8 +280,12 @@ def copy_replica(
     *,
     rate: int | None = None,
     report: Callable[[int], None] | None = None,
+    export: Callable[[DiskCopy], None] | None = None,
 ) -> None:
     """Copy every disk of ``replica``; ``report(bytes_done)`` as it goes.
+
+    A disk whose source is not a fixed VHD (a VM's clone in use) is never copied byte for
+    byte: ``export(disk)`` writes its VHD (a flatten), and without it the replica fails.
 
     Without a rate the blob store copies (reflink when the filesystem can, a sparse copy
     otherwise). With ``rate`` (bytes/s) the copy streams over the source's page ranges in
@@ -287,7 +295,11 @@ def copy_replica(
     for disk in replica.disks:
         if not blobs.exists(disk.source):
             raise FileNotFoundError(f"The source blob of disk image {_disk_tag(disk.lun)} is gone")
-        if rate is None:
+        if disk.format != "vhd":
+            if export is None:
+                raise OSError(f"Disk image {_disk_tag(disk.lun)} is a {disk.format} clone")
+            export(disk)
+        elif rate is None:
             blobs.copy(
                 disk.source,
                 disk.target,

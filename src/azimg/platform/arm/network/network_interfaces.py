@@ -18,11 +18,11 @@ from azimg.platform.arm.network.models import (
     etag,
     ref,
     rg_base,
-    sub_base,
 )
+from azimg.platform.arm.network.routes import add_common_routes
 from azimg.platform.arm.paging import page
 from azimg.platform.errors import UnsupportedProperty
-from azimg.platform.resources.common import check_subscription, check_tags, not_found
+from azimg.platform.resources.common import check_tags, not_found
 from azimg.platform.resources.network import network_interfaces as nics
 from azimg.platform.resources.network import network_security_groups as nsgs
 from azimg.platform.resources.network import nsg_eval, virtual_networks
@@ -155,38 +155,6 @@ def update_tags(
     return render(nics.save(store, replace(nic, tags=check_tags(req.tags))))
 
 
-@router.get(RG_BASE + "/{name}")
-def get(subscription_id: str, resource_group: str, name: str, store: StoreDep) -> dict[str, Any]:
-    return render(
-        nics.get(store, subscription_id=subscription_id, resource_group=resource_group, name=name)
-    )
-
-
-@router.delete(RG_BASE + "/{name}")
-def delete(subscription_id: str, resource_group: str, name: str, store: StoreDep) -> Response:
-    deleted = nics.delete(
-        store, subscription_id=subscription_id, resource_group=resource_group, name=name
-    )
-    return Response(status_code=200 if deleted else 204)
-
-
-@router.get(RG_BASE)
-def list_by_resource_group(
-    subscription_id: str, resource_group: str, request: Request, store: StoreDep
-) -> dict[str, Any]:
-    items = nics.list_by_resource_group(
-        store, subscription_id=subscription_id, resource_group=resource_group
-    )
-    return page(request, [render(n) for n in items])
-
-
-@router.get(sub_base("networkinterfaces"))
-def list_by_subscription(subscription_id: str, request: Request, store: StoreDep) -> dict[str, Any]:
-    check_subscription(store, subscription_id)
-    items = nics.list_by_subscription(store, subscription_id=subscription_id)
-    return page(request, [render(n) for n in items])
-
-
 @router.get(RG_BASE + "/{nic}/ipconfigurations")
 def list_ipconfigs(
     subscription_id: str, resource_group: str, nic: str, request: Request, store: StoreDep
@@ -271,3 +239,6 @@ def effective_network_security_groups(
 
 def render_by_id(store: Store, rid: str) -> dict[str, Any]:
     return render(nics.get_by_id(store, rid))
+
+
+add_common_routes(router, "networkinterfaces", nics, lambda _store, nic: render(nic))

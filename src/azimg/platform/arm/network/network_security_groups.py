@@ -16,10 +16,10 @@ from azimg.platform.arm.network.models import (
     TagsBody,
     etag,
     rg_base,
-    sub_base,
 )
+from azimg.platform.arm.network.routes import add_common_routes
 from azimg.platform.arm.paging import page
-from azimg.platform.resources.common import check_subscription, check_tags, not_found
+from azimg.platform.resources.common import check_tags, not_found
 from azimg.platform.resources.network import network_security_groups as nsgs
 from azimg.platform.resources.network import nsg_eval, references, security_rules
 from azimg.platform.resources.network.network_security_groups import (
@@ -178,37 +178,6 @@ def update_tags(
     return render(store, nsgs.save(store, replace(nsg, tags=check_tags(req.tags))))
 
 
-@router.get(RG_BASE + "/{name}")
-def get(subscription_id: str, resource_group: str, name: str, store: StoreDep) -> dict[str, Any]:
-    nsg = nsgs.get(store, subscription_id=subscription_id, resource_group=resource_group, name=name)
-    return render(store, nsg)
-
-
-@router.delete(RG_BASE + "/{name}")
-def delete(subscription_id: str, resource_group: str, name: str, store: StoreDep) -> Response:
-    deleted = nsgs.delete(
-        store, subscription_id=subscription_id, resource_group=resource_group, name=name
-    )
-    return Response(status_code=200 if deleted else 204)
-
-
-@router.get(RG_BASE)
-def list_by_resource_group(
-    subscription_id: str, resource_group: str, request: Request, store: StoreDep
-) -> dict[str, Any]:
-    items = nsgs.list_by_resource_group(
-        store, subscription_id=subscription_id, resource_group=resource_group
-    )
-    return page(request, [render(store, n) for n in items])
-
-
-@router.get(sub_base("networksecuritygroups"))
-def list_by_subscription(subscription_id: str, request: Request, store: StoreDep) -> dict[str, Any]:
-    check_subscription(store, subscription_id)
-    items = nsgs.list_by_subscription(store, subscription_id=subscription_id)
-    return page(request, [render(store, n) for n in items])
-
-
 # --- security rules (child resources) and default rules (read-only) --------------------------
 
 
@@ -287,3 +256,6 @@ def get_default_rule(
 
 def render_by_id(store: Store, rid: str) -> dict[str, Any]:
     return render(store, nsgs.get_by_id(store, rid))
+
+
+add_common_routes(router, "networksecuritygroups", nsgs, render)

@@ -5,15 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 
 from azimg.platform.arm.deps import ARM_DEPENDENCIES, JsonBody, StoreDep
 from azimg.platform.arm.models import parse
-from azimg.platform.arm.network.models import PublicIpBody, TagsBody, etag, rg_base, sub_base
-from azimg.platform.arm.paging import page
+from azimg.platform.arm.network.models import PublicIpBody, TagsBody, etag, rg_base
+from azimg.platform.arm.network.routes import add_common_routes
 from azimg.platform.errors import UnsupportedProperty
-from azimg.platform.resources.common import check_subscription
 from azimg.platform.resources.network import public_ip_addresses as pips
 from azimg.platform.resources.network import references
 from azimg.platform.resources.network.public_ip_addresses import TYPE, PublicIp, PublicIpSpec
@@ -112,36 +111,8 @@ def update_tags(
     return render(store, pip)
 
 
-@router.get(RG_BASE + "/{name}")
-def get(subscription_id: str, resource_group: str, name: str, store: StoreDep) -> dict[str, Any]:
-    pip = pips.get(store, subscription_id=subscription_id, resource_group=resource_group, name=name)
-    return render(store, pip)
-
-
-@router.delete(RG_BASE + "/{name}")
-def delete(subscription_id: str, resource_group: str, name: str, store: StoreDep) -> Response:
-    deleted = pips.delete(
-        store, subscription_id=subscription_id, resource_group=resource_group, name=name
-    )
-    return Response(status_code=200 if deleted else 204)
-
-
-@router.get(RG_BASE)
-def list_by_resource_group(
-    subscription_id: str, resource_group: str, request: Request, store: StoreDep
-) -> dict[str, Any]:
-    items = pips.list_by_resource_group(
-        store, subscription_id=subscription_id, resource_group=resource_group
-    )
-    return page(request, [render(store, p) for p in items])
-
-
-@router.get(sub_base("publicipaddresses"))
-def list_by_subscription(subscription_id: str, request: Request, store: StoreDep) -> dict[str, Any]:
-    check_subscription(store, subscription_id)
-    items = pips.list_by_subscription(store, subscription_id=subscription_id)
-    return page(request, [render(store, p) for p in items])
-
-
 def render_by_id(store: Store, rid: str) -> dict[str, Any]:
     return render(store, pips.get_by_id(store, rid))
+
+
+add_common_routes(router, "publicipaddresses", pips, render)

@@ -18,11 +18,11 @@ from azimg.platform.arm.network.models import (
     etag,
     ref,
     rg_base,
-    sub_base,
 )
+from azimg.platform.arm.network.routes import add_common_routes
 from azimg.platform.arm.paging import page
 from azimg.platform.errors import InvalidParameter, UnsupportedProperty
-from azimg.platform.resources.common import check_subscription, check_tags
+from azimg.platform.resources.common import check_tags
 from azimg.platform.resources.network import addressing, references, subnets, virtual_networks
 from azimg.platform.resources.network.virtual_networks import (
     SUBNET_TYPE,
@@ -148,39 +148,6 @@ def update_tags(
     return render(store, vnet)
 
 
-@router.get(RG_BASE + "/{name}")
-def get(subscription_id: str, resource_group: str, name: str, store: StoreDep) -> dict[str, Any]:
-    vnet = virtual_networks.get(
-        store, subscription_id=subscription_id, resource_group=resource_group, name=name
-    )
-    return render(store, vnet)
-
-
-@router.delete(RG_BASE + "/{name}")
-def delete(subscription_id: str, resource_group: str, name: str, store: StoreDep) -> Response:
-    deleted = virtual_networks.delete(
-        store, subscription_id=subscription_id, resource_group=resource_group, name=name
-    )
-    return Response(status_code=200 if deleted else 204)
-
-
-@router.get(RG_BASE)
-def list_by_resource_group(
-    subscription_id: str, resource_group: str, request: Request, store: StoreDep
-) -> dict[str, Any]:
-    items = virtual_networks.list_by_resource_group(
-        store, subscription_id=subscription_id, resource_group=resource_group
-    )
-    return page(request, [render(store, v) for v in items])
-
-
-@router.get(sub_base("virtualnetworks"))
-def list_by_subscription(subscription_id: str, request: Request, store: StoreDep) -> dict[str, Any]:
-    check_subscription(store, subscription_id)
-    items = virtual_networks.list_by_subscription(store, subscription_id=subscription_id)
-    return page(request, [render(store, v) for v in items])
-
-
 @router.get(RG_BASE + "/{name}/checkipaddressavailability")
 def check_ip_address_availability(
     subscription_id: str, resource_group: str, name: str, request: Request, store: StoreDep
@@ -281,3 +248,6 @@ def delete_subnet(
 
 def render_by_id(store: Store, rid: str) -> dict[str, Any]:
     return render(store, virtual_networks.get_by_id(store, rid))
+
+
+add_common_routes(router, "virtualnetworks", virtual_networks, render)

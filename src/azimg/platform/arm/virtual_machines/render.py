@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from azimg.platform.resources import image_checks
 from azimg.platform.resources import virtual_machines as vms
 from azimg.platform.resources.common import utc_now
 from azimg.platform.resources.virtual_machines import InstanceView, Status, VirtualMachine
@@ -38,6 +39,30 @@ def instance_view(vm: VirtualMachine) -> dict[str, Any]:
             agent["extensionHandlers"] = []
         body["vmAgent"] = agent
     return {k: v for k, v in body.items() if v is not None}
+
+
+def image_check_statuses(store: Store, vm: VirtualMachine) -> list[dict[str, Any]]:
+    """A VM made from a source the platform found blockers in says so in its instance view,
+    at create time — not after the 20-minute OSProvisioningTimedOut (image_checks.py)."""
+    ref = vm.image_reference
+    rid = ref.id if ref is not None else vm.os_disk.id
+    if ref is not None and ref.exact_version and "/versions/" not in rid.lower():
+        rid = f"{rid}/versions/{ref.exact_version}"
+    found = image_checks.get(store, rid)
+    if found is None or not found.blockers:
+        return []
+    message = "; ".join(f"{f['rule']}: {f['title']}" for f in found.blockers)
+    return [
+        _status(
+            Status(
+                "Azimg.ImageCheck/Blockers",
+                "Warning",
+                f"The image this VM was made from has {len(found.blockers)} blocker(s)",
+                f"{message} (azimg check --resource {rid})",
+                found.checked_at,
+            )
+        )
+    ]
 
 
 def storage_profile(vm: VirtualMachine) -> dict[str, Any]:

@@ -17,7 +17,11 @@ from azimg.platform.arm.lro import FAMILY_CRP, accepted
 from azimg.platform.arm.models import parse
 from azimg.platform.arm.paging import page
 from azimg.platform.arm.virtual_machines.models import VmBody, VmPatchBody, to_create, to_update
-from azimg.platform.arm.virtual_machines.render import instance_view, public
+from azimg.platform.arm.virtual_machines.render import (
+    image_check_statuses,
+    instance_view,
+    public,
+)
 from azimg.platform.compute.controller import ComputeController
 from azimg.platform.errors import InvalidParameter, VmFeatureNotImplemented
 from azimg.platform.resources import virtual_machines as vms
@@ -106,7 +110,10 @@ def get(
 def get_instance_view(
     subscription_id: str, resource_group: str, name: str, store: StoreDep
 ) -> dict[str, Any]:
-    return instance_view(_get(store, subscription_id, resource_group, name))
+    vm = _get(store, subscription_id, resource_group, name)
+    view = instance_view(vm)
+    view["statuses"] = [*view["statuses"], *image_check_statuses(store, vm)]
+    return view
 
 
 @router.delete(RG_BASE + "/{name}")

@@ -419,6 +419,10 @@ class _Index:
                 "/".join([ns] + [p for pair in zip(types, names, strict=True) for p in pair]),
                 r.name,
             }
+            if r.type.lower() == "microsoft.resources/resourcegroups":
+                # subscriptionResourceId() spells a group's id with the provider segment.
+                sub = r.id.split("/")[2]
+                forms.add(f"/subscriptions/{sub}/providers/{r.type}/{r.name}")
             for f in forms:
                 self.names.setdefault(f.lower(), []).append(r)
 

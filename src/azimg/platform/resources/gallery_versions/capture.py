@@ -87,6 +87,7 @@ def _disk_like(store: Store, spec: DiskImageSpec) -> ResolvedSource:
                 size=disk.blob_size,
                 host_caching=spec.host_caching,
                 source_id=src.id,
+                format=disk.format,
             ),
         ),
     )
@@ -98,7 +99,13 @@ def _whole(store: Store, source_id: str, kind: str, location: str) -> ResolvedSo
     return ResolvedSource(
         facts=_facts(src),
         disks=tuple(
-            SourceDisk(lun=d.lun, blob=d.blob, size=d.blob_size, host_caching=d.caching or "None")
+            SourceDisk(
+                lun=d.lun,
+                blob=d.blob,
+                size=d.blob_size,
+                host_caching=d.caching or "None",
+                format=d.format,
+            )
             for d in src.disks
         ),
     )

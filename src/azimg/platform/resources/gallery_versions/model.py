@@ -37,6 +37,7 @@ class SourceDisk:
     size: int
     host_caching: str = "None"
     source_id: str | None = None  # the disk or snapshot id, for osDiskImage/dataDiskImages
+    format: str = "vhd"  # "qcow2": a VM's clone in use (exported into each replica)
 
     @property
     def size_in_gb(self) -> int:
@@ -49,6 +50,7 @@ class SourceDisk:
             "size": self.size,
             "hostCaching": self.host_caching,
             "sourceId": self.source_id,
+            "format": self.format,
         }
 
     @classmethod
@@ -59,6 +61,7 @@ class SourceDisk:
             size=int(raw["size"]),
             host_caching=raw.get("hostCaching", "None"),
             source_id=raw.get("sourceId"),
+            format=raw.get("format", "vhd"),
         )
 
 

@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
+from azimg.platform import sources
 from azimg.platform.errors import (
     PlatformError,
     ReplicationFailed,
@@ -25,7 +26,7 @@ from azimg.platform.gallery_errors import (
     VersionDeletedWhileReplicating,
 )
 from azimg.platform.jobs import JobSpec
-from azimg.platform.resources import replication
+from azimg.platform.resources import image_checks, replication
 from azimg.platform.resources.gallery_versions.model import (
     JOB_DELETE,
     JOB_REPLICATE,
@@ -96,6 +97,14 @@ def _live(doc: Document | None) -> GalleryImageVersion | None:
     return None if version.deleting else version
 
 
+def _export(store: Store, disk: replication.DiskCopy) -> None:
+    """A VM's clone in use becomes the replica's fixed VHD (flattened, never the qcow2)."""
+    source = sources.SourceDisk(
+        disk.lun, disk.source, disk.size - sources.VHD_FOOTER, format=disk.format
+    )
+    sources.copy_disk(store, source, disk.target)
+
+
 def _replicate_one(
     writer: _VersionWriter, replica: replication.Replica, rate: int | None
 ) -> replication.Replica:
@@ -113,7 +122,13 @@ def _replicate_one(
     try:
         writer.put_replica(replica)
         try:
-            replication.copy_replica(writer.store.blobs, replica, rate=rate, report=report)
+            replication.copy_replica(
+                writer.store.blobs,
+                replica,
+                rate=rate,
+                report=report,
+                export=lambda d: _export(writer.store, d),
+            )
         except (OSError, PlatformError) as err:
             reason = err.message if isinstance(err, PlatformError) else (err.strerror or str(err))
             log.warning(
@@ -157,6 +172,8 @@ def _run_replication(store: Store, op: Operation) -> Mapping[str, Any] | None:
             "; ".join(f"{display_region(version, s.region)}: {s.details}" for s in failed),
             target="publishingProfile.targetRegions",
         )
+    # The platform checks every image it is given (image_checks.py), on the home replica.
+    image_checks.record(store, op.resource_id, region=version.location)
     return None
 
 

@@ -185,7 +185,7 @@ def create_or_update(
 
     keep, drop = replication.plan_replicas(
         [(t.key, t.regional_replica_count) for t in targets],
-        [(d.lun, d.blob, d.size) for d in disks],
+        [(d.lun, d.blob, d.size, d.format) for d in disks],
         key_prefix=replica_key_prefix(rid),
         existing=current.replicas if current else (),
     )

@@ -141,14 +141,15 @@ def get(store: Store, *, subscription_id: str, resource_group: str, name: str) -
 def list_by_resource_group(
     store: Store, *, subscription_id: str, resource_group: str
 ) -> list[NetworkInterface]:
-    rg = require_resource_group(store, subscription_id, resource_group)
-    return [from_doc(d) for d in store.meta.list(type=TYPE, prefix=rg.id + "/")]
+    docs = references.in_resource_group(
+        store, TYPE, subscription_id=subscription_id, resource_group=resource_group
+    )
+    return [from_doc(d) for d in docs]
 
 
 def list_by_subscription(store: Store, *, subscription_id: str) -> list[NetworkInterface]:
-    return [
-        from_doc(d) for d in store.meta.list(type=TYPE, prefix=f"/subscriptions/{subscription_id}/")
-    ]
+    docs = references.in_subscription(store, TYPE, subscription_id=subscription_id)
+    return [from_doc(d) for d in docs]
 
 
 def _primary_flags(specs: tuple[IpConfigSpec, ...], nic: str) -> list[bool]:
@@ -172,7 +173,7 @@ def _ipconfig(
     nic_id: str,
     primary: bool,
     old: IpConfiguration | None,
-    taken: dict[IPv4Address, str],
+    taken: dict[str, dict[IPv4Address, str]],
     target: str,
 ) -> IpConfiguration:
     ipc_id = f"{nic_id}/ipConfigurations/{spec.name}"
@@ -204,6 +205,7 @@ def _ipconfig(
         target=f"{target}.properties.privateIPAllocationMethod",
     )
     same_subnet = old is not None and old.subnet_id.lower() == subnet_id.lower()
+    used = taken.setdefault(subnet_id.lower(), {})  # addresses are per subnet (VNets overlap)
     if method == "Static":
         if not spec.private_ip_address:
             raise InvalidParameter(
@@ -232,21 +234,21 @@ def _ipconfig(
                 subnet=subnet_id,
                 target=f"{target}.properties.privateIPAddress",
             )
-        if ip in taken:
+        if ip in used:
             raise PrivateIPAddressIsAllocated(
                 ipconfig=ipc_id,
                 ip=ip,
-                other=taken[ip],
+                other=used[ip],
                 target=f"{target}.properties.privateIPAddress",
             )
     elif same_subnet and old is not None:
         ip = IPv4Address(old.private_ip)  # Dynamic keeps its address within the subnet
     else:
-        free = addressing.first_free(net, [a for a in taken if a in net])
+        free = addressing.first_free(net, used)
         if free is None:
             raise SubnetIsFull(subnet=subnet_id, prefix=net, target=f"{target}.properties.subnet")
         ip = free
-    taken[ip] = ipc_id
+    used[ip] = ipc_id
     pip_id = None
     if spec.public_ip_id:
         pdoc = references.require_reference(
@@ -314,10 +316,11 @@ def create_or_update(
                 target="properties.networkSecurityGroup.id",
             ).id
         olds = {c.name.lower(): c for c in old.ip_configurations} if old else {}
-        taken: dict[IPv4Address, str] = {}
+        taken: dict[str, dict[IPv4Address, str]] = {}  # subnet id → address → ipconfig
         for use in references.ipconfig_uses(store, rid):
             if use.nic_id.lower() != rid.lower() and use.private_ip:
-                taken[IPv4Address(use.private_ip)] = use.ipconfig_id
+                by_subnet = taken.setdefault(use.subnet_id.lower(), {})
+                by_subnet[IPv4Address(use.private_ip)] = use.ipconfig_id
         configs = tuple(
             _ipconfig(
                 store,
@@ -364,16 +367,19 @@ def save(store: Store, nic: NetworkInterface) -> NetworkInterface:
 
 
 def delete(store: Store, *, subscription_id: str, resource_group: str, name: str) -> bool:
-    rid = resource_id(subscription_id, resource_group, TYPE, name)
-    require_resource_group(store, subscription_id, resource_group)
-    with WRITE_LOCK:
-        doc = store.meta.get(rid)
-        if doc is None or doc.type != TYPE:
-            return False
+    def check(doc: Document) -> None:
         nic = from_doc(doc)
         if nic.virtual_machine_id:
             raise NicInUse(nic=nic.id, vm=nic.virtual_machine_id)
-        return store.meta.delete(rid)
+
+    return references.delete_unless_used(
+        store,
+        TYPE,
+        check,
+        subscription_id=subscription_id,
+        resource_group=resource_group,
+        name=name,
+    )
 
 
 @dataclass(frozen=True)

@@ -186,14 +186,15 @@ def get(
 def list_by_resource_group(
     store: Store, *, subscription_id: str, resource_group: str
 ) -> list[NetworkSecurityGroup]:
-    rg = require_resource_group(store, subscription_id, resource_group)
-    return [from_doc(d) for d in store.meta.list(type=TYPE, prefix=rg.id + "/")]
+    docs = references.in_resource_group(
+        store, TYPE, subscription_id=subscription_id, resource_group=resource_group
+    )
+    return [from_doc(d) for d in docs]
 
 
 def list_by_subscription(store: Store, *, subscription_id: str) -> list[NetworkSecurityGroup]:
-    return [
-        from_doc(d) for d in store.meta.list(type=TYPE, prefix=f"/subscriptions/{subscription_id}/")
-    ]
+    docs = references.in_subscription(store, TYPE, subscription_id=subscription_id)
+    return [from_doc(d) for d in docs]
 
 
 def _check_ports(values: tuple[str, ...], *, rule_id: str, target: str) -> None:
@@ -370,15 +371,18 @@ def save(store: Store, nsg: NetworkSecurityGroup) -> NetworkSecurityGroup:
 
 
 def delete(store: Store, *, subscription_id: str, resource_group: str, name: str) -> bool:
-    rid = resource_id(subscription_id, resource_group, TYPE, name)
-    require_resource_group(store, subscription_id, resource_group)
-    with WRITE_LOCK:
-        doc = store.meta.get(rid)
-        if doc is None or doc.type != TYPE:
-            return False
+    def check(doc: Document) -> None:
         nics, subnets = references.users_of_nsg(store, doc.id)
         if nics or subnets:
             raise InUseNetworkSecurityGroupCannotBeDeleted(
                 nsg=doc.id, users=", ".join([*nics, *subnets])
             )
-        return store.meta.delete(rid)
+
+    return references.delete_unless_used(
+        store,
+        TYPE,
+        check,
+        subscription_id=subscription_id,
+        resource_group=resource_group,
+        name=name,
+    )

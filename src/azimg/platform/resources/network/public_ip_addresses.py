@@ -113,14 +113,15 @@ def get(store: Store, *, subscription_id: str, resource_group: str, name: str) -
 def list_by_resource_group(
     store: Store, *, subscription_id: str, resource_group: str
 ) -> list[PublicIp]:
-    rg = require_resource_group(store, subscription_id, resource_group)
-    return [from_doc(d) for d in store.meta.list(type=TYPE, prefix=rg.id + "/")]
+    docs = references.in_resource_group(
+        store, TYPE, subscription_id=subscription_id, resource_group=resource_group
+    )
+    return [from_doc(d) for d in docs]
 
 
 def list_by_subscription(store: Store, *, subscription_id: str) -> list[PublicIp]:
-    return [
-        from_doc(d) for d in store.meta.list(type=TYPE, prefix=f"/subscriptions/{subscription_id}/")
-    ]
+    docs = references.in_subscription(store, TYPE, subscription_id=subscription_id)
+    return [from_doc(d) for d in docs]
 
 
 def _allocate(store: Store) -> str:
@@ -219,16 +220,19 @@ def create_or_update(
 
 
 def delete(store: Store, *, subscription_id: str, resource_group: str, name: str) -> bool:
-    rid = resource_id(subscription_id, resource_group, TYPE, name)
-    require_resource_group(store, subscription_id, resource_group)
-    with WRITE_LOCK:
-        doc = store.meta.get(rid)
-        if doc is None or doc.type != TYPE:
-            return False
+    def check(doc: Document) -> None:
         user = references.ipconfig_of_public_ip(store, doc.id)
         if user is not None:
             raise PublicIPAddressCannotBeDeleted(pip=doc.id, ipconfig=user.ipconfig_id)
-        return store.meta.delete(rid)
+
+    return references.delete_unless_used(
+        store,
+        TYPE,
+        check,
+        subscription_id=subscription_id,
+        resource_group=resource_group,
+        name=name,
+    )
 
 
 def assign_dynamic(store: Store, pip_id: str) -> PublicIp:

@@ -15,9 +15,11 @@ sharing one database would need a compare-and-set on a per-subnet document inste
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from azimg.platform.errors import InvalidResourceReference
+from azimg.platform.resources.common import require_resource_group, resource_id
 from azimg.platform.store import Document, Store
 
 VNET_TYPE = "Microsoft.Network/virtualNetworks"
@@ -110,3 +112,35 @@ def require_reference(store: Store, ref: str, rtype: str, *, rid: str, target: s
     if doc is None or doc.type.lower() != rtype.lower():
         raise InvalidResourceReference(ref=ref, rid=rid, target=target)
     return doc
+
+
+def in_resource_group(
+    store: Store, rtype: str, *, subscription_id: str, resource_group: str
+) -> list[Document]:
+    rg = require_resource_group(store, subscription_id, resource_group)
+    return store.meta.list(type=rtype, prefix=rg.id + "/")
+
+
+def in_subscription(store: Store, rtype: str, *, subscription_id: str) -> list[Document]:
+    return store.meta.list(type=rtype, prefix=f"/subscriptions/{subscription_id}/")
+
+
+def delete_unless_used(
+    store: Store,
+    rtype: str,
+    check: Callable[[Document], None],
+    *,
+    subscription_id: str,
+    resource_group: str,
+    name: str,
+) -> bool:
+    """Delete the resource unless ``check`` raises (it is in use); False when there was
+    nothing to delete (204)."""
+    rid = resource_id(subscription_id, resource_group, rtype, name)
+    require_resource_group(store, subscription_id, resource_group)
+    with WRITE_LOCK:
+        doc = store.meta.get(rid)
+        if doc is None or doc.type != rtype:
+            return False
+        check(doc)
+        return store.meta.delete(rid)

@@ -155,14 +155,15 @@ def get(store: Store, *, subscription_id: str, resource_group: str, name: str) -
 def list_by_resource_group(
     store: Store, *, subscription_id: str, resource_group: str
 ) -> list[VirtualNetwork]:
-    rg = require_resource_group(store, subscription_id, resource_group)
-    return [from_doc(d) for d in store.meta.list(type=TYPE, prefix=rg.id + "/")]
+    docs = references.in_resource_group(
+        store, TYPE, subscription_id=subscription_id, resource_group=resource_group
+    )
+    return [from_doc(d) for d in docs]
 
 
 def list_by_subscription(store: Store, *, subscription_id: str) -> list[VirtualNetwork]:
-    return [
-        from_doc(d) for d in store.meta.list(type=TYPE, prefix=f"/subscriptions/{subscription_id}/")
-    ]
+    docs = references.in_subscription(store, TYPE, subscription_id=subscription_id)
+    return [from_doc(d) for d in docs]
 
 
 def check_subnet_name(name: str) -> None:
@@ -308,17 +309,21 @@ def save(store: Store, vnet: VirtualNetwork) -> VirtualNetwork:
 
 def delete(store: Store, *, subscription_id: str, resource_group: str, name: str) -> bool:
     """False when there was nothing to delete (204)."""
-    rid = resource_id(subscription_id, resource_group, TYPE, name)
-    require_resource_group(store, subscription_id, resource_group)
-    with WRITE_LOCK:
-        doc = store.meta.get(rid)
-        if doc is None or doc.type != TYPE:
-            return False
+
+    def check(doc: Document) -> None:
         uses = references.ipconfigs_in_vnet(store, doc.id)
         if uses:
             subnet = uses[0].subnet_id.rsplit("/", 1)[-1]
             raise InUseSubnetCannotBeDeleted(subnet=subnet, ipconfig=uses[0].ipconfig_id)
-        return store.meta.delete(rid)
+
+    return references.delete_unless_used(
+        store,
+        TYPE,
+        check,
+        subscription_id=subscription_id,
+        resource_group=resource_group,
+        name=name,
+    )
 
 
 def subnet_by_id(store: Store, subnet_id: str) -> tuple[VirtualNetwork, Subnet]:
