@@ -46,8 +46,10 @@ OPERATIONS = ",".join(
         "udev-persistent-net",
         "logfiles",
         "user-account",
+        "customize",  # --delete and --hostname are customizations: without it they are skipped
     )
 )
+USERS = "azureuser,opsadmin"  # the e2e's and the docs' admin users
 DELETES = (
     "/var/lib/cloud/*",
     "/var/lib/waagent/*",
@@ -74,7 +76,7 @@ def run_ours(image: Path, out: Path) -> float:
 def run_sysprep(image: Path, copy: Path, env: dict[str, str]) -> tuple[float, str | None]:
     sparse_copy(image, copy)
     argv = ["virt-sysprep", "--format", "raw", "-a", str(copy), "--operations", OPERATIONS]
-    argv += ["--hostname", "localhost.localdomain", "--remove-user-accounts", "azureuser"]
+    argv += ["--hostname", "localhost.localdomain", "--remove-user-accounts", USERS]
     for path in DELETES:
         argv += ["--delete", path]
     t0 = time.perf_counter()

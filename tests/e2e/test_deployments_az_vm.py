@@ -8,7 +8,9 @@ plane, not a login (issue 12's SSH flow needs gallery images through az and is l
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import subprocess
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -18,6 +20,7 @@ from tests.api.conftest import PlatformServer, trusted
 from tests.e2e.test_vm import _start_server
 
 pytestmark = pytest.mark.slow
+CHUNK = 4 * 1024 * 1024
 
 
 @pytest.fixture(scope="module")
@@ -65,3 +68,75 @@ def test_az_vm_create_attach_os_disk_through_a_deployment(az: Az, tmp_path: Path
 
     az.run("vm", "delete", "-g", "rg-azvm", "-n", "vm1", "--yes")
     az.run("group", "delete", "-n", "rg-azvm", "--yes")
+
+
+def _ssh(host: str, key: Path, command: str, *, deadline_s: float = 240) -> str:
+    """``command`` over SSH to ``host``:22, retrying until sshd answers (or the deadline)."""
+    argv = [
+        "ssh", "-i", str(key), "-o", "StrictHostKeyChecking=no",
+        "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes", "-o", "ConnectTimeout=20",
+        "-o", "LogLevel=ERROR", f"azureuser@{host}", command,
+    ]  # fmt: skip
+    deadline = time.monotonic() + deadline_s
+    while True:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+        if proc.returncode == 0:
+            return proc.stdout
+        if time.monotonic() > deadline:
+            pytest.fail(f"ssh {command!r} to {host} failed: {proc.stderr.strip()}")
+        time.sleep(3)
+
+
+def test_az_flow_from_upload_to_ssh(
+    az: Az, built_image: Callable[..., Path], tmp_path: Path
+) -> None:
+    """Issue 12's first "done when" line, with the upload through azure-storage-blob (az's own
+    `storage blob upload --type page` is issue 12 item 5)."""
+    from azure.storage.blob import BlobClient
+
+    vhd = built_image(generation="1", agent="cloud-init")
+    size = vhd.stat().st_size
+    rg = "rg-azflow"
+    az.json("group", "create", "-n", rg, "-l", "eastus")
+    az.json(
+        "disk", "create", "-g", rg, "-n", "src", "--upload-type", "Upload",
+        "--upload-size-bytes", str(size), "--os-type", "Linux", "--hyper-v-generation", "V1",
+    )  # fmt: skip
+    access = az.json(
+        "disk", "grant-access", "-g", rg, "-n", "src", "--access-level", "Write",
+        "--duration-in-seconds", "3600",
+    )  # fmt: skip
+    sas = next(v for k, v in access.items() if k.lower() == "accesssas")
+    blob = BlobClient.from_blob_url(sas)
+    with vhd.open("rb") as fh:
+        for off in range(0, size, CHUNK):
+            chunk = fh.read(CHUNK)
+            if any(chunk):
+                blob.upload_page(chunk, offset=off, length=len(chunk))
+    az.run("disk", "revoke-access", "-g", rg, "-n", "src")
+    image = az.json(
+        "image", "create", "-g", rg, "-n", "img", "--source", "src", "--os-type", "linux",
+        "--hyper-v-generation", "V1",
+    )  # fmt: skip
+    az.json("sig", "create", "-g", rg, "-r", "gal")
+    az.json(
+        "sig", "image-definition", "create", "-g", rg, "-r", "gal", "-i", "debian",
+        "-p", "azimg", "-f", "debian-12", "-s", "12", "--os-type", "linux",
+        "--hyper-v-generation", "V1",
+    )  # fmt: skip
+    version = az.json(
+        "sig", "image-version", "create", "-g", rg, "-r", "gal", "-i", "debian", "-e", "1.0.0",
+        "--managed-image", image["id"],
+    )  # fmt: skip
+    vm = az.json(
+        "vm", "create", "-g", rg, "-n", "azvm1", "--image", version["id"],
+        "--admin-username", "azureuser", "--generate-ssh-keys", "--size", "Standard_B1s",
+    )  # fmt: skip
+    assert vm["powerState"] == "VM running" and vm["publicIpAddress"]
+    key = az.cwd / ".ssh" / "id_rsa"
+    assert _ssh(vm["publicIpAddress"], key, "hostname").strip() == "azvm1"
+    az.run("vm", "deallocate", "-g", rg, "-n", "azvm1")
+    shown = az.json("vm", "get-instance-view", "-g", rg, "-n", "azvm1")
+    codes = [s["code"] for s in shown["instanceView"]["statuses"]]
+    assert "PowerState/deallocated" in codes
+    az.run("group", "delete", "-n", rg, "--yes")

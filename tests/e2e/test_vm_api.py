@@ -305,6 +305,37 @@ def test_a_vm_os_disk_exports_vhd_bytes_running_or_deallocated(
     assert not [p for p in (server.data_dir / "blobs" / LOCATION).glob(f"osdisk-{vm.vm_id}*")]
 
 
+def test_a_managed_image_of_a_vm_holds_vhd_bytes(
+    compute: Any, group: str, specialized_version_id: str, tiny_vhd: Path
+) -> None:
+    """Stopped (not deallocated), generalized, captured: the image's bytes are the disk's, as
+    a fixed VHD (a disk made from the image downloads them), never the VM's qcow2 clone."""
+    vm = compute.virtual_machines.begin_create_or_update(
+        group, "vm-capture", from_image(specialized_version_id, deleteOption="Delete")
+    ).result()
+    compute.virtual_machines.begin_power_off(group, "vm-capture").result()
+    compute.virtual_machines.generalize(group, "vm-capture")
+    image = compute.images.begin_create_or_update(group, "img-capture", {
+        "location": LOCATION, "properties": {"sourceVirtualMachine": {"id": vm.id}},
+    }).result()  # fmt: skip
+    assert image.storage_profile.os_disk.os_state == "Generalized"
+    compute.disks.begin_create_or_update(group, "from-capture", {
+        "location": LOCATION,
+        "properties": {"creationData": {"createOption": "FromImage",
+                                        "imageReference": {"id": image.id}}},
+    }).result()  # fmt: skip
+    sas = compute.disks.begin_grant_access(
+        group, "from-capture", {"access": "Read", "durationInSeconds": 600}
+    ).result()
+    data = download(sas.access_sas)
+    assert data[-512:][:8] == b"conectix"
+    assert data[:-512] == tiny_vhd.read_bytes()[:-512]
+    compute.disks.begin_revoke_access(group, "from-capture").result()
+    compute.disks.begin_delete(group, "from-capture").result()
+    compute.images.begin_delete(group, "img-capture").result()
+    compute.virtual_machines.begin_delete(group, "vm-capture").result()
+
+
 def _operation(server: PlatformServer, url: str) -> dict[str, Any]:
     return server.arm("GET", url.removeprefix(server.base_url)).json()
 

@@ -98,15 +98,6 @@ MAX_CUSTOM_DATA = 65535
 OS_DISK_DELETE_OPTIONS = ("Delete", "Detach")
 OS_DISK_CREATE_OPTIONS = ("FromImage", "Attach")
 CACHING = ("None", "ReadOnly", "ReadWrite")
-STORAGE_ACCOUNT_TYPES = (
-    "Standard_LRS",
-    "Premium_LRS",
-    "StandardSSD_LRS",
-    "UltraSSD_LRS",
-    "Premium_ZRS",
-    "StandardSSD_ZRS",
-    "PremiumV2_LRS",
-)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from azimg.platform import errors, sas, sources
@@ -209,7 +209,7 @@ def create(
             src.os_state or "Generalized", rules.generation_of(src.hyper_v_generation), False
         )
         sku = enum_value(
-            sku_in or "Standard_LRS", rules.STORAGE_ACCOUNT_TYPES,
+            sku_in or "Standard_LRS", disks.DISK_SKUS,
             target="storageProfile.osDisk.managedDisk.storageAccountType",
         )  # fmt: skip
         disk_name = os_in.name or f"{cmd.name}_OsDisk_1_{uuid.uuid4().hex}"
@@ -463,34 +463,6 @@ def resolve_os_disk(store: Store, rid: str, *, region: str | None = None) -> sou
         os_type="Linux",
         os_state="Generalized" if vm.generalized else "Specialized",
         hyper_v_generation=f"V{vm.generation}",
-    )
-
-
-@dataclass(frozen=True)
-class VmImageSource:
-    """Transitional: what ``images._from_vm`` / ``gallery_versions`` read from the removed
-    ``image_source`` hook, until they call ``sources.resolve`` (NOTES-compute.md)."""
-
-    resource_id: str
-    blob: BlobRef
-    disk_size_bytes: int
-    location: str
-    os_type: str
-    hyper_v_generation: str
-    generalized: bool
-
-
-def image_source(store: Store, *, vm_id: str, region: str) -> VmImageSource:
-    src = resolve_os_disk(store, vm_id, region=region)
-    disk = src.disk()
-    return VmImageSource(
-        resource_id=src.id,
-        blob=disk.blob,
-        disk_size_bytes=disk.size_bytes,
-        location=src.location,
-        os_type="Linux",
-        hyper_v_generation=src.hyper_v_generation or "V1",
-        generalized=src.os_state == "Generalized" and disk.format == "vhd",
     )
 
 
