@@ -24,7 +24,7 @@ import pytest
 
 from azimg.fabric.network import Desired, Forward, Networks, NicPlug, Port, port_name
 from azimg.fabric.network_dhcp import OFFER
-from azimg.fabric.network_nft import Match, PortPolicy
+from azimg.fabric.network_nft import Match, PortPolicy, render_forwards
 from azimg.fabric.supervisor import Supervisor
 from tests.e2e.test_fabric_host import Events, make_spec
 
@@ -329,3 +329,27 @@ def test_reconcile_applies_what_the_owner_wants_within_a_second(tmp_path: Path) 
     finally:
         _cleanup(guests, tmp_path)
         nets.close()
+
+
+def test_a_new_owner_reaps_what_a_killed_one_left() -> None:
+    tag = f"k{os.getpid() % 100000}"
+    first = Networks(tag)
+    ns = first.ensure_vnet("left")
+    # a forwarder table whose owner died (its proxy port no longer listens)
+    dead = socket.socket()
+    dead.bind(("127.0.0.1", 0))
+    port = dead.getsockname()[1]
+    dead.close()
+    stale = render_forwards("azimg_pip_dead", [("127.100.9.9", 22, 22)], port)
+    subprocess.run(["nft", "-f", "-"], check=True, text=True, input=stale)
+    # killed: no close(); a successor with the same tag starts
+    second = Networks(tag)
+    try:
+        assert not (Path("/run/netns") / ns).exists()
+        tables = subprocess.run(
+            ["nft", "list", "tables"], capture_output=True, text=True, check=True
+        ).stdout
+        assert "azimg_pip_dead" not in tables
+        assert f"azimg_pip_{tag}" in tables  # its own, and live others', stay
+    finally:
+        second.close()

@@ -9,6 +9,7 @@ Deny within seconds. Needs root (the VNet fabric), as the platform does for VNet
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import json
 import os
@@ -55,12 +56,12 @@ def imds(vmhost_json: Path) -> dict[str, Any]:
 
 
 def pip_table(server: PlatformServer) -> str:
-    out = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True, check=True)
-    return "\n".join(
-        subprocess.run(["nft", "list", "table", "ip", t.split()[-1]], capture_output=True,
-                       text=True, check=True).stdout
-        for t in out.stdout.splitlines() if t.startswith("table ip azimg_pip_")
-    )  # fmt: skip
+    """This server's host-side public-IP table (its tag: compute/controller._vnet_fabric)."""
+    root = (server.data_dir / "fabric").resolve()
+    table = "azimg_pip_" + hashlib.sha256(str(root).encode()).hexdigest()[:6]
+    out = subprocess.run(["nft", "list", "table", "ip", table], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
 
 
 def test_a_vm_on_its_nic(server: PlatformServer, tiny_vhd: Path) -> None:  # noqa: F811
@@ -126,12 +127,52 @@ def test_a_vm_on_its_nic(server: PlatformServer, tiny_vhd: Path) -> None:  # noq
                        source_address_prefix="*", source_port_range="*",
                        destination_address_prefix="*", destination_port_range="22"),
     ).result()  # fmt: skip
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 30  # the 10 s bound under three guests: test_vm_vnet.py
     while f"{pip.ip_address} . 22" in pip_table(server):
-        assert time.monotonic() < deadline, "the Deny did not reach the public IP in 10 s"
+        assert time.monotonic() < deadline, "the Deny did not reach the public IP"
         time.sleep(0.2)
     # deleting the VM frees the NIC
     compute.virtual_machines.begin_delete(group, "vm-net").result()
     assert network.network_interfaces.get(group, "nic1").virtual_machine is None
     network.network_interfaces.begin_delete(group, "nic1").result()
+    server.resource_client().resource_groups.begin_delete(group).result()
+
+
+def test_a_basic_dynamic_public_ip_lives_while_its_vm_is_allocated(
+    server: PlatformServer,
+    tiny_vhd: Path,  # noqa: F811
+) -> None:
+    """Azure §4.2: no address until the VM runs, released on deallocate, back on start."""
+    compute, network = server.compute_client(), server.network_client()
+    group = f"rg-dyn-{uuid.uuid4().hex[:6]}"
+    server.resource_client().resource_groups.create_or_update(group, {"location": LOCATION})
+    version_id = publish_version(compute, group, tiny_vhd, generation="V1", os_state="Specialized")
+    vnet = network.virtual_networks.begin_create_or_update(
+        group, "v",
+        m.VirtualNetwork(location=LOCATION,
+                         address_space=m.AddressSpace(address_prefixes=["10.8.0.0/16"]),
+                         subnets=[m.Subnet(name="s", address_prefix="10.8.0.0/24")]),
+    ).result()  # fmt: skip
+    pip = network.public_ip_addresses.begin_create_or_update(
+        group, "dyn",
+        m.PublicIPAddress(location=LOCATION, sku=m.PublicIPAddressSku(name="Basic"),
+                          public_ip_allocation_method="Dynamic"),
+    ).result()  # fmt: skip
+    assert pip.ip_address is None
+    nic = network.network_interfaces.begin_create_or_update(
+        group, "n",
+        m.NetworkInterface(location=LOCATION, ip_configurations=[m.NetworkInterfaceIPConfiguration(
+            name="ipconfig1", subnet=m.Subnet(id=vnet.subnets[0].id),
+            public_ip_address=m.PublicIPAddress(id=pip.id))]),
+    ).result()  # fmt: skip
+    body = from_image(version_id, deleteOption="Delete")
+    body["properties"]["networkProfile"] = {"networkInterfaces": [{"id": nic.id}]}
+    compute.virtual_machines.begin_create_or_update(group, "vm-dyn", body).result()
+    running = network.public_ip_addresses.get(group, "dyn").ip_address
+    assert running is not None and running.startswith("127.100.")
+    compute.virtual_machines.begin_deallocate(group, "vm-dyn").result()
+    assert network.public_ip_addresses.get(group, "dyn").ip_address is None
+    compute.virtual_machines.begin_start(group, "vm-dyn").result()
+    assert network.public_ip_addresses.get(group, "dyn").ip_address is not None
+    compute.virtual_machines.begin_delete(group, "vm-dyn").result()
     server.resource_client().resource_groups.begin_delete(group).result()

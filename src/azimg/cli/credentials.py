@@ -7,6 +7,7 @@ made, on first use) from the metadata store, and the CA bundle from the data dir
 from __future__ import annotations
 
 import shlex
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +25,25 @@ DATA_DIR_OPTION = typer.Option(
 def connection_info(settings: Any) -> dict[str, str]:
     """Everything a client needs, as environment-variable names and values."""
     from azimg.platform.identity import bootstrap
+
+    return connection_info_for(settings, bootstrap)
+
+
+def connection_info_for(settings: Any, make: Callable[[Any], Any]) -> dict[str, str]:
+    """``connection_info`` for the principal ``make(meta)`` creates or reads in the data
+    directory's metadata store (``azimg tenant|subscription|sp create`` use it too); a
+    platform error becomes the CLI's one-line error."""
+    from azimg.errors import AzimgError
+    from azimg.platform.errors import PlatformError
     from azimg.platform.store import open_store
     from azimg.platform.tls import ensure_tls
 
     tls = ensure_tls(settings.data_dir, [settings.url_host])
     store = open_store(settings)
     try:
-        creds = bootstrap(store.meta)
+        creds = make(store.meta)
+    except PlatformError as err:
+        raise AzimgError(f"{err.code}: {err.message}") from None
     finally:
         store.close()
     base = settings.base_url
@@ -65,16 +78,34 @@ def render_text(info: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
+HOST_OPTION = typer.Option(None, "--host", help="address the server binds")
+PORT_OPTION = typer.Option(None, "--port", help="HTTPS port of the server")
+
+
+def emit_credentials(
+    make: Callable[[Any], Any],
+    data_dir: Path | None,
+    host: str | None,
+    port: int | None,
+    output: OutputFormat,
+) -> None:
+    """Print the credentials of the principal ``make(meta)`` returns, as ``azimg
+    credentials`` prints the default one."""
+    from azimg.platform.settings import Settings
+
+    settings = Settings.from_env(data_dir=data_dir, host=host, port=port)
+    emit(connection_info_for(settings, make), output, render_text)
+
+
 def register(app: typer.Typer) -> None:
     @app.command()
     def credentials(
         data_dir: Path | None = DATA_DIR_OPTION,
-        host: str | None = typer.Option(None, "--host", help="address the server binds"),
-        port: int | None = typer.Option(None, "--port", help="HTTPS port of the server"),
+        host: str | None = HOST_OPTION,
+        port: int | None = PORT_OPTION,
         output: OutputFormat = OUTPUT_OPTION,
     ) -> None:
         """Print the platform's endpoints, CA bundle and service-principal credentials."""
-        from azimg.platform.settings import Settings
+        from azimg.platform.identity import bootstrap
 
-        settings = Settings.from_env(data_dir=data_dir, host=host, port=port)
-        emit(connection_info(settings), output, render_text)
+        emit_credentials(bootstrap, data_dir, host, port, output)

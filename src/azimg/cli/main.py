@@ -23,6 +23,9 @@ COMMAND_MODULES = (
     "publish",
     "serve",
     "credentials",
+    "tenant",
+    "subscription",
+    "sp",
     "vm",
 )
 

@@ -34,6 +34,7 @@ import fcntl
 import hashlib
 import logging
 import os
+import re
 import selectors
 import socket
 import struct
@@ -41,6 +42,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
+from pathlib import Path
 
 from azimg.fabric import network_dhcp, network_ns
 from azimg.fabric.network_nft import PortPolicy, render, render_forwards
@@ -179,9 +181,31 @@ class Networks:
             self._threads.append(
                 threading.Thread(target=self._reconcile_loop, name="vnet-reconcile", daemon=True)
             )
+        self.reap_stale()
         for t in self._threads:
             t.start()
         self._apply_forwards()
+
+    def reap_stale(self) -> list[str]:
+        """Namespaces a predecessor with this tag left (killed before ``close``): their
+        guests died with it, so they go."""
+        prefix = f"azimg-{self.tag}-"
+        gone = []
+        if network_ns.NETNS_DIR.exists():
+            for entry in network_ns.NETNS_DIR.iterdir():
+                if entry.name.startswith(prefix) and entry.name[len(prefix) :] not in self._vnets:
+                    network_ns.delete(entry.name)
+                    gone.append(entry.name)
+        listening = _listening_ports()
+        for table in network_ns.run(["nft", "list", "tables", "ip"]).split():
+            if not table.startswith("azimg_pip_") or table == self._table:
+                continue
+            text = network_ns.run(["nft", "list", "table", "ip", table])
+            port = re.search(r"redirect to :(\d+)", text)
+            if port is None or int(port.group(1)) not in listening:  # its forwarder is gone
+                network_ns.nft(None, f"delete table ip {table}\n")
+                gone.append(table)
+        return gone
 
     def reconcile(self) -> None:
         """Apply what ``desired`` says for the ports that exist now (changed parts only)."""
@@ -435,6 +459,16 @@ class Networks:
             self._proxy.shutdown(socket.SHUT_RDWR)
         self._proxy.close()
         self._wake_w.send(b"x")
+
+
+def _listening_ports() -> set[int]:
+    """TCP ports something listens on in this namespace (/proc/net/tcp, state 0A)."""
+    ports = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[3] == "0A":
+            ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
 
 
 def _listen(addr: str, port: int) -> socket.socket:

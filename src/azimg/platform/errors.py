@@ -188,6 +188,61 @@ class AuthorizationFailed(PlatformError):
     code = "AuthorizationFailed"
 
 
+# --- Microsoft.Authorization (reference/rbac-sharing.md §3.6, §3.9: Azure's codes) ------------
+
+
+class LinkedAuthorizationFailed(PlatformError):
+    code = "LinkedAuthorizationFailed"
+
+
+class RoleAssignmentExists(PlatformError):
+    code = "RoleAssignmentExists"
+
+
+class RoleAssignmentUpdateNotPermitted(PlatformError):
+    code = "RoleAssignmentUpdateNotPermitted"
+
+
+class PrincipalNotFound(PlatformError):
+    code = "PrincipalNotFound"
+
+
+class RoleDefinitionDoesNotExist(PlatformError):
+    code = "RoleDefinitionDoesNotExist"
+
+
+class RoleAssignmentNotFound(PlatformError):
+    code = "RoleAssignmentNotFound"
+
+
+class RoleDefinitionNotFound(PlatformError):
+    code = "RoleDefinitionNotFound"
+
+
+class InvalidRoleAssignmentId(PlatformError):
+    code = "InvalidRoleAssignmentId"
+
+
+class InvalidRoleDefinitionId(PlatformError):
+    code = "InvalidRoleDefinitionId"
+
+
+class InvalidAssignableScope(PlatformError):
+    code = "InvalidAssignableScope"
+
+
+class RoleDefinitionWithSameNameExists(PlatformError):
+    code = "RoleDefinitionWithSameNameExists"
+
+
+class RoleDefinitionHasAssignments(PlatformError):
+    code = "RoleDefinitionHasAssignments"
+
+
+class CannotModifyBuiltInRole(PlatformError):
+    code = "CannotModifyBuiltInRole"
+
+
 # --- Microsoft.Network (reference/network.md §6: codes and texts as the service sends them) --
 
 

@@ -15,6 +15,7 @@ secret, until the window has passed.
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import os
 import secrets
@@ -37,10 +38,13 @@ from azimg.platform.errors import (
     InvalidAuthenticationToken,
     InvalidAuthenticationTokenTenant,
     InvalidClient,
+    InvalidParameter,
     InvalidResource,
     InvalidTenant,
+    PlatformError,
     UnsupportedGrantType,
 )
+from azimg.platform.resources import authorization_roles as roles
 from azimg.platform.store import Document, MetadataStore
 
 TENANT_TYPE = "azimg/tenants"
@@ -86,13 +90,15 @@ def bootstrap(meta: MetadataStore) -> Credentials:
     for doc in meta.list(type=PRINCIPAL_TYPE):
         body = doc.body
         if body.get("default"):
-            return Credentials(
+            creds = Credentials(
                 tenant_id=body["tenantId"],
                 subscription_id=body["subscriptionId"],
                 client_id=body["appId"],
                 client_secret=body["secret"],
                 object_id=body["objectId"],
             )
+            _ensure_owner(meta, creds)  # data directories made before RBAC get it too
+            return creds
     creds = Credentials(
         tenant_id=str(uuid.uuid4()),
         subscription_id=str(uuid.uuid4()),
@@ -135,10 +141,275 @@ def bootstrap(meta: MetadataStore) -> Credentials:
                 "objectId": creds.object_id,
                 "secret": creds.client_secret,
                 "displayName": "azimg-default",
+                "signInAudience": "AzureADMyOrg",
+                "homeTenantId": creds.tenant_id,
+                "admin": True,
             },
         )
     )
+    _ensure_owner(meta, creds)
     return creds
+
+
+def _ensure_owner(meta: MetadataStore, creds: Credentials) -> None:
+    """The principal is Owner of its subscription (a single-tenant user notices no RBAC)."""
+    name = str(uuid.uuid5(uuid.NAMESPACE_URL, f"owner:{creds.subscription_id}:{creds.object_id}"))
+    scope = f"/subscriptions/{creds.subscription_id}"
+    if meta.get(roles.assignment_key(creds.subscription_id, name)) is None:
+        doc = roles.assignment_document(
+            scope=scope,
+            name=name,
+            role_guid=roles.OWNER.guid,
+            principal_id=creds.object_id,
+            principal_type="ServicePrincipal",
+            created_by=creds.object_id,
+        )
+        with contextlib.suppress(PlatformError):  # another process seeded it first
+            meta.put(doc, if_none_match=True)
+
+
+# --- the directory: tenants, subscriptions, service principals (``azimg tenant|sub|sp``) -------
+
+
+def _principals(meta: MetadataStore, tenant_id: str) -> list[Document]:
+    return meta.list(type=PRINCIPAL_TYPE, prefix=f"/tenants/{tenant_id}/")
+
+
+def require_tenant_exists(meta: MetadataStore, tenant_id: str) -> str:
+    doc = meta.get(f"/tenants/{tenant_id}")
+    if doc is None or doc.type != TENANT_TYPE:
+        raise InvalidTenant(f"AADSTS90002: Tenant '{tenant_id}' not found.")
+    return str(doc.body["tenantId"])
+
+
+def _admin(meta: MetadataStore, tenant_id: str) -> Document:
+    for doc in _principals(meta, tenant_id):
+        if doc.body.get("admin") or doc.body.get("default"):
+            return doc
+    raise InvalidTenant(f"Tenant '{tenant_id}' has no administrator principal.")
+
+
+def _secret(meta: MetadataStore, body: Mapping[str, Any]) -> str:
+    """Secrets belong to the application: an SP consented into another tenant has none of
+    its own and signs in with its home tenant's."""
+    if "secret" in body:
+        return str(body["secret"])
+    home = meta.get(f"/tenants/{body['homeTenantId']}/servicePrincipals/{body['appId']}")
+    return str(home.body.get("secret", "")) if home is not None else ""
+
+
+def _credentials(meta: MetadataStore, body: Mapping[str, Any], subscription_id: str) -> Credentials:
+    return Credentials(
+        tenant_id=body["tenantId"],
+        subscription_id=subscription_id,
+        client_id=body["appId"],
+        client_secret=_secret(meta, body),
+        object_id=body["objectId"],
+    )
+
+
+def _put_subscription(meta: MetadataStore, tenant_id: str, display_name: str) -> str:
+    sub = str(uuid.uuid4())
+    meta.put(
+        Document(
+            id=f"/subscriptions/{sub}",
+            type=SUBSCRIPTION_TYPE,
+            body={
+                "subscriptionId": sub,
+                "tenantId": tenant_id,
+                "displayName": display_name,
+                "state": "Enabled",
+            },
+        ),
+        if_none_match=True,
+    )
+    return sub
+
+
+def _put_principal(
+    meta: MetadataStore,
+    *,
+    tenant_id: str,
+    app_id: str,
+    subscription_id: str,
+    display_name: str,
+    audience: str,
+    home_tenant: str,
+    secret: str | None,
+    admin: bool = False,
+) -> Document:
+    body: dict[str, Any] = {
+        "tenantId": tenant_id,
+        "subscriptionId": subscription_id,
+        "appId": app_id,
+        "objectId": str(uuid.uuid4()),
+        "displayName": display_name,
+        "signInAudience": audience,
+        "homeTenantId": home_tenant,
+        "admin": admin,
+    }
+    if secret is not None:
+        body["secret"] = secret
+    doc = Document(
+        id=f"/tenants/{tenant_id}/servicePrincipals/{app_id}", type=PRINCIPAL_TYPE, body=body
+    )
+    return meta.put(doc, if_none_match=True)
+
+
+def grant(
+    meta: MetadataStore, *, scope: str, role: str, principal_id: str, created_by: str
+) -> Document:
+    """Assign a built-in role (by name or GUID) at ``scope`` (the CLI's ``--role --scope``)."""
+    found = roles.built_in_by_name(role)
+    if found is None:
+        raise InvalidParameter(f"Role '{role}' is not a built-in role.", target="role")
+    if roles.subscription_of(scope) is None:
+        raise InvalidParameter(
+            f"The scope '{scope}' is not a subscription, resource group or resource.",
+            target="scope",
+        )
+    doc = roles.assignment_document(
+        scope=scope,
+        name=str(uuid.uuid4()),
+        role_guid=found.guid,
+        principal_id=principal_id,
+        principal_type="ServicePrincipal",
+        created_by=created_by,
+    )
+    return meta.put(doc, if_none_match=True)
+
+
+def create_tenant(meta: MetadataStore, *, display_name: str | None = None) -> Credentials:
+    """A new tenant with one subscription and an administrator principal that owns it."""
+    bootstrap(meta)  # the default tenant always exists first
+    tid = str(uuid.uuid4())
+    name = display_name or f"tenant-{tid[:8]}"
+    meta.put(
+        Document(
+            id=f"/tenants/{tid}",
+            type=TENANT_TYPE,
+            body={"tenantId": tid, "displayName": name, "defaultDomain": f"{tid[:8]}.azimg.local"},
+        ),
+        if_none_match=True,
+    )
+    sub = _put_subscription(meta, tid, name)
+    doc = _put_principal(
+        meta,
+        tenant_id=tid,
+        app_id=str(uuid.uuid4()),
+        subscription_id=sub,
+        display_name=f"{name}-admin",
+        audience="AzureADMyOrg",
+        home_tenant=tid,
+        secret=secrets.token_urlsafe(30),
+        admin=True,
+    )
+    creds = _credentials(meta, doc.body, sub)
+    _ensure_owner(meta, creds)
+    return creds
+
+
+def create_subscription(
+    meta: MetadataStore, *, tenant_id: str, display_name: str | None = None
+) -> Credentials:
+    """A new subscription in ``tenant_id``; the tenant's administrator owns it."""
+    bootstrap(meta)
+    tid = require_tenant_exists(meta, tenant_id)
+    admin = _admin(meta, tid)
+    sub = _put_subscription(meta, tid, display_name or "azimg")
+    creds = _credentials(meta, admin.body, sub)
+    _ensure_owner(meta, creds)
+    return creds
+
+
+def create_service_principal(
+    meta: MetadataStore,
+    *,
+    tenant_id: str,
+    multi_tenant: bool = False,
+    display_name: str | None = None,
+    role: str | None = None,
+    scope: str | None = None,
+) -> Credentials:
+    """A new application and its service principal in ``tenant_id``, with a role if asked."""
+    bootstrap(meta)
+    tid = require_tenant_exists(meta, tenant_id)
+    admin = _admin(meta, tid)
+    if (role is None) != (scope is None):
+        raise InvalidParameter("--role and --scope go together.", target="role")
+    sub = admin.body["subscriptionId"]
+    if scope is not None:
+        sub = roles.subscription_of(scope) or ""
+        doc = meta.get(f"/subscriptions/{sub}")
+        if doc is None or str(doc.body.get("tenantId", "")).lower() != tid:
+            raise InvalidParameter(
+                f"The scope '{scope}' is not in a subscription of tenant '{tid}'.", target="scope"
+            )
+    app_id = str(uuid.uuid4())
+    doc = _put_principal(
+        meta,
+        tenant_id=tid,
+        app_id=app_id,
+        subscription_id=sub,
+        display_name=display_name or f"azimg-sp-{app_id[:8]}",
+        audience="AzureADMultipleOrgs" if multi_tenant else "AzureADMyOrg",
+        home_tenant=tid,
+        secret=secrets.token_urlsafe(30),
+    )
+    if role is not None and scope is not None:
+        grant(
+            meta,
+            scope=scope,
+            role=role,
+            principal_id=doc.body["objectId"],
+            created_by=admin.body["objectId"],
+        )
+    return _credentials(meta, doc.body, sub)
+
+
+def consent(meta: MetadataStore, *, tenant_id: str, app_id: str) -> Credentials:
+    """A multi-tenant application gets a service principal (its own object id) in another
+    tenant, as an administrator's consent gives it; its secret stays the application's."""
+    bootstrap(meta)
+    tid = require_tenant_exists(meta, tenant_id)
+    app = app_id.lower()
+    home = next(
+        (
+            d
+            for d in meta.list(type=PRINCIPAL_TYPE)
+            if d.body.get("appId") == app and d.body.get("homeTenantId") == d.body.get("tenantId")
+        ),
+        None,
+    )
+    if home is None:
+        raise InvalidClient(f"AADSTS700016: Application with identifier '{app_id}' was not found.")
+    if home.body.get("signInAudience") != "AzureADMultipleOrgs":
+        raise InvalidParameter(
+            f"The application '{app_id}' is a single-tenant application (signInAudience "
+            "AzureADMyOrg): it cannot have a service principal in another tenant.",
+            target="appId",
+        )
+    existing = meta.get(f"/tenants/{tid}/servicePrincipals/{app}")
+    sub = _admin(meta, tid).body["subscriptionId"]
+    if existing is not None:
+        return _credentials(meta, existing.body, sub)
+    doc = _put_principal(
+        meta,
+        tenant_id=tid,
+        app_id=app,
+        subscription_id=sub,
+        display_name=home.body["displayName"],
+        audience="AzureADMultipleOrgs",
+        home_tenant=home.body["tenantId"],
+        secret=None,
+    )
+    return _credentials(meta, doc.body, sub)
+
+
+def find_principal(meta: MetadataStore, tenant_id: str, object_id: str) -> Document | None:
+    """The service principal with ``object_id`` in ``tenant_id`` (None if there is none)."""
+    oid = object_id.lower()
+    return next((d for d in _principals(meta, tenant_id) if d.body["objectId"] == oid), None)
 
 
 def _signing_key(data_dir: Path) -> rsa.RSAPrivateKey:
@@ -265,7 +536,7 @@ class Identity:
                 f"AADSTS700016: Application with identifier '{client_id}' was not found "
                 f"in the directory '{tid}'."
             )
-        if not hmac.compare_digest(secret.encode(), str(doc.body["secret"]).encode()):
+        if not hmac.compare_digest(secret.encode(), _secret(self.meta, doc.body).encode()):
             self._record_failure(f"{tid}/{client_id}")
             raise InvalidClient(
                 "AADSTS7000215: Invalid client secret provided. Ensure the secret being sent "

@@ -17,6 +17,7 @@ from typing import Any, Protocol, runtime_checkable
 from fastapi import APIRouter
 
 from azimg.platform import sources
+from azimg.platform.arm import authorization as arm_authorization
 from azimg.platform.arm import deployments as arm_deployments
 from azimg.platform.arm import disks as arm_disks
 from azimg.platform.arm import galleries as arm_galleries
@@ -309,7 +310,40 @@ RESOURCES = Provider(
     always_registered=True,
 )
 
-PROVIDERS: tuple[Provider, ...] = (COMPUTE, NETWORK, RESOURCES)
+# Microsoft.Authorization (REST specs; azure-mgmt-authorization 5.0.0b2 sends 2022-04-01 for
+# assignments and 2022-05-01-preview for definitions; az pins none).
+_ROLE_ASSIGNMENTS = (
+    "2022-04-01", "2022-01-01-preview", "2020-10-01-preview", "2020-08-01-preview",
+    "2020-04-01-preview", "2020-03-01-preview", "2018-09-01-preview", "2018-01-01-preview",
+    "2017-10-01-preview", "2015-07-01",
+)  # fmt: skip
+_ROLE_DEFINITIONS = (
+    "2022-05-01-preview", "2022-04-01", "2018-01-01-preview", "2015-07-01",
+)  # fmt: skip
+
+AUTHORIZATION = Provider(
+    "Microsoft.Authorization",
+    (
+        ResourceType(
+            "Microsoft.Authorization",
+            "roleAssignments",
+            _ROLE_ASSIGNMENTS,
+            router=arm_authorization.router,  # roleDefinitions' routes too
+            regional=False,
+            generic=False,
+        ),
+        ResourceType(
+            "Microsoft.Authorization",
+            "roleDefinitions",
+            _ROLE_DEFINITIONS,
+            regional=False,
+            generic=False,
+        ),
+    ),
+    always_registered=True,
+)
+
+PROVIDERS: tuple[Provider, ...] = (COMPUTE, NETWORK, RESOURCES, AUTHORIZATION)
 
 #: Routers that are not a resource type's (sign-in, operation status, subscriptions),
 #: included after the types' own: FastAPI tries routes in order, and the per-type GETs are

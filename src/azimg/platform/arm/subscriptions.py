@@ -6,10 +6,10 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from azimg.platform.arm.deps import ARM_DEPENDENCIES, StoreDep
+from azimg.platform.arm.deps import ARM_DEPENDENCIES, CallerDep, StoreDep
 from azimg.platform.arm.paging import page
 from azimg.platform.errors import RouteNotFound
-from azimg.platform.resources import subscriptions
+from azimg.platform.resources import authorization, subscriptions
 from azimg.platform.resources.common import check_subscription
 
 router = APIRouter(dependencies=ARM_DEPENDENCIES, tags=["subscriptions"])
@@ -75,8 +75,16 @@ def _subscription_json(s: subscriptions.Subscription) -> dict[str, Any]:
 
 
 @router.get("/subscriptions")
-def list_subscriptions(request: Request, store: StoreDep) -> dict[str, Any]:
-    return page(request, [_subscription_json(s) for s in subscriptions.list_all(store)])
+def list_subscriptions(request: Request, store: StoreDep, caller: CallerDep) -> dict[str, Any]:
+    """Only the token tenant's subscriptions where the caller holds a role at or below the
+    subscription (reference/rbac-sharing.md §1.5): never another tenant's."""
+    visible = set(
+        authorization.visible_subscriptions(
+            store, tenant_id=caller.tenant_id, principal_id=caller.object_id
+        )
+    )
+    items = [s for s in subscriptions.list_all(store) if s.subscription_id in visible]
+    return page(request, [_subscription_json(s) for s in items])
 
 
 @router.get("/subscriptions/{subscription_id}")
@@ -85,7 +93,8 @@ def get_subscription(subscription_id: str, store: StoreDep) -> dict[str, Any]:
 
 
 @router.get("/tenants")
-def list_tenants(request: Request, store: StoreDep) -> dict[str, Any]:
+def list_tenants(request: Request, store: StoreDep, caller: CallerDep) -> dict[str, Any]:
+    """The token's tenant (a service principal signs in to one tenant at a time)."""
     items = [
         {
             "id": f"/tenants/{t.tenant_id}",
@@ -95,6 +104,7 @@ def list_tenants(request: Request, store: StoreDep) -> dict[str, Any]:
             "defaultDomain": t.default_domain,
         }
         for t in subscriptions.list_tenants(store)
+        if t.tenant_id.lower() == caller.tenant_id.lower()
     ]
     return page(request, items)
 

@@ -9,6 +9,7 @@ conditions exact without relying on SQLite's deferred-transaction upgrade behavi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -67,7 +68,12 @@ def _create_private(database: str | None) -> None:
     """Make a new SQLite file 0600 before SQLite does: it holds secrets (client secret, SAS
     key), and SQLite gives its WAL/SHM files the database file's mode."""
     if database and database != ":memory:" and not database.startswith("file:"):
-        os.close(os.open(database, os.O_WRONLY | os.O_CREAT, 0o600))
+        # Only when it is new: open+close of a database this process (the server, via
+        # ``azimg credentials`` then ``open_store``) already has open drops its SQLite POSIX
+        # locks, and another process's writes then corrupt its view ("database disk image
+        # is malformed", or stale reads of what ``azimg tenant create`` wrote).
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 def _dumps(value: Any) -> str:
