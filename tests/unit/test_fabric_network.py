@@ -10,6 +10,7 @@ import pytest
 from azimg.fabric import network_dhcp as dhcp
 from azimg.fabric.network import port_name
 from azimg.fabric.network_nft import Match, PortPolicy, render, render_forwards, rule_lines
+from azimg.fabric.network_ns import NetnsError, run
 
 LEASE = dhcp.Lease("00:0d:3a:12:34:56", IPv4Address("10.1.0.4"), IPv4Network("10.1.0.0/24"))
 
@@ -133,3 +134,8 @@ def test_port_names_fit_linux() -> None:
     name, name_upper = port_name(rid), rid.upper()
     assert len(name) <= 15 and name.startswith("t")
     assert name == port_name(name_upper)
+
+
+def test_a_missing_tool_is_a_netns_error_not_a_crash() -> None:
+    with pytest.raises(NetnsError, match="no-such-tool"):
+        run(["no-such-tool", "list"])

@@ -33,7 +33,10 @@ class NetnsError(AzimgError):
 
 def run(argv: list[str], *, stdin: str | None = None) -> str:
     """Run a networking command (``ip``, ``nft``, ``sysctl``); its stderr in the error."""
-    proc = subprocess.run(argv, input=stdin, capture_output=True, text=True, check=False)
+    try:
+        proc = subprocess.run(argv, input=stdin, capture_output=True, text=True, check=False)
+    except OSError as err:  # not installed: setup.sh installs iproute2 and nftables
+        raise NetnsError(f"{argv[0]}: {err.strerror}") from None
     if proc.returncode != 0:
         raise NetnsError(f"{' '.join(argv)}: {proc.stderr.strip() or proc.stdout.strip()}")
     return proc.stdout

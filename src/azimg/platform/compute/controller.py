@@ -476,6 +476,6 @@ def _vnet_fabric(store: Store, root: Path) -> Networks | None:
     tag = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:6]
     try:
         return Networks(tag, desired=lambda keys: packets.desired(store, keys))
-    except AzimgError:
+    except (AzimgError, OSError):
         log.exception("the VNet fabric could not start: VMs run on private slirp networks")
         return None
