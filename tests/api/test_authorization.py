@@ -328,3 +328,66 @@ def test_custom_role_with_assignable_scopes(platform_server: PlatformServer, aut
     with pytest.raises(HttpResponseError) as err:
         auth.role_definitions.get(scope, guid)
     assert err.value.status_code == 404
+
+
+def test_every_route_checks_the_callers_roles(
+    platform_server: PlatformServer, auth: Any, compute: Any, resource_group: str
+) -> None:
+    """Reader reads but cannot write; Contributor writes but cannot assign roles; a principal
+    without a role gets 403 AuthorizationFailed naming principal, action and scope."""
+    sub = platform_server.subscription_id
+    tenant = platform_server.info["AZURE_TENANT_ID"]
+    rg_scope = f"/subscriptions/{sub}/resourceGroups/{resource_group}"
+    reader = _azimg(platform_server, "sp", "create", "--tenant", tenant, "--role", "Reader",
+                    "--scope", rg_scope)  # fmt: skip
+    contributor = _azimg(platform_server, "sp", "create", "--tenant", tenant, "--role",
+                         "Contributor", "--scope", rg_scope)  # fmt: skip
+    nobody = _azimg(platform_server, "sp", "create", "--tenant", tenant)
+    disk_body = {
+        "location": "eastus",
+        "properties": {"creationData": {"createOption": "Empty"}, "diskSizeGB": 1},
+    }
+    disks = f"{rg_scope}/providers/Microsoft.Compute/disks"
+
+    def call(info: dict[str, str], method: str, path: str, **kw: Any) -> requests.Response:
+        token = _token(platform_server, info).json()["access_token"]
+        return requests.request(
+            method,
+            f"{platform_server.base_url}{path}",
+            params={"api-version": "2024-03-02"},
+            headers={"Authorization": f"Bearer {token}"},
+            verify=platform_server.ca_bundle,
+            timeout=30,
+            **kw,
+        )
+
+    made = call(contributor, "PUT", f"{disks}/d1", json=disk_body)
+    assert made.status_code in (200, 202), made.text
+    assert call(reader, "GET", disks).status_code == 200
+    denied = call(reader, "PUT", f"{disks}/d2", json=disk_body)
+    assert denied.status_code == 403
+    error = denied.json()["error"]
+    assert error["code"] == "AuthorizationFailed"
+    assert f"'{reader['AZURE_CLIENT_ID']}'" in error["message"]
+    assert "'Microsoft.Compute/disks/write'" in error["message"]
+    assert f"over scope '{disks}/d2'" in error["message"]
+    out = call(nobody, "GET", f"{disks}/d1")
+    assert out.status_code == 403
+    assert out.json()["error"]["code"] == "AuthorizationFailed"
+    # the group is outside the reader's scope one level up
+    assert call(reader, "GET", f"/subscriptions/{sub}/resourcegroups").status_code == 403
+    # Contributor cannot assign roles (notActions Microsoft.Authorization/*/Write)
+    oid = _oid(_token(platform_server, nobody).json()["access_token"])
+    assignment = f"{rg_scope}/providers/Microsoft.Authorization/roleAssignments/{uuid.uuid4()}"
+    body = {"properties": {"roleDefinitionId": _role_id(sub, READER), "principalId": oid}}
+    token = _token(platform_server, contributor).json()["access_token"]
+    r = requests.put(
+        f"{platform_server.base_url}{assignment}",
+        params={"api-version": "2022-04-01"},
+        headers={"Authorization": f"Bearer {token}"},
+        json=body,
+        verify=platform_server.ca_bundle,
+        timeout=30,
+    )
+    assert r.status_code == 403
+    assert "'Microsoft.Authorization/roleAssignments/write'" in r.json()["error"]["message"]

@@ -15,14 +15,16 @@ from tests.api.conftest import PlatformServer
 
 def _token_for_tenant(server: PlatformServer, tenant: str) -> str:
     """Validly signed with the platform's own key (read from its data directory), issued for
-    ``tenant``: only the tenant differs from a token the platform would issue itself."""
+    ``tenant``: only the tenant differs from a token the platform would issue itself (the
+    principal is the default one, Owner of the subscription, so RBAC lets it through)."""
     key = (server.data_dir / "identity" / "token-signing.pem").read_bytes()
+    own = jwt.decode(server.token(), options={"verify_signature": False})
     now = int(time.time())
     claims = {
         "aud": "https://management.core.windows.net/",
         "iss": f"{server.base_url}/{tenant}/v2.0",
         "tid": tenant,
-        "oid": str(uuid.uuid4()),
+        "oid": own["oid"],
         "appid": str(uuid.uuid4()),
         "iat": now - 60,
         "nbf": now - 60,

@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (templates written out as JSON, one expression per line)
 """`az vm create --attach-os-disk`, run by the real, unmodified az CLI: az looks up the group,
 the VNets and the disk, then submits the VM as a template (VNet, NSG, public IP, NIC, VM) to
 ``Microsoft.Resources/deployments`` at api-version 2024-11-01, polls it, and reads the VM, NIC
@@ -8,10 +9,12 @@ plane, not a login (issue 12's SSH flow needs gallery images through az and is l
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -87,16 +90,13 @@ def _ssh(host: str, key: Path, command: str, *, deadline_s: float = 240) -> str:
         time.sleep(3)
 
 
-def test_az_flow_from_upload_to_ssh(
-    az: Az, built_image: Callable[..., Path], tmp_path: Path
-) -> None:
-    """Issue 12's first "done when" line, with the upload through azure-storage-blob (az's own
-    `storage blob upload --type page` is issue 12 item 5)."""
+def _publish(az: Az, rg: str, vhd: Path) -> str:
+    """VHD → Upload disk → managed image → gallery, definition, version 1.0.0, all through az
+    (the bytes through azure-storage-blob, as az's own `storage blob upload --type page` is
+    issue 12 item 5); the version's id."""
     from azure.storage.blob import BlobClient
 
-    vhd = built_image(generation="1", agent="cloud-init")
     size = vhd.stat().st_size
-    rg = "rg-azflow"
     az.json("group", "create", "-n", rg, "-l", "eastus")
     az.json(
         "disk", "create", "-g", rg, "-n", "src", "--upload-type", "Upload",
@@ -128,8 +128,15 @@ def test_az_flow_from_upload_to_ssh(
         "sig", "image-version", "create", "-g", rg, "-r", "gal", "-i", "debian", "-e", "1.0.0",
         "--managed-image", image["id"],
     )  # fmt: skip
+    return str(version["id"])
+
+
+def test_az_flow_from_upload_to_ssh(az: Az, built_image: Callable[..., Path]) -> None:
+    """Issue 12's first "done when" line."""
+    rg = "rg-azflow"
+    version_id = _publish(az, rg, built_image(generation="1", agent="cloud-init"))
     vm = az.json(
-        "vm", "create", "-g", rg, "-n", "azvm1", "--image", version["id"],
+        "vm", "create", "-g", rg, "-n", "azvm1", "--image", version_id,
         "--admin-username", "azureuser", "--generate-ssh-keys", "--size", "Standard_B1s",
     )  # fmt: skip
     assert vm["powerState"] == "VM running" and vm["publicIpAddress"]
@@ -139,4 +146,204 @@ def test_az_flow_from_upload_to_ssh(
     shown = az.json("vm", "get-instance-view", "-g", rg, "-n", "azvm1")
     codes = [s["code"] for s in shown["instanceView"]["statuses"]]
     assert "PowerState/deallocated" in codes
+    az.run("group", "delete", "-n", rg, "--yes")
+
+
+def two_vm_template() -> dict[str, Any]:
+    """Issue 12's second "done when" template: parameters, variables, a copy loop of two VMs
+    with NICs and public IPs in one VNet (serial, so one guest boots at a time), a nested
+    deployment, outputs."""
+    nic_id = "[resourceId('Microsoft.Network/networkInterfaces', concat('nic', copyIndex()))]"
+    pip_id = "[resourceId('Microsoft.Network/publicIPAddresses', concat('pip', copyIndex()))]"
+    return {
+        "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
+        "contentVersion": "1.0.0.0",
+        "parameters": {
+            "imageId": {"type": "string"},
+            "sshKey": {"type": "securestring"},
+            "count": {"type": "int", "defaultValue": 2, "minValue": 1, "maxValue": 2},
+            "adminUsername": {"type": "string", "defaultValue": "azureuser"},
+        },
+        "variables": {
+            "subnetId": "[resourceId('Microsoft.Network/virtualNetworks/subnets', 'vnet', 'default')]",
+            "prefix": "tplvm",
+        },
+        "resources": [
+            {
+                "type": "Microsoft.Network/virtualNetworks",
+                "apiVersion": "2022-01-01",
+                "name": "vnet",
+                "location": "[resourceGroup().location]",
+                "properties": {
+                    "addressSpace": {"addressPrefixes": ["10.2.0.0/16"]},
+                    "subnets": [
+                        {"name": "default", "properties": {"addressPrefix": "10.2.0.0/24"}}
+                    ],
+                },
+            },
+            {
+                "type": "Microsoft.Network/networkSecurityGroups",
+                "apiVersion": "2022-01-01",
+                "name": "nsg",
+                "location": "[resourceGroup().location]",
+                "properties": {
+                    "securityRules": [
+                        {
+                            "name": "ssh",
+                            "properties": {
+                                "priority": 1000,
+                                "protocol": "Tcp",
+                                "access": "Allow",
+                                "direction": "Inbound",
+                                "sourceAddressPrefix": "*",
+                                "sourcePortRange": "*",
+                                "destinationAddressPrefix": "*",
+                                "destinationPortRange": "22",
+                            },
+                        }
+                    ]
+                },
+            },
+            {
+                "type": "Microsoft.Network/publicIPAddresses",
+                "apiVersion": "2022-01-01",
+                "name": "[concat('pip', copyIndex())]",
+                "location": "[resourceGroup().location]",
+                "copy": {"name": "pips", "count": "[parameters('count')]"},
+                "sku": {"name": "Standard"},
+                "properties": {"publicIPAllocationMethod": "Static"},
+            },
+            {
+                "type": "Microsoft.Network/networkInterfaces",
+                "apiVersion": "2022-01-01",
+                "name": "[concat('nic', copyIndex())]",
+                "location": "[resourceGroup().location]",
+                "copy": {"name": "nics", "count": "[parameters('count')]"},
+                "dependsOn": ["vnet", "nsg", pip_id],
+                "properties": {
+                    "ipConfigurations": [
+                        {
+                            "name": "ipconfig1",
+                            "properties": {
+                                "subnet": {"id": "[variables('subnetId')]"},
+                                "publicIPAddress": {"id": pip_id},
+                            },
+                        }
+                    ],
+                    "networkSecurityGroup": {
+                        "id": "[resourceId('Microsoft.Network/networkSecurityGroups', 'nsg')]"
+                    },
+                },
+            },
+            {
+                "type": "Microsoft.Compute/virtualMachines",
+                "apiVersion": "2024-11-01",
+                "name": "[concat(variables('prefix'), copyIndex())]",
+                "location": "[resourceGroup().location]",
+                "copy": {
+                    "name": "vms",
+                    "count": "[parameters('count')]",
+                    "mode": "serial",
+                    "batchSize": 1,
+                },
+                "dependsOn": [nic_id],
+                "properties": {
+                    "hardwareProfile": {"vmSize": "Standard_B1s"},
+                    "storageProfile": {
+                        "imageReference": {"id": "[parameters('imageId')]"},
+                        "osDisk": {
+                            "createOption": "FromImage",
+                            "managedDisk": {"storageAccountType": "Standard_LRS"},
+                        },
+                    },
+                    "osProfile": {
+                        "computerName": "[concat(variables('prefix'), copyIndex())]",
+                        "adminUsername": "[parameters('adminUsername')]",
+                        "linuxConfiguration": {
+                            "disablePasswordAuthentication": True,
+                            "ssh": {
+                                "publicKeys": [
+                                    {
+                                        "path": "[format('/home/{0}/.ssh/authorized_keys', parameters('adminUsername'))]",
+                                        "keyData": "[parameters('sshKey')]",
+                                    }
+                                ]
+                            },
+                        },
+                    },
+                    "networkProfile": {"networkInterfaces": [{"id": nic_id}]},
+                },
+            },
+            {
+                "type": "Microsoft.Resources/deployments",
+                "apiVersion": "2022-09-01",
+                "name": "summary",
+                "dependsOn": ["vms"],
+                "properties": {
+                    "mode": "Incremental",
+                    "expressionEvaluationOptions": {"scope": "inner"},
+                    "parameters": {"n": {"value": "[parameters('count')]"}},
+                    "template": {
+                        "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
+                        "contentVersion": "1.0.0.0",
+                        "parameters": {"n": {"type": "int"}},
+                        "resources": [],
+                        "outputs": {
+                            "vms": {
+                                "type": "string",
+                                "value": "[format('{0} VMs', parameters('n'))]",
+                            }
+                        },
+                    },
+                },
+            },
+        ],
+        "outputs": {
+            "ips": {
+                "type": "array",
+                "copy": {
+                    "count": "[parameters('count')]",
+                    "input": "[reference(resourceId('Microsoft.Network/publicIPAddresses', concat('pip', copyIndex())), '2022-01-01').ipAddress]",
+                },
+            },
+            "summary": {"type": "string", "value": "[reference('summary').outputs.vms.value]"},
+        },
+    }
+
+
+def test_two_vm_template_with_az_deployment_group_create(
+    az: Az, built_image: Callable[..., Path], tmp_path: Path
+) -> None:
+    """Issue 12's second "done when" line: both VMs answer SSH at the outputs' public IPs."""
+    rg = "rg-aztpl"
+    version_id = _publish(az, rg, built_image(generation="1", agent="cloud-init"))
+    key = tmp_path / "id_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    template = tmp_path / "vms.json"
+    template.write_text(json.dumps(two_vm_template(), indent=2))
+    params = tmp_path / "vms.parameters.json"
+    params.write_text(
+        json.dumps(
+            {
+                "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentParameters.json#",
+                "contentVersion": "1.0.0.0",
+                "parameters": {
+                    "imageId": {"value": version_id},
+                    "sshKey": {"value": key.with_suffix(".pub").read_text().strip()},
+                },
+            }
+        )
+    )
+    out = az.json(
+        "deployment", "group", "create", "-g", rg, "-n", "vms", "-f", str(template),
+        "-p", f"@{params}",
+    )  # fmt: skip
+    props = out["properties"]
+    assert props["provisioningState"] == "Succeeded"
+    assert props["outputs"]["summary"]["value"] == "2 VMs"
+    assert "value" not in props["parameters"]["sshKey"]  # secure: never echoed
+    ips = props["outputs"]["ips"]["value"]
+    assert len(ips) == 2 and len(set(ips)) == 2
+    for i, ip in enumerate(ips):
+        assert _ssh(ip, key, "hostname").strip() == f"tplvm{i}"
     az.run("group", "delete", "-n", rg, "--yes")

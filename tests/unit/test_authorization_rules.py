@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from azimg.platform.resources import authorization_roles as r
+from azimg.platform.resources.authorization_actions import required
 from azimg.platform.resources.authorization_roles import Grant, Permission
 
 SUB = "/subscriptions/11111111-1111-1111-1111-111111111111"
@@ -191,3 +192,78 @@ def test_built_in_ids_are_azure_s() -> None:
     assert ids["Compute Gallery Sharing Admin"] == "1ef6a3be-d0ac-425d-8c01-acb62866290b"
     assert len(set(ids.values())) == len(ids)
     assert all(role.assignable_scopes == ("/",) for role in r.BUILT_IN_ROLES)
+
+
+_S = "/subscriptions/s1"
+_RGP = f"{_S}/resourcegroups/rg/providers"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "action", "scope"),
+    [
+        ("GET", _S, "Microsoft.Resources/subscriptions/read", _S),
+        (
+            "GET",
+            f"{_S}/resourcegroups",
+            "Microsoft.Resources/subscriptions/resourceGroups/read",
+            _S,
+        ),
+        (
+            "PUT",
+            f"{_S}/resourcegroups/rg",
+            "Microsoft.Resources/subscriptions/resourceGroups/write",
+            f"{_S}/resourceGroups/rg",
+        ),
+        (
+            "GET",
+            f"{_RGP}/microsoft.compute/disks/d1",
+            "Microsoft.Compute/disks/read",
+            f"{_S}/resourceGroups/rg/providers/Microsoft.Compute/disks/d1",
+        ),
+        (
+            "GET",
+            f"{_RGP}/microsoft.compute/disks",
+            "Microsoft.Compute/disks/read",
+            f"{_S}/resourceGroups/rg",
+        ),
+        (
+            "DELETE",
+            f"{_RGP}/microsoft.compute/disks/d1",
+            "Microsoft.Compute/disks/delete",
+            f"{_S}/resourceGroups/rg/providers/Microsoft.Compute/disks/d1",
+        ),
+        (
+            "POST",
+            f"{_RGP}/microsoft.compute/disks/d1/begingetaccess",
+            "Microsoft.Compute/disks/beginGetAccess/action",
+            f"{_S}/resourceGroups/rg/providers/Microsoft.Compute/disks/d1",
+        ),
+        (
+            "PATCH",
+            f"{_RGP}/microsoft.compute/galleries/g/images/i/versions/1.0.0",
+            "Microsoft.Compute/galleries/images/versions/write",
+            f"{_S}/resourceGroups/rg/providers/Microsoft.Compute/galleries/g/images/i/versions/1.0.0",
+        ),
+        (
+            "POST",
+            f"{_S}/providers/microsoft.compute/register",
+            "Microsoft.Compute/register/action",
+            _S,
+        ),
+        (
+            "PUT",
+            f"{_RGP}/microsoft.compute/disks/d1/providers/microsoft.authorization/roleassignments/x",
+            "Microsoft.Authorization/roleAssignments/write",
+            f"{_S}/resourceGroups/rg/providers/Microsoft.Compute/disks/d1",
+        ),
+    ],
+)
+def test_each_request_needs_the_action_arm_derives(
+    method: str, path: str, action: str, scope: str
+) -> None:
+    assert required(method, path) == (action, scope)
+
+
+@pytest.mark.parametrize("path", ["/subscriptions", "/tenants", "/providers/microsoft.compute"])
+def test_tenant_level_requests_need_no_role(path: str) -> None:
+    assert required("GET", path) is None

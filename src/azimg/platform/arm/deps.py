@@ -23,7 +23,7 @@ from azimg.platform.errors import (
 from azimg.platform.identity import Caller, Identity
 from azimg.platform.ids import resource_type
 from azimg.platform.jobs import Jobs
-from azimg.platform.resources import providers
+from azimg.platform.resources import authorization, providers
 from azimg.platform.settings import Settings
 from azimg.platform.store import Store
 
@@ -135,13 +135,22 @@ def check_registration(request: Request) -> None:
 
 
 async def arm_checks(request: Request) -> None:
-    """Token (401, and its tenant must own the subscription in the path), api-version
-    (400), provider registration (409): one dependency, as each costs FastAPI a solve."""
+    """Token (401, and its tenant must own the subscription in the path), then api-version
+    (400), then RBAC (403 AuthorizationFailed), then provider registration (409): one
+    dependency, as each costs FastAPI a solve."""
     caller = await get_caller(request)
     subscription_id = request.path_params.get("subscription_id")
     if subscription_id:
         request.app.state.identity.require_tenant(caller, subscription_id)
     await get_api_version(request)
+    if subscription_id:  # then the caller's roles (403), before any existence check
+        authorization.authorize(
+            request.app.state.store,
+            object_id=caller.object_id,
+            app_id=caller.app_id,
+            method=request.method,
+            path=request.url.path,
+        )
     check_registration(request)
 
 

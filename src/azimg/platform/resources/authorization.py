@@ -17,6 +17,7 @@ from typing import Any
 
 from azimg.platform import identity
 from azimg.platform.errors import (
+    AuthorizationFailed,
     CannotModifyBuiltInRole,
     InvalidAssignableScope,
     InvalidParameter,
@@ -35,6 +36,7 @@ from azimg.platform.errors import (
     SubscriptionNotFound,
 )
 from azimg.platform.ids import utc_now
+from azimg.platform.resources import authorization_actions
 from azimg.platform.resources import authorization_roles as roles
 from azimg.platform.resources.authorization_roles import (
     ASSIGNMENT_TYPE,
@@ -439,6 +441,25 @@ def check_access(store: Store, *, principal_id: str, action: str, scope: str) ->
         return False
     return roles.allowed(
         grants(store, principal_id=principal_id, subscription_id=sub), action, scope
+    )
+
+
+def authorize(store: Store, *, object_id: str, app_id: str, method: str, path: str) -> None:
+    """The pipeline's RBAC step: 403 ``AuthorizationFailed`` unless the principal's roles
+    grant the action the request needs at its scope (requests outside a subscription pass)."""
+    need = authorization_actions.required(method, path)
+    if need is None:
+        return
+    action, scope = need
+    sub = roles.subscription_of(scope) or ""
+    if store.meta.get(f"/subscriptions/{sub}") is None:
+        return  # an unknown subscription: the route answers 404 SubscriptionNotFound
+    if check_access(store, principal_id=object_id, action=action, scope=scope):
+        return
+    raise AuthorizationFailed(
+        f"The client '{app_id or object_id}' with object id '{object_id}' does not have "
+        f"authorization to perform action '{action}' over scope '{scope}' or the scope is "
+        "invalid. If access was recently granted, please refresh your credentials."
     )
 
 
