@@ -354,7 +354,8 @@ def test_every_route_checks_the_callers_roles(
         return requests.request(
             method,
             f"{platform_server.base_url}{path}",
-            params={"api-version": "2024-03-02"},
+            # each type has its own api-versions (a disk's is not a resource group's)
+            params={"api-version": "2024-03-02" if "/disks" in path else "2024-11-01"},
             headers={"Authorization": f"Bearer {token}"},
             verify=platform_server.ca_bundle,
             timeout=30,
