@@ -6,7 +6,11 @@ from ipaddress import IPv4Address, IPv4Network
 
 import pytest
 
-from azimg.platform.errors import AddressPrefixNotAllowed, InvalidAddressPrefix, InvalidCIDRNotation
+from azimg.platform.network_errors import (
+    AddressPrefixNotAllowed,
+    InvalidAddressPrefix,
+    InvalidCIDRNotation,
+)
 from azimg.platform.resources.network import addressing
 from azimg.platform.resources.network.nsg_eval import (
     Packet,

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from azimg.fabric.network_nft import render
-from azimg.platform.errors import InvalidResourceReference, NicInUse, NicNotInVmLocation
 from azimg.platform.identity import SUBSCRIPTION_TYPE
+from azimg.platform.network_errors import InvalidResourceReference, NicInUse, NicNotInVmLocation
 from azimg.platform.resources import resource_groups
 from azimg.platform.resources.network import network_interfaces as nics
 from azimg.platform.resources.network import network_security_groups as nsgs

@@ -6,8 +6,8 @@ Pure domain helpers; they raise the platform's ARM errors and know nothing about
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Generic, TypeVar
 
 from azimg.platform.errors import (
     InvalidParameter,
@@ -31,6 +31,8 @@ from azimg.platform.settings import normalise_location
 from azimg.platform.store import Change, Document, Store
 
 __all__ = ["RESOURCE_GROUP_TYPE", "resource_id", "rg_id", "utc_now"]  # re-exported from ids
+
+T = TypeVar("T")
 
 
 def parse_id(rid: str) -> dict[str, str]:
@@ -158,3 +160,30 @@ def system_data(app_id: str, created_at: str | None = None, *, now: str | None =
 def update_if(store: Store, rid: str, change: Change) -> bool:
     """Deprecated: ``store.update(rid, change) is not None`` (the one compare-and-set)."""
     return store.update(rid, change) is not None
+
+
+class Reads(Generic[T]):
+    """The reads every tracked, resource-group-scoped type answers the same way (get by id or
+    name, list by group or subscription): declared once per type as ``Reads(TYPE, from_doc)``
+    instead of four look-alike functions in every module."""
+
+    def __init__(self, rtype: str, from_doc: Callable[[Document], T]) -> None:
+        self.rtype = rtype
+        self.from_doc = from_doc
+
+    def get_by_id(self, store: Store, rid: str) -> T:
+        return self.from_doc(require_document(store, rid, self.rtype))
+
+    def get(self, store: Store, *, subscription_id: str, resource_group: str, name: str) -> T:
+        return self.get_by_id(store, resource_id(subscription_id, resource_group, self.rtype, name))
+
+    def list_by_resource_group(
+        self, store: Store, *, subscription_id: str, resource_group: str
+    ) -> list[T]:
+        rg = require_resource_group(store, subscription_id, resource_group)
+        return [self.from_doc(d) for d in store.meta.list(type=self.rtype, prefix=rg.id + "/")]
+
+    def list_by_subscription(self, store: Store, *, subscription_id: str) -> list[T]:
+        check_subscription(store, subscription_id)
+        prefix = f"/subscriptions/{subscription_id}/"
+        return [self.from_doc(d) for d in store.meta.list(type=self.rtype, prefix=prefix)]

@@ -112,18 +112,6 @@ class Disk:
         return self.disk_size_bytes + FOOTER
 
 
-@dataclass(frozen=True)
-class DiskSource:
-    """Bytes a new disk is filled from, and what it inherits."""
-
-    resource_id: str
-    blob: BlobRef
-    disk_size_bytes: int
-    unique_id: str | None = None
-    os_type: str | None = None
-    hyper_v_generation: str | None = None
-
-
 # --- commands --------------------------------------------------------------------------------
 
 

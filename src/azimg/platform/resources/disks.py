@@ -74,7 +74,6 @@ from azimg.platform.resources.disk_model import (  # re-exported: other modules 
     CreationData,
     Disk,
     DiskChange,
-    DiskSource,
     DiskSpec,
     ImageRef,
     Kind,
@@ -97,7 +96,6 @@ __all__ = [  # the model's names, re-exported so callers keep saying ``disks.Dis
     "CreationData",
     "Disk",
     "DiskChange",
-    "DiskSource",
     "DiskSpec",
     "ImageRef",
     "Kind",
@@ -249,30 +247,9 @@ def resolve_snapshot(store: Store, rid: str, *, region: str | None = None) -> So
     return _as_source(get_by_id(store, rid, SNAPSHOT))
 
 
-def source_from_resource(store: Store, source_id: str) -> tuple[DiskSource, Disk]:
-    """Deprecated (images, gallery versions until they use ``sources.resolve``)."""
-    src = sources.resolve(
-        store,
-        source_id,
-        accept=(DISK.type, SNAPSHOT.type),
-        target="properties.creationData.sourceResourceId",
-    )
-    d = get_by_id(store, src.id, DISK if src.type == DISK.type else SNAPSHOT)
-    return (
-        DiskSource(
-            resource_id=d.id,
-            blob=d.blob,
-            disk_size_bytes=d.disk_size_bytes,
-            unique_id=d.unique_id,
-            os_type=d.os_type,
-            hyper_v_generation=d.hyper_v_generation,
-        ),
-        d,
-    )
-
-
-def source_from_sas_url(store: Store, uri: str) -> DiskSource:
-    """``sourceUri`` of Import: a blob on this platform's blob endpoint (a Read SAS URL)."""
+def source_from_sas_url(store: Store, uri: str) -> Source:
+    """``sourceUri`` of Import (and a managed image's ``blobUri``): a blob on this platform's
+    blob endpoint (a Read SAS URL), as a source whose id is the URL."""
     parsed = urlparse(uri)
     parts = parsed.path.strip("/").split("/")
     if parsed.scheme != "https" or len(parts) != 3 or parts[0] != "blob":
@@ -298,9 +275,8 @@ def source_from_sas_url(store: Store, uri: str) -> DiskSource:
         )
     doc = store.meta.get(grant.resource_id)
     os_type = doc.body.get("os_type") if doc else None
-    return DiskSource(
-        resource_id=uri, blob=grant.blob, disk_size_bytes=size - FOOTER, os_type=os_type
-    )
+    disk = SourceDisk(lun=None, blob=grant.blob, size_bytes=size - FOOTER)
+    return Source(id=uri, type="blob", location=grant.blob.region, disks=(disk,), os_type=os_type)
 
 
 #: What ``creationData.imageReference`` / ``galleryImageReference`` may name.
@@ -447,16 +423,8 @@ def _resolve_fill_source(
             raise MissingRequiredParameter(
                 parameter="creationData.sourceUri", target="properties.creationData.sourceUri"
             )
-        imported = source_from_sas_url(store, creation.source_uri)
-        disk = SourceDisk(lun=None, blob=imported.blob, size_bytes=imported.disk_size_bytes)
-        source = Source(
-            id=imported.resource_id,
-            type="",
-            location=region,
-            disks=(disk,),
-            os_type=imported.os_type,
-        )
-        return source, disk, creation
+        source = replace(source_from_sas_url(store, creation.source_uri), type="", location=region)
+        return source, source.disks[0], creation
     # FromImage
     if creation.image_reference is not None:
         source, disk = _source_from_image(store, creation.image_reference, region, gallery=False)

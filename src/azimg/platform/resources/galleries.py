@@ -24,11 +24,10 @@ from azimg.platform.gallery_errors import (
     SharingGroupsReadOnly,
 )
 from azimg.platform.resources.common import (
+    Reads,
     check_location,
-    check_subscription,
     check_tags,
     enum_value,
-    require_document,
     require_resource_group,
     resource_id,
     system_data,
@@ -108,13 +107,11 @@ def gallery_id(subscription_id: str, resource_group: str, name: str) -> str:
     return resource_id(subscription_id, resource_group, GALLERY_TYPE, name)
 
 
-def get(store: Store, *, subscription_id: str, resource_group: str, name: str) -> Gallery:
-    rid = gallery_id(subscription_id, resource_group, name)
-    return _from_doc(require_document(store, rid, GALLERY_TYPE))
-
-
-def get_by_id(store: Store, rid: str) -> Gallery:
-    return _from_doc(require_document(store, rid, GALLERY_TYPE))
+_READS = Reads(GALLERY_TYPE, _from_doc)
+get_by_id = _READS.get_by_id
+get = _READS.get
+list_by_resource_group = _READS.list_by_resource_group
+list_by_subscription = _READS.list_by_subscription
 
 
 def require_parent(store: Store, parent_id: str, parent_type: str, label: str) -> Document:
@@ -254,21 +251,6 @@ def update(
         caller=caller,
     )
     return gallery
-
-
-def list_by_resource_group(
-    store: Store, *, subscription_id: str, resource_group: str
-) -> list[Gallery]:
-    rg = require_resource_group(store, subscription_id, resource_group)
-    return [_from_doc(d) for d in store.meta.list(type=GALLERY_TYPE, prefix=rg.id + "/")]
-
-
-def list_by_subscription(store: Store, *, subscription_id: str) -> list[Gallery]:
-    check_subscription(store, subscription_id)
-    return [
-        _from_doc(d)
-        for d in store.meta.list(type=GALLERY_TYPE, prefix=f"/subscriptions/{subscription_id}/")
-    ]
 
 
 def check_no_children(store: Store, parent_id: str) -> None:

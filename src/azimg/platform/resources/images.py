@@ -30,11 +30,11 @@ from azimg.platform.gallery_errors import (
 from azimg.platform.jobs import Jobs, JobSpec
 from azimg.platform.resources import disks, image_checks
 from azimg.platform.resources.common import (
+    Reads,
     check_location,
     check_name,
     check_tags,
     enum_value,
-    require_document,
     require_resource_group,
     resource_id,
     system_data,
@@ -112,25 +112,11 @@ def from_doc(doc: Document) -> Image:
     return Image(**b)
 
 
-def get_by_id(store: Store, rid: str) -> Image:
-    return from_doc(require_document(store, rid, TYPE))
-
-
-def get(store: Store, *, subscription_id: str, resource_group: str, name: str) -> Image:
-    return get_by_id(store, resource_id(subscription_id, resource_group, TYPE, name))
-
-
-def list_by_resource_group(
-    store: Store, *, subscription_id: str, resource_group: str
-) -> list[Image]:
-    rg = require_resource_group(store, subscription_id, resource_group)
-    return [from_doc(d) for d in store.meta.list(type=TYPE, prefix=rg.id + "/")]
-
-
-def list_by_subscription(store: Store, *, subscription_id: str) -> list[Image]:
-    return [
-        from_doc(d) for d in store.meta.list(type=TYPE, prefix=f"/subscriptions/{subscription_id}/")
-    ]
+_READS = Reads(TYPE, from_doc)
+get_by_id = _READS.get_by_id
+get = _READS.get
+list_by_resource_group = _READS.list_by_resource_group
+list_by_subscription = _READS.list_by_subscription
 
 
 def _captured(
@@ -161,14 +147,6 @@ def _from_vm(store: Store, vm_id: str, region: str) -> sources.Source:
     return src
 
 
-def _from_blob(store: Store, uri: str) -> sources.Source:
-    ds = disks.source_from_sas_url(store, uri)
-    disk = sources.SourceDisk(lun=None, blob=ds.blob, size_bytes=ds.disk_size_bytes)
-    return sources.Source(
-        id=uri, type="blob", location=ds.blob.region, disks=(disk,), os_type=ds.os_type
-    )
-
-
 def _source_of(
     store: Store, source: Mapping[str, Any], vm: str | None, region: str
 ) -> sources.Source:
@@ -177,7 +155,7 @@ def _source_of(
     if vm:
         return _from_vm(store, vm, region)
     if "blobUri" in source:
-        return _from_blob(store, source["blobUri"])
+        return disks.source_from_sas_url(store, source["blobUri"])
     if "managedDisk" in source:
         return _from_disk_or_snapshot(
             store,

@@ -11,7 +11,7 @@ import ipaddress
 from collections.abc import Iterable
 from ipaddress import IPv4Address, IPv4Network
 
-from azimg.platform.errors import (
+from azimg.platform.network_errors import (
     AddressPrefixNotAllowed,
     InvalidAddressPrefix,
     InvalidCIDRNotation,

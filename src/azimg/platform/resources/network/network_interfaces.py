@@ -17,8 +17,8 @@ from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address
 from typing import Any
 
-from azimg.platform.errors import (
-    InvalidParameter,
+from azimg.platform.errors import InvalidParameter, UnsupportedProperty
+from azimg.platform.network_errors import (
     InvalidResourceReference,
     NetworkInterfaceIpConfigurationsInvalid,
     NicInUse,
@@ -28,15 +28,14 @@ from azimg.platform.errors import (
     PrivateIPAddressNotInSubnet,
     PublicIPAddressInUse,
     SubnetIsFull,
-    UnsupportedProperty,
     VirtualMachineMustHaveOneNetworkInterfaceAsPrimary,
 )
 from azimg.platform.resources.common import (
+    Reads,
     check_location,
     check_name,
     check_tags,
     enum_value,
-    require_document,
     require_resource_group,
     resource_id,
     update_if,
@@ -130,26 +129,11 @@ def from_doc(doc: Document) -> NetworkInterface:
     return NetworkInterface(**b, etag=doc.etag)
 
 
-def get_by_id(store: Store, rid: str) -> NetworkInterface:
-    return from_doc(require_document(store, rid, TYPE))
-
-
-def get(store: Store, *, subscription_id: str, resource_group: str, name: str) -> NetworkInterface:
-    return get_by_id(store, resource_id(subscription_id, resource_group, TYPE, name))
-
-
-def list_by_resource_group(
-    store: Store, *, subscription_id: str, resource_group: str
-) -> list[NetworkInterface]:
-    docs = references.in_resource_group(
-        store, TYPE, subscription_id=subscription_id, resource_group=resource_group
-    )
-    return [from_doc(d) for d in docs]
-
-
-def list_by_subscription(store: Store, *, subscription_id: str) -> list[NetworkInterface]:
-    docs = references.in_subscription(store, TYPE, subscription_id=subscription_id)
-    return [from_doc(d) for d in docs]
+_READS = Reads(TYPE, from_doc)
+get_by_id = _READS.get_by_id
+get = _READS.get
+list_by_resource_group = _READS.list_by_resource_group
+list_by_subscription = _READS.list_by_subscription
 
 
 def _primary_flags(specs: tuple[IpConfigSpec, ...], nic: str) -> list[bool]:

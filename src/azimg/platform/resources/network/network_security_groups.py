@@ -17,23 +17,22 @@ from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Network
 from typing import Any
 
-from azimg.platform.errors import (
+from azimg.platform.errors import InvalidParameter, UnsupportedProperty
+from azimg.platform.network_errors import (
     InUseNetworkSecurityGroupCannotBeDeleted,
-    InvalidParameter,
     InvalidSecurityRuleName,
     SecurityRuleConflict,
     SecurityRuleInvalidAddressPrefix,
     SecurityRuleInvalidPortRange,
     SecurityRuleInvalidPriority,
     SecurityRuleParametersMissing,
-    UnsupportedProperty,
 )
 from azimg.platform.resources.common import (
+    Reads,
     check_location,
     check_name,
     check_tags,
     enum_value,
-    require_document,
     require_resource_group,
     resource_id,
 )
@@ -173,28 +172,11 @@ def from_doc(doc: Document) -> NetworkSecurityGroup:
     )
 
 
-def get_by_id(store: Store, rid: str) -> NetworkSecurityGroup:
-    return from_doc(require_document(store, rid, TYPE))
-
-
-def get(
-    store: Store, *, subscription_id: str, resource_group: str, name: str
-) -> NetworkSecurityGroup:
-    return get_by_id(store, resource_id(subscription_id, resource_group, TYPE, name))
-
-
-def list_by_resource_group(
-    store: Store, *, subscription_id: str, resource_group: str
-) -> list[NetworkSecurityGroup]:
-    docs = references.in_resource_group(
-        store, TYPE, subscription_id=subscription_id, resource_group=resource_group
-    )
-    return [from_doc(d) for d in docs]
-
-
-def list_by_subscription(store: Store, *, subscription_id: str) -> list[NetworkSecurityGroup]:
-    docs = references.in_subscription(store, TYPE, subscription_id=subscription_id)
-    return [from_doc(d) for d in docs]
+_READS = Reads(TYPE, from_doc)
+get_by_id = _READS.get_by_id
+get = _READS.get
+list_by_resource_group = _READS.list_by_resource_group
+list_by_subscription = _READS.list_by_subscription
 
 
 def _check_ports(values: tuple[str, ...], *, rule_id: str, target: str) -> None:

@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from azimg.platform.errors import InvalidResourceReference
+from azimg.platform.network_errors import InvalidResourceReference
 from azimg.platform.resources.common import require_resource_group, resource_id
 from azimg.platform.store import Document, Store
 
@@ -112,17 +112,6 @@ def require_reference(store: Store, ref: str, rtype: str, *, rid: str, target: s
     if doc is None or doc.type.lower() != rtype.lower():
         raise InvalidResourceReference(ref=ref, rid=rid, target=target)
     return doc
-
-
-def in_resource_group(
-    store: Store, rtype: str, *, subscription_id: str, resource_group: str
-) -> list[Document]:
-    rg = require_resource_group(store, subscription_id, resource_group)
-    return store.meta.list(type=rtype, prefix=rg.id + "/")
-
-
-def in_subscription(store: Store, rtype: str, *, subscription_id: str) -> list[Document]:
-    return store.meta.list(type=rtype, prefix=f"/subscriptions/{subscription_id}/")
 
 
 def delete_unless_used(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from azimg.platform.errors import InUseSubnetCannotBeDeleted
+from azimg.platform.network_errors import InUseSubnetCannotBeDeleted
 from azimg.platform.resources.common import require_resource_group, resource_id
 from azimg.platform.resources.network import references, virtual_networks
 from azimg.platform.resources.network.references import WRITE_LOCK

@@ -15,22 +15,22 @@ from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Network
 from typing import Any
 
-from azimg.platform.errors import (
+from azimg.platform.errors import InvalidParameter
+from azimg.platform.network_errors import (
     InUseSubnetCannotBeDeleted,
     InUseSubnetCannotBeUpdated,
-    InvalidParameter,
     InvalidSubnetPrefixLength,
     NetcfgSubnetRangeOutsideVnet,
     NetcfgSubnetRangesOverlap,
     VnetAddressSpacesOverlap,
 )
 from azimg.platform.resources.common import (
+    Reads,
     check_location,
     check_name,
     check_tags,
     not_found,
     parse_id,
-    require_document,
     require_resource_group,
     resource_id,
 )
@@ -144,26 +144,11 @@ def from_doc(doc: Document) -> VirtualNetwork:
     )
 
 
-def get_by_id(store: Store, rid: str) -> VirtualNetwork:
-    return from_doc(require_document(store, rid, TYPE))
-
-
-def get(store: Store, *, subscription_id: str, resource_group: str, name: str) -> VirtualNetwork:
-    return get_by_id(store, resource_id(subscription_id, resource_group, TYPE, name))
-
-
-def list_by_resource_group(
-    store: Store, *, subscription_id: str, resource_group: str
-) -> list[VirtualNetwork]:
-    docs = references.in_resource_group(
-        store, TYPE, subscription_id=subscription_id, resource_group=resource_group
-    )
-    return [from_doc(d) for d in docs]
-
-
-def list_by_subscription(store: Store, *, subscription_id: str) -> list[VirtualNetwork]:
-    docs = references.in_subscription(store, TYPE, subscription_id=subscription_id)
-    return [from_doc(d) for d in docs]
+_READS = Reads(TYPE, from_doc)
+get_by_id = _READS.get_by_id
+get = _READS.get
+list_by_resource_group = _READS.list_by_resource_group
+list_by_subscription = _READS.list_by_subscription
 
 
 def check_subnet_name(name: str) -> None:

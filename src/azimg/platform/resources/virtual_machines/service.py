@@ -28,6 +28,7 @@ from azimg.platform.ids import ResourceId
 from azimg.platform.jobs import Jobs
 from azimg.platform.resources import disks
 from azimg.platform.resources.common import (
+    Reads,
     check_location,
     check_name,
     check_tags,
@@ -70,29 +71,16 @@ GIB = 1024**3
 # --- reads -----------------------------------------------------------------------------------
 
 
-def get_by_id(store: Store, rid: str) -> VirtualMachine:
-    return from_doc(require_document(store, rid, VM_TYPE))
-
-
-def get(store: Store, *, subscription_id: str, resource_group: str, name: str) -> VirtualMachine:
-    return get_by_id(store, vm_resource_id(subscription_id, resource_group, name))
+_READS = Reads(VM_TYPE, from_doc)
+get_by_id = _READS.get_by_id
+get = _READS.get
+list_by_resource_group = _READS.list_by_resource_group
+list_by_subscription = _READS.list_by_subscription
 
 
 def find(store: Store, rid: str) -> VirtualMachine | None:
     doc = store.meta.get(rid)
     return from_doc(doc) if doc is not None else None
-
-
-def list_by_resource_group(
-    store: Store, *, subscription_id: str, resource_group: str
-) -> list[VirtualMachine]:
-    rg = require_resource_group(store, subscription_id, resource_group)
-    return [from_doc(d) for d in store.meta.list(type=VM_TYPE, prefix=rg.id + "/")]
-
-
-def list_by_subscription(store: Store, *, subscription_id: str) -> list[VirtualMachine]:
-    prefix = f"/subscriptions/{subscription_id}/"
-    return [from_doc(d) for d in store.meta.list(type=VM_TYPE, prefix=prefix)]
 
 
 def change(
