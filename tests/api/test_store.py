@@ -321,3 +321,26 @@ def test_many_reader_threads_do_not_exhaust_the_pool(meta: SqlMetadataStore) -> 
 
     with ThreadPoolExecutor(24) as pool:
         assert sum(pool.map(read, range(24))) == 24
+
+
+def test_bytes_written_behind_the_store_get_their_page_ranges(tmp_path: Path) -> None:
+    """A VM's clone flattened by qemu-img lands in ``local_path`` without ``write_pages``:
+    once recorded, Get Page Ranges lists its data (it listed nothing, so clients that read a
+    disk by its ranges downloaded zeros)."""
+    blobs = FilesystemBlobStore(tmp_path, ("eastus",))
+    ref = BlobRef("eastus", uuid.uuid4().hex)
+    blobs.create(ref, 64 * 1024 * 1024)
+    path = blobs.local_path(ref)
+    assert path is not None
+    with open(path, "r+b") as fh:  # as qemu-img writes it: data, a hole, data at the end
+        fh.seek(1024 * 1024)
+        fh.write(b"\x07" * 8192)
+        fh.seek(64 * 1024 * 1024 - 512)
+        fh.write(b"\x09" * 512)
+    assert blobs.page_ranges(ref) == []
+    blobs.record_local_write(ref)
+    ranges = blobs.page_ranges(ref)
+    covered = b"".join(blobs.read(ref, s, e - s) for s, e in ranges)
+    assert covered.count(b"\x07") == 8192 and covered.count(b"\x09") == 512
+    assert sum(e - s for s, e in ranges) < 1024 * 1024  # the hole stays out
+    assert all(s % 512 == 0 and e % 512 == 0 for s, e in ranges)

@@ -56,6 +56,7 @@ def copy_disk(store: Store, disk: SourceDisk, dst: BlobRef) -> None:
         flatten(src_path, dst_path, in_use=True)
     except AzimgError as err:
         raise DiskReadFailed(disk=disk.source_id or disk.blob.key, reason=err) from None
+    store.blobs.record_local_write(dst)
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,7 @@ def flatten_clone(store: Store, vm: VirtualMachine, *, in_use: bool = False) -> 
         flatten(local(store, disk.blob), local(store, vhd), in_use=in_use)
     except AzimgError as err:
         raise DiskOperationFailed(vm=vm.name, what="written as a VHD", reason=err) from None
+    store.blobs.record_local_write(vhd)
     # The OS disk names the VHD now (if it still named the clone: a retried delete may not).
     disks.change(
         store,

@@ -123,3 +123,6 @@ class AzureBlobStore:
 
     def local_path(self, ref: BlobRef) -> Path | None:
         return None
+
+    def record_local_write(self, ref: BlobRef) -> None:
+        raise AssertionError("no local files in a Blob API store: nothing writes behind it")

@@ -48,3 +48,9 @@ class BlobStore(Protocol):
     def local_path(self, ref: BlobRef) -> Path | None:
         """A file QEMU can open directly, when the backend has one."""
         ...
+
+    def record_local_write(self, ref: BlobRef) -> None:
+        """Bytes were written to ``local_path`` by a tool (qemu-img flattening a VM's clone),
+        not through ``write_pages``: their data extents become the blob's page ranges, so Get
+        Page Ranges lists what is there (else a client that reads by ranges gets zeros)."""
+        ...

@@ -164,6 +164,15 @@ class FilesystemBlobStore:
     def local_path(self, ref: BlobRef) -> Path | None:
         return self._path(ref)
 
+    def record_local_write(self, ref: BlobRef) -> None:
+        with self._lock(ref), open(self._path(ref), "rb") as fh:
+            total = os.fstat(fh.fileno()).st_size
+            ranges: list[Range] = []
+            for start, end in _data_extents(fh.fileno(), total):
+                # Pages are 512 bytes; extents are filesystem blocks (already multiples).
+                ranges = page_ranges.add(ranges, start // 512 * 512, -(-end // 512) * 512)
+            self._save_ranges(ref, ranges)
+
 
 def _raise_if_too_large(err: OSError, size: int, path: Path) -> None:
     """EFBIG (ext4 holds at most 16 TiB in one file with 4 KiB blocks) as a clear 400 that
