@@ -61,8 +61,7 @@ def failed(image: Path) -> set[str]:
 
 
 def export_disk(compute: Any, group: str, disk: str, out: Path) -> None:
-    """Read the whole disk through a Read SAS in 4 MiB pieces; all-zero pieces stay holes.
-    (Not Get Page Ranges: a VM's flattened OS disk does not list its ranges on azimg yet.)"""
+    """Read the whole disk through a Read SAS in 4 MiB pieces; all-zero pieces stay holes."""
     from azure.storage.blob import BlobClient
 
     sas = compute.disks.begin_grant_access(
