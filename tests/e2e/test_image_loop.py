@@ -228,4 +228,6 @@ def test_a_vm_from_an_image_without_agent_says_so_before_the_timeout(
     warning = [s for s in view.statuses if s.code == "Azimg.ImageCheck/Blockers"]
     assert not poller.done()  # still provisioning: the finding is there before any timeout
     assert warning and warning[0].level == "Warning" and "AGT-01" in warning[0].message
+    expanded = compute.virtual_machines.get(group, "silent", expand="instanceView").instance_view
+    assert [s.code for s in expanded.statuses if s.code == warning[0].code]  # one view, both ways
     compute.virtual_machines.begin_delete(group, "silent").result()

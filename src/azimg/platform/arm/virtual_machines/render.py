@@ -20,11 +20,13 @@ def _status(s: Status) -> dict[str, Any]:
     return body
 
 
-def instance_view(vm: VirtualMachine) -> dict[str, Any]:
+def instance_view(store: Store, vm: VirtualMachine) -> dict[str, Any]:
+    """The instance view, with what the platform found in the VM's image (one view for the
+    ``/instanceView`` action and ``$expand=instanceView``)."""
     view: InstanceView = vms.instance_view(vm, now=utc_now())
     body: dict[str, Any] = {
         "hyperVGeneration": view.hyper_v_generation,
-        "statuses": [_status(s) for s in view.statuses],
+        "statuses": [_status(s) for s in view.statuses] + image_check_statuses(store, vm),
         "disks": [{"name": view.disk_name, "statuses": [_status(s) for s in view.disk_statuses]}],
         "computerName": view.computer_name,
         "osName": view.os_name,
@@ -139,7 +141,7 @@ def _optional_profiles(vm: VirtualMachine) -> dict[str, Any]:
     return out
 
 
-def public(vm: VirtualMachine, *, expand: str | None = None) -> dict[str, Any]:
+def public(store: Store, vm: VirtualMachine, *, expand: str | None = None) -> dict[str, Any]:
     props: dict[str, Any] = {
         **_optional_profiles(vm),
         "vmId": vm.vm_id,
@@ -153,7 +155,7 @@ def public(vm: VirtualMachine, *, expand: str | None = None) -> dict[str, Any]:
         props["osProfile"] = profile
     wanted = {e.strip().lower() for e in (expand or "").split(",") if e.strip()}
     if "instanceview" in wanted:
-        props["instanceView"] = instance_view(vm)
+        props["instanceView"] = instance_view(store, vm)
     if "userdata" in wanted and vm.user_data:
         props["userData"] = vm.user_data
     body: dict[str, Any] = {
@@ -170,4 +172,4 @@ def public(vm: VirtualMachine, *, expand: str | None = None) -> dict[str, Any]:
 
 def render(store: Store, rid: str) -> dict[str, Any]:
     """The LRO result of a finished PUT: the VM as it is now."""
-    return public(vms.get_by_id(store, rid))
+    return public(store, vms.get_by_id(store, rid))

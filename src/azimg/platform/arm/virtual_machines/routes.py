@@ -18,7 +18,6 @@ from azimg.platform.arm.models import parse
 from azimg.platform.arm.paging import page
 from azimg.platform.arm.virtual_machines.models import VmBody, VmPatchBody, to_create, to_update
 from azimg.platform.arm.virtual_machines.render import (
-    image_check_statuses,
     instance_view,
     public,
 )
@@ -75,11 +74,11 @@ def create_or_update(
         cmd = to_update(req.properties, req.tags, subscription_id=subscription_id,
                         resource_group=resource_group, name=name,
                         if_match=cond.if_match)  # fmt: skip
-        return JSONResponse(public(vms.update(store, cmd)))
+        return JSONResponse(public(store, vms.update(store, cmd)))
     cmd_new = to_create(req, subscription_id=subscription_id, resource_group=resource_group,
                         name=name, app_id=caller.app_id)  # fmt: skip
     vm, op = vms.create(store, jobs, cmd_new, boot_timeout_s=compute.create_timeout_s)
-    return accepted(request, op, family=FAMILY_CRP, status_code=201, body=public(vm))
+    return accepted(request, op, family=FAMILY_CRP, status_code=201, body=public(store, vm))
 
 
 @router.patch(RG_BASE + "/{name}")
@@ -95,7 +94,7 @@ def update(
     cond = conditions.from_headers(request.headers)
     cmd = to_update(req.properties, req.tags, subscription_id=subscription_id,
                     resource_group=resource_group, name=name, if_match=cond.if_match)  # fmt: skip
-    return public(vms.update(store, cmd))
+    return public(store, vms.update(store, cmd))
 
 
 @router.get(RG_BASE + "/{name}")
@@ -103,7 +102,7 @@ def get(
     subscription_id: str, resource_group: str, name: str, request: Request, store: StoreDep
 ) -> dict[str, Any]:
     vm = _get(store, subscription_id, resource_group, name)
-    return public(vm, expand=request.query_params.get("$expand"))
+    return public(store, vm, expand=request.query_params.get("$expand"))
 
 
 @router.get(RG_BASE + "/{name}/instanceview")
@@ -111,9 +110,7 @@ def get_instance_view(
     subscription_id: str, resource_group: str, name: str, store: StoreDep
 ) -> dict[str, Any]:
     vm = _get(store, subscription_id, resource_group, name)
-    view = instance_view(vm)
-    view["statuses"] = [*view["statuses"], *image_check_statuses(store, vm)]
-    return view
+    return instance_view(store, vm)
 
 
 @router.delete(RG_BASE + "/{name}")
@@ -195,7 +192,7 @@ def list_by_resource_group(
     items = vms.list_by_resource_group(
         store, subscription_id=subscription_id, resource_group=resource_group
     )
-    return page(request, [public(vm, expand=expand) for vm in items])
+    return page(request, [public(store, vm, expand=expand) for vm in items])
 
 
 @router.get("/subscriptions/{subscription_id}/providers/microsoft.compute/virtualmachines")
@@ -206,7 +203,7 @@ def list_by_subscription(subscription_id: str, request: Request, store: StoreDep
     if request.query_params.get("statusOnly", "").lower() == "true":
         expand = "instanceView"
     items = vms.list_by_subscription(store, subscription_id=subscription_id)
-    return page(request, [public(vm, expand=expand) for vm in items])
+    return page(request, [public(store, vm, expand=expand) for vm in items])
 
 
 @router.get(
@@ -223,4 +220,4 @@ def list_by_location(
         for vm in vms.list_by_subscription(store, subscription_id=subscription_id)
         if vm.location == location.replace(" ", "").lower()
     ]
-    return page(request, [public(vm) for vm in items])
+    return page(request, [public(store, vm) for vm in items])
