@@ -108,6 +108,3 @@ def delete(
 def list_by_subscription(subscription_id: str, request: Request, store: StoreDep) -> dict[str, Any]:
     rgs = resource_groups.list_by_subscription(store, subscription_id=subscription_id)
     return page(request, [public(rg) for rg in rgs])
-
-
-RENDERERS = {"microsoft.resources/resourcegroups": render}

@@ -28,7 +28,7 @@ from azimg.platform.ids import (
     utc_now,
 )
 from azimg.platform.settings import normalise_location
-from azimg.platform.store import Change, Document, Store
+from azimg.platform.store import Document, Store
 
 __all__ = ["RESOURCE_GROUP_TYPE", "resource_id", "rg_id", "utc_now"]  # re-exported from ids
 
@@ -155,11 +155,6 @@ def system_data(app_id: str, created_at: str | None = None, *, now: str | None =
         "lastModifiedByType": "Application",
         "lastModifiedAt": now,
     }
-
-
-def update_if(store: Store, rid: str, change: Change) -> bool:
-    """Deprecated: ``store.update(rid, change) is not None`` (the one compare-and-set)."""
-    return store.update(rid, change) is not None
 
 
 class Reads(Generic[T]):

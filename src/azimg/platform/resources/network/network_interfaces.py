@@ -38,7 +38,6 @@ from azimg.platform.resources.common import (
     enum_value,
     require_resource_group,
     resource_id,
-    update_if,
 )
 from azimg.platform.resources.network import addressing, references, virtual_networks
 from azimg.platform.resources.network.references import (
@@ -410,7 +409,7 @@ def attach(store: Store, *, nic_id: str, vm_id: str, primary: bool) -> NetworkIn
         def change(doc: Document) -> Document:
             return _to_doc(replace(from_doc(doc), virtual_machine_id=vm_id, primary=primary))
 
-        update_if(store, nic.id, change)
+        store.update(nic.id, change)
         return get_by_id(store, nic.id)
 
 
@@ -425,4 +424,4 @@ def detach(store: Store, *, nic_id: str, vm_id: str | None = None) -> None:
                 return None
             return _to_doc(replace(nic, virtual_machine_id=None, primary=None))
 
-        update_if(store, nic_id, change)
+        store.update(nic_id, change)

@@ -37,7 +37,6 @@ from azimg.platform.resources.common import (
     enum_value,
     require_resource_group,
     resource_id,
-    update_if,
 )
 from azimg.platform.resources.network import references
 from azimg.platform.resources.network.references import PIP_TYPE, WRITE_LOCK
@@ -230,7 +229,7 @@ def assign_dynamic(store: Store, pip_id: str) -> PublicIp:
         def change(doc: Document) -> Document:
             return _to_doc(replace(from_doc(doc), ip_address=address))
 
-        update_if(store, pip.id, change)
+        store.update(pip.id, change)
         return get_by_id(store, pip_id)
 
 
@@ -244,5 +243,5 @@ def release_dynamic(store: Store, pip_id: str) -> PublicIp:
         def change(doc: Document) -> Document:
             return _to_doc(replace(from_doc(doc), ip_address=None))
 
-        update_if(store, pip.id, change)
+        store.update(pip.id, change)
         return get_by_id(store, pip_id)
