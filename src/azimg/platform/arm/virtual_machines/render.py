@@ -53,6 +53,10 @@ def image_check_statuses(store: Store, vm: VirtualMachine) -> list[dict[str, Any
     found = image_checks.get(store, rid)
     if found is None or not found.blockers:
         return []
+    if ref is None and found.generalized:
+        # An attached disk boots as is (nothing is provisioned, nothing waits): the blockers
+        # of its check as a generalized image ("no provisioning agent") do not apply to it.
+        return []
     message = "; ".join(f"{f['rule']}: {f['title']}" for f in found.blockers)
     return [
         _status(
