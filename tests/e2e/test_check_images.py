@@ -420,6 +420,16 @@ def test_specialized_skips_generalization_rules(tmp_path: Path) -> None:
     assert blockers(r) == set()
 
 
+def test_a_specialized_disk_may_disable_cloud_init(tmp_path: Path) -> None:
+    """Nothing provisions a specialized disk (azimg build --specialized disables cloud-init on
+    purpose); the same image as a generalized one is blocked, since nothing would report."""
+    tree = make_root(tmp_path, **{"/etc/cloud/cloud-init.disabled": ""})
+    disk = make_disk(tmp_path, tree)
+    special = {f.rule: f.status for f in check(disk, generalized=False).findings}
+    assert special["AGT-08"] is Status.not_applicable
+    assert "AGT-08" in blockers(check(disk, generalized=True))
+
+
 def test_freebsd_ufs_root_is_unreadable_never_passed(tmp_path: Path) -> None:
     ufs = bytearray(4 * MIB)
     ufs[65536 + 1372 : 65536 + 1376] = (0x19540119).to_bytes(4, "little")

@@ -511,7 +511,11 @@ def test_no_agent_times_out(
         assert err.value.error.code == "OSProvisioningTimedOut"
         assert elapsed >= SHORT_TIMEOUT_S
         status = codes(client, group, "vm-silent")
-        assert status == ["ProvisioningState/failed/OSProvisioningTimedOut", "PowerState/running"]
+        # ... and the platform had said why from the start: its check of the version's bytes.
+        assert status == [
+            "ProvisioningState/failed/OSProvisioningTimedOut", "PowerState/running",
+            "Azimg.ImageCheck/Blockers",
+        ]  # fmt: skip
         vm = client.virtual_machines.get(group, "vm-silent")
         assert vm.provisioning_state == "Failed"
         client.virtual_machines.begin_delete(group, "vm-silent").result()

@@ -245,7 +245,10 @@ def check_agents(facts: ImageFacts, ctx: CheckContext) -> list[Finding]:
             off.append(ev_loc(ci.ds_identify))
         masked = [u for u in CLOUD_INIT_UNITS if u in g.services.units_masked]
         off += [ev(f"/etc/systemd/system/{u}", "masked") for u in masked]
-        out.append(AGT_08.check(not off, *off or (ev("/etc/cloud", "not disabled"),)))
+        if ctx.generalized:
+            out.append(AGT_08.check(not off, *off or (ev("/etc/cloud", "not disabled"),)))
+        else:  # azimg build --specialized disables it on purpose: there is nothing to provision
+            out.append(AGT_08.not_applicable("specialized disk: no provisioning"))
         if ctx.generalized and prov == "cloud-init":
             stages = {
                 "local": ("cloud-init-local.service",),
