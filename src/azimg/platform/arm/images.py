@@ -18,7 +18,6 @@ from azimg.platform.gallery_errors import (
     PropertyChange,
 )
 from azimg.platform.resources import images
-from azimg.platform.resources.common import check_subscription
 from azimg.platform.resources.images import Image, ImageSpec, OsDiskSpec
 from azimg.platform.store import Store
 
@@ -233,7 +232,6 @@ def list_by_resource_group(
 
 @router.get("/subscriptions/{subscription_id}/providers/microsoft.compute/images")
 def list_by_subscription(subscription_id: str, request: Request, store: StoreDep) -> dict[str, Any]:
-    check_subscription(store, subscription_id)
     return page(
         request,
         [public(i) for i in images.list_by_subscription(store, subscription_id=subscription_id)],

@@ -13,7 +13,6 @@ from fastapi.responses import Response
 from azimg.platform.arm.deps import StoreDep
 from azimg.platform.arm.network.models import rg_base, sub_base
 from azimg.platform.arm.paging import page
-from azimg.platform.resources.common import check_subscription
 from azimg.platform.store import Store
 
 
@@ -70,6 +69,5 @@ def add_common_routes(
     def list_by_subscription(
         subscription_id: str, request: Request, store: StoreDep
     ) -> dict[str, Any]:
-        check_subscription(store, subscription_id)
         items = domain.list_by_subscription(store, subscription_id=subscription_id)
         return page(request, [render(store, i) for i in items])

@@ -24,7 +24,6 @@ from azimg.platform.arm.virtual_machines.render import (
 from azimg.platform.compute.controller import ComputeController
 from azimg.platform.errors import InvalidParameter, VmFeatureNotImplemented
 from azimg.platform.resources import virtual_machines as vms
-from azimg.platform.resources.common import check_subscription
 from azimg.platform.resources.virtual_machines import VirtualMachine
 from azimg.platform.store import Store
 
@@ -198,7 +197,6 @@ def list_by_resource_group(
 @router.get("/subscriptions/{subscription_id}/providers/microsoft.compute/virtualmachines")
 def list_by_subscription(subscription_id: str, request: Request, store: StoreDep) -> dict[str, Any]:
     _refuse_filter(request)
-    check_subscription(store, subscription_id)
     expand = request.query_params.get("$expand")
     if request.query_params.get("statusOnly", "").lower() == "true":
         expand = "instanceView"
@@ -214,7 +212,6 @@ def list_by_location(
     subscription_id: str, location: str, request: Request, store: StoreDep
 ) -> dict[str, Any]:
     _refuse_filter(request)
-    check_subscription(store, subscription_id)
     items = [
         vm
         for vm in vms.list_by_subscription(store, subscription_id=subscription_id)
